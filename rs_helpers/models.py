@@ -1,0 +1,276 @@
+"""Build every model the suite uses, with real weights or as tiny random stand-ins.
+
+One public function per model: :func:`load_sam`, :func:`load_clip`, :func:`load_qwen`.
+Each takes ``profile`` ("full" or "tiny", default ``$RS_HELPERS_PROFILE`` or full) and goes
+through the same code for real and tiny weights: the architecture is built, then a
+checkpoint (downloaded, cached, a local file, or one a test wrote) is loaded into it.
+Tiny models are seeded, small and meaningless; loading one prints a loud warning.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .device import pick_device, pick_dtype
+from .errors import BadInputError, WeightsUnavailableError
+from .profile import announce_tiny, get_profile
+from .weights import SAM_CHECKPOINTS, cache_dir, fetch, offline_message
+
+SAM_VARIANTS = ("vit_b", "vit_l", "vit_h")
+DEFAULT_SAM = "vit_l"
+DEFAULT_CLIP = "ViT-B-16"
+DEFAULT_CLIP_PRETRAINED = "openai"
+DEFAULT_QWEN = "Qwen/Qwen3-VL-2B-Instruct"
+TINY_SEED = 0
+TINY_CLIP_NAME = "rs-tiny-clip"
+_RESOURCES = Path(__file__).parent / "resources"
+
+
+@contextlib.contextmanager
+def _seeded(seed: int):
+    """Fork the global RNG so that tiny models are identical on every build."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+# --------------------------------------------------------------------------- SAM
+def build_tiny_sam() -> torch.nn.Module:
+    """A SAM with the real architecture but tiny sizes (256 px input, 32-d prompts)."""
+    from segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncoder, Sam,
+                                           TwoWayTransformer)
+
+    img_size, patch, prompt_dim = 256, 16, 32
+    grid = img_size // patch
+    with _seeded(TINY_SEED):
+        sam = Sam(
+            image_encoder=ImageEncoderViT(
+                depth=2, embed_dim=64, img_size=img_size, mlp_ratio=4,
+                norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), num_heads=2, patch_size=patch,
+                qkv_bias=True, use_rel_pos=True, global_attn_indexes=(1,), window_size=4,
+                out_chans=prompt_dim,
+            ),
+            prompt_encoder=PromptEncoder(
+                embed_dim=prompt_dim, image_embedding_size=(grid, grid),
+                input_image_size=(img_size, img_size), mask_in_chans=8,
+            ),
+            mask_decoder=MaskDecoder(
+                num_multimask_outputs=3,
+                transformer=TwoWayTransformer(depth=2, embedding_dim=prompt_dim, mlp_dim=64, num_heads=2),
+                transformer_dim=prompt_dim, iou_head_depth=3, iou_head_hidden_dim=32,
+            ),
+        )
+        _liven_tiny_sam(sam)
+    return sam
+
+
+def _liven_tiny_sam(sam: torch.nn.Module) -> None:
+    """Make a random SAM's output pass the default filters, so tiny runs exercise the whole
+    pipeline (masks with large logits, predicted IoU near 0.95). Still meaningless masks."""
+    with torch.no_grad():
+        for mlp in sam.mask_decoder.output_hypernetworks_mlps:
+            mlp.layers[-1].weight.mul_(100.0)
+            mlp.layers[-1].bias.mul_(100.0)
+        head = sam.mask_decoder.iou_prediction_head.layers[-1]
+        head.weight.mul_(0.01)
+        head.bias.fill_(0.95)
+
+
+def build_sam_architecture(variant: str) -> torch.nn.Module:
+    """An untrained SAM of the given variant (``vit_b``, ``vit_l``, ``vit_h`` or ``tiny``)."""
+    if variant == "tiny":
+        return build_tiny_sam()
+    if variant not in SAM_VARIANTS:
+        raise BadInputError(f"unknown SAM variant {variant!r}; choose one of {', '.join(SAM_VARIANTS)}")
+    from segment_anything import sam_model_registry
+
+    return sam_model_registry[variant](checkpoint=None)
+
+
+def load_sam(variant: str = DEFAULT_SAM, checkpoint: str | Path | None = None,
+             profile: str | None = None, device: str | torch.device | None = None) -> torch.nn.Module:
+    """SAM ready for inference (eval mode, on ``device``).
+
+    Full profile: ``checkpoint`` (a local file) or the official checkpoint for ``variant``,
+    downloaded once into the cache. Tiny profile: the tiny architecture, random (seeded) or
+    loaded from ``checkpoint`` when a test saved one.
+    """
+    if get_profile(profile) == "tiny" or variant == "tiny":
+        announce_tiny(f"SAM (asked for {variant})")
+        variant = "tiny"
+    sam = build_sam_architecture(variant)
+    if checkpoint is None and variant != "tiny":
+        checkpoint = fetch(SAM_CHECKPOINTS[variant])
+    if checkpoint is not None:
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise BadInputError(f"SAM checkpoint {path} does not exist")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            sam.load_state_dict(state)
+        except RuntimeError as exc:
+            raise BadInputError(
+                f"{path} does not hold SAM {variant} weights ({str(exc).splitlines()[0]})"
+            ) from None
+    return sam.eval().to(pick_device(device))
+
+
+# --------------------------------------------------------------------------- CLIP
+@dataclass
+class ClipModel:
+    """An open_clip model with what the pipeline needs around it."""
+
+    model: torch.nn.Module
+    preprocess: Callable
+    tokenizer: Callable
+    name: str
+    pretrained: str | None
+
+    @property
+    def image_size(self) -> int:
+        size = self.model.visual.image_size
+        return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+    @property
+    def patch_size(self) -> int:
+        size = self.model.visual.patch_size
+        return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+    @property
+    def mean(self) -> tuple[float, float, float]:
+        return tuple(getattr(self.model.visual, "image_mean", None) or (0.48145466, 0.4578275, 0.40821073))
+
+    @property
+    def std(self) -> tuple[float, float, float]:
+        return tuple(getattr(self.model.visual, "image_std", None) or (0.26862954, 0.26130258, 0.27577711))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def _register_tiny_clip() -> None:
+    import open_clip
+
+    if TINY_CLIP_NAME not in open_clip.list_models():
+        open_clip.add_model_config(_RESOURCES / f"{TINY_CLIP_NAME}.json")
+
+
+def load_clip(name: str = DEFAULT_CLIP, pretrained: str | None = DEFAULT_CLIP_PRETRAINED,
+              profile: str | None = None, device: str | torch.device | None = None) -> ClipModel:
+    """An open_clip model: ``name`` from its registry or ``hf-hub:org/repo``; ``pretrained`` a
+    tag (``openai``) or a local file. Tiny profile: a 2-layer CLIP of the same design with
+    open_clip's bundled tokenizer, random (seeded) or loaded from a file a test wrote.
+    """
+    import open_clip
+
+    device = pick_device(device)
+    if get_profile(profile) == "tiny" or name == TINY_CLIP_NAME:
+        announce_tiny(f"CLIP (asked for {name})")
+        _register_tiny_clip()
+        name = TINY_CLIP_NAME
+        if pretrained is not None and not Path(str(pretrained)).is_file():
+            pretrained = None
+    if name.startswith("hf-hub:"):
+        pretrained = None
+    elif pretrained and Path(str(pretrained)).expanduser().exists():
+        pretrained = str(Path(str(pretrained)).expanduser())
+    clip_cache = cache_dir() / "open_clip"
+    try:
+        with _seeded(TINY_SEED):
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                name, pretrained=pretrained, device=device, cache_dir=str(clip_cache)
+            )
+    except RuntimeError as exc:
+        if "Unknown model" in str(exc) or "not found" in str(exc).lower() and "pretrained" in str(exc).lower():
+            raise BadInputError(f"CLIP {name!r} with pretrained={pretrained!r}: {exc}") from None
+        raise WeightsUnavailableError(_clip_offline(name, pretrained, clip_cache, exc)) from None
+    except Exception as exc:  # network and hub errors differ between versions
+        raise WeightsUnavailableError(_clip_offline(name, pretrained, clip_cache, exc)) from None
+    model.eval()
+    return ClipModel(model=model, preprocess=preprocess, tokenizer=open_clip.get_tokenizer(name),
+                     name=name, pretrained=pretrained)
+
+
+def _clip_offline(name: str, pretrained: str | None, folder: Path, exc: Exception) -> str:
+    import open_clip
+
+    source = name
+    if not name.startswith("hf-hub:") and pretrained:
+        cfg = open_clip.get_pretrained_cfg(name, pretrained) or {}
+        hub = cfg.get("hf_hub")
+        source = f"hf-hub:{hub.rstrip('/')}" if hub else (cfg.get("url") or f"{name}/{pretrained}")
+    return offline_message(f"CLIP weights {name} ({pretrained})", source, folder,
+                           reason=type(exc).__name__)
+
+
+# --------------------------------------------------------------------------- Qwen-VL
+@dataclass
+class QwenVL:
+    """A Qwen-VL model and its processor (tokenizer, image processor, chat template)."""
+
+    model: Any
+    processor: Any
+    model_id: str
+    adapter: str | None = None
+
+
+def load_qwen(model_id: str = DEFAULT_QWEN, profile: str | None = None,
+              device: str | torch.device | None = None, dtype: torch.dtype | None = None,
+              adapter: str | Path | None = None) -> QwenVL:
+    """Qwen3-VL (or Qwen2.5-VL) from a hub id or a local folder, with its processor.
+
+    Tiny profile: a 2-layer Qwen3-VL built from ``Qwen3VLConfig`` with a small byte-level
+    tokenizer carrying the real special tokens and chat template, unless ``model_id`` is a
+    local folder (a tiny model a test saved loads through the same path as a real one).
+    ``adapter``: a LoRA adapter folder made by ``rs-seg train-lora``.
+    """
+    device = pick_device(device)
+    local = Path(model_id).expanduser()
+    if get_profile(profile) == "tiny" and not local.is_dir():
+        announce_tiny(f"Qwen-VL (asked for {model_id})")
+        from .tiny_qwen import build_tiny_qwen
+
+        model, processor = build_tiny_qwen(seed=TINY_SEED)
+        model_id = "tiny-qwen3-vl"
+    else:
+        model, processor = _from_pretrained(str(local) if local.is_dir() else model_id, device, dtype)
+    if adapter is not None:
+        from peft import PeftModel
+
+        adapter_dir = Path(adapter).expanduser()
+        if not (adapter_dir / "adapter_config.json").is_file():
+            raise BadInputError(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json)")
+        model = PeftModel.from_pretrained(model, str(adapter_dir))
+    model = model.to(device).eval()
+    return QwenVL(model=model, processor=processor, model_id=model_id,
+                  adapter=str(adapter) if adapter else None)
+
+
+def _from_pretrained(source: str, device: torch.device, dtype: torch.dtype | None):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    if dtype is None:
+        dtype = pick_dtype(device)
+    if Path(source).is_dir():
+        config_file = Path(source) / "config.json"
+        if not config_file.is_file():
+            raise BadInputError(f"{source} is not a saved model folder (no config.json)")
+    try:
+        processor = AutoProcessor.from_pretrained(source)
+        model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype)
+    except OSError as exc:
+        if Path(source).is_dir():
+            raise BadInputError(f"cannot load a model from {source}: {str(exc).splitlines()[0]}") from None
+        hub_cache = Path(os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME", "~/.cache/huggingface") + "/hub")
+        raise WeightsUnavailableError(offline_message(
+            f"Qwen-VL weights {source}", f"https://huggingface.co/{source}", hub_cache.expanduser(),
+            reason=type(exc).__name__,
+        ) + " A downloaded model folder can also be passed instead of the hub id.") from None
+    return model, processor
