@@ -9,7 +9,6 @@ Tiny models are seeded, small and meaningless; loading one prints a loud warning
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 from .device import pick_device, pick_dtype
 from .errors import BadInputError, WeightsUnavailableError
 from .profile import announce_tiny, get_profile
-from .weights import SAM_CHECKPOINTS, cache_dir, fetch, offline_message
+from .weights import SAM_CHECKPOINTS, cache_dir, fetch, host_reachable, offline_message
 
 SAM_VARIANTS = ("vit_b", "vit_l", "vit_h")
 DEFAULT_SAM = "vit_l"
@@ -182,6 +181,9 @@ def load_clip(name: str = DEFAULT_CLIP, pretrained: str | None = DEFAULT_CLIP_PR
     elif pretrained and Path(str(pretrained)).expanduser().exists():
         pretrained = str(Path(str(pretrained)).expanduser())
     clip_cache = cache_dir() / "open_clip"
+    if pretrained and not Path(str(pretrained)).exists() and not _clip_cached(name, pretrained, clip_cache) \
+            and not host_reachable("huggingface.co"):
+        raise WeightsUnavailableError(_clip_offline(name, pretrained, clip_cache, OSError("offline")))
     try:
         with _seeded(TINY_SEED):
             model, _, preprocess = open_clip.create_model_and_transforms(
@@ -198,16 +200,33 @@ def load_clip(name: str = DEFAULT_CLIP, pretrained: str | None = DEFAULT_CLIP_PR
                      name=name, pretrained=pretrained)
 
 
-def _clip_offline(name: str, pretrained: str | None, folder: Path, exc: Exception) -> str:
+def _clip_hub(name: str, pretrained: str | None) -> str | None:
     import open_clip
 
-    source = name
-    if not name.startswith("hf-hub:") and pretrained:
-        cfg = open_clip.get_pretrained_cfg(name, pretrained) or {}
-        hub = cfg.get("hf_hub")
-        source = f"hf-hub:{hub.rstrip('/')}" if hub else (cfg.get("url") or f"{name}/{pretrained}")
-    return offline_message(f"CLIP weights {name} ({pretrained})", source, folder,
-                           reason=type(exc).__name__)
+    if name.startswith("hf-hub:"):
+        return name.removeprefix("hf-hub:")
+    cfg = open_clip.get_pretrained_cfg(name, pretrained) if pretrained else {}
+    return (cfg or {}).get("hf_hub", "").rstrip("/") or None
+
+
+def _clip_cached(name: str, pretrained: str | None, folder: Path) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    hub = _clip_hub(name, pretrained)
+    if hub is None:
+        return False
+    for filename in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
+        hit = try_to_load_from_cache(hub, filename, cache_dir=str(folder))
+        if isinstance(hit, str):
+            return True
+    return False
+
+
+def _clip_offline(name: str, pretrained: str | None, folder: Path, exc: Exception) -> str:
+    hub = _clip_hub(name, pretrained)
+    source = f"https://huggingface.co/{hub} (open_clip_pytorch_model.bin)" if hub else f"{name}/{pretrained}"
+    return offline_message(f"CLIP weights {name} ({pretrained})", source, folder, reason=str(exc)[:80]) + (
+        " A downloaded weights file can also be given as the pretrained value (--clip-pretrained FILE).")
 
 
 # --------------------------------------------------------------------------- Qwen-VL
@@ -240,6 +259,8 @@ def load_qwen(model_id: str = DEFAULT_QWEN, profile: str | None = None,
         model, processor = build_tiny_qwen(seed=TINY_SEED)
         model_id = "tiny-qwen3-vl"
     else:
+        if not local.is_dir() and not _qwen_cached(model_id) and not host_reachable("huggingface.co"):
+            raise WeightsUnavailableError(_qwen_offline(model_id, OSError("offline")))
         model, processor = _from_pretrained(str(local) if local.is_dir() else model_id, device, dtype)
     if adapter is not None:
         from peft import PeftModel
@@ -268,9 +289,19 @@ def _from_pretrained(source: str, device: torch.device, dtype: torch.dtype | Non
     except OSError as exc:
         if Path(source).is_dir():
             raise BadInputError(f"cannot load a model from {source}: {str(exc).splitlines()[0]}") from None
-        hub_cache = Path(os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME", "~/.cache/huggingface") + "/hub")
-        raise WeightsUnavailableError(offline_message(
-            f"Qwen-VL weights {source}", f"https://huggingface.co/{source}", hub_cache.expanduser(),
-            reason=type(exc).__name__,
-        ) + " A downloaded model folder can also be passed instead of the hub id.") from None
+        raise WeightsUnavailableError(_qwen_offline(source, exc)) from None
     return model, processor
+
+
+def _qwen_cached(model_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
+
+
+def _qwen_offline(model_id: str, exc: Exception) -> str:
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return offline_message(f"Qwen-VL weights {model_id}", f"https://huggingface.co/{model_id}",
+                           Path(HF_HUB_CACHE), reason=str(exc)[:80], cache_env="HF_HOME") + (
+        " A downloaded model folder can also be passed instead of the hub id.")

@@ -56,14 +56,30 @@ def md5_of(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def offline_message(what: str, url: str, target: Path, reason: str = "") -> str:
+def offline_message(what: str, url: str, target: Path, reason: str = "", cache_env: str = CACHE_ENV) -> str:
     """One message that says what is missing, where it comes from and the ways around it."""
     why = f" ({reason})" if reason else ""
     return (
         f"cannot get {what}{why}. Download it from {url} and place it at {target}, "
-        f"or set {CACHE_ENV} to a folder that holds it; "
+        f"or set {cache_env} to a folder that holds it; "
         "or run offline with tiny random models: --profile tiny (RS_HELPERS_PROFILE=tiny)."
     )
+
+
+def host_reachable(url_or_host: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the URL's host (port 443) opens: a quick offline test that
+    spares users the long retry loops of hub clients."""
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(url_or_host).hostname or url_or_host
+    if os.environ.get("HF_HUB_OFFLINE") == "1" and "huggingface" in host:
+        return False
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def fetch(checkpoint: Checkpoint, folder: Path | None = None, progress: bool = True,

@@ -1,0 +1,82 @@
+"""Environment check: library versions, device, cache folder and which weights are present."""
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from .weights import SAM_CHECKPOINTS, cache_dir
+
+PACKAGES = ["torch", "torchvision", "segment-anything", "open_clip_torch", "transformers", "peft",
+            "accelerate", "openai", "rasterio", "numpy", "matplotlib", "ipywidgets"]
+CLIP_HUB = "timm/vit_base_patch16_clip_224.openai"
+QWEN_HUB = "Qwen/Qwen3-VL-2B-Instruct"
+
+
+@dataclass
+class Check:
+    name: str
+    value: str
+    ok: bool = True
+
+
+def versions() -> list[Check]:
+    out = [Check("python", platform.python_version())]
+    for name in PACKAGES:
+        try:
+            out.append(Check(name, md.version(name)))
+        except md.PackageNotFoundError:
+            out.append(Check(name, "not installed", ok=name in ("ipywidgets",)))
+    return out
+
+
+def device_checks() -> list[Check]:
+    import torch
+
+    from .device import pick_device, pick_dtype
+
+    device = pick_device()
+    out = [Check("device", str(device)), Check("dtype", str(pick_dtype(device)).replace("torch.", ""))]
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(0)
+        out.append(Check("gpu", f"{props.name}, {props.total_memory / 2**30:.1f} GiB"))
+    out.append(Check("cpu threads", str(torch.get_num_threads())))
+    return out
+
+
+def _hub_has(repo: str, filename: str, cache: str | None = None) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        hit = try_to_load_from_cache(repo, filename, cache_dir=cache)
+        return isinstance(hit, str) and Path(hit).exists()
+    except Exception:  # an old or missing huggingface_hub
+        return False
+
+
+def weight_checks() -> list[Check]:
+    folder = cache_dir()
+    out = [Check("cache folder", f"{folder} ({'exists' if folder.is_dir() else 'not created yet'})")]
+    for variant, ckpt in SAM_CHECKPOINTS.items():
+        path = folder / ckpt.filename
+        state = f"present ({path.stat().st_size / 2**20:.0f} MiB)" if path.exists() else f"missing (from {ckpt.url})"
+        out.append(Check(f"SAM {variant}", state, ok=True))
+    clip_cached = any(_hub_has(CLIP_HUB, f, str(folder / "open_clip"))
+                      for f in ("open_clip_pytorch_model.bin", "open_clip_model.safetensors"))
+    out.append(Check("CLIP ViT-B-16 openai", "present" if clip_cached else f"missing (hf-hub:{CLIP_HUB})"))
+    out.append(Check("Qwen3-VL-2B", "present" if _hub_has(QWEN_HUB, "config.json") else f"missing (hf-hub:{QWEN_HUB})"))
+    out.append(Check("OPENAI_API_KEY", "set" if os.environ.get("OPENAI_API_KEY") else "not set (notebook 04 replays stored answers)"))
+    return out
+
+
+def run_checks() -> list[Check]:
+    from .profile import get_profile
+
+    return [Check("profile", get_profile())] + versions() + device_checks() + weight_checks()
+
+
+def format_checks(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    return "\n".join(f"{'  ' if c.ok else '!!'} {c.name.ljust(width)}  {c.value}" for c in checks)

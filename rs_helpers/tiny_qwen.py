@@ -1,0 +1,243 @@
+"""A tiny, seeded, random Qwen3-VL with a processor built offline.
+
+The architecture is the real ``Qwen3VLForConditionalGeneration`` (vision tower with deepstack
+mergers, M-RoPE text model), only very small. The tokenizer is a byte-level BPE without merges
+(every byte is one token, so any NFC text round-trips exactly) that carries Qwen3-VL's special
+tokens, and the processor uses Qwen3-VL-Instruct's chat template, patch size 16 and merge size 2.
+Its answers are MEANINGLESS: it exists so that tests, CI and notebooks can run the Qwen code paths
+(chat template, generation, LoRA training, save and reload) offline in seconds.
+"""
+from __future__ import annotations
+
+import torch
+
+# Qwen3-VL's special tokens, in the order of the real vocabulary (151643 ... 151668).
+# The first block are special tokens; the rest are ordinary added tokens, as in the real model.
+SPECIAL_TOKENS = [
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
+    "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
+]
+ADDED_TOKENS = [
+    "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>",
+    "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>", "<tool_response>", "</tool_response>",
+    "<think>", "</think>",
+]
+
+# Images become few tokens: between 2x2 and 8x8 patches of 16 px, i.e. 1 to 16 merged tokens.
+TINY_MIN_PIXELS = 32 * 32
+TINY_MAX_PIXELS = 128 * 128
+
+# The chat template of Qwen/Qwen3-VL-*-Instruct (chat_template.json), verbatim.
+QWEN3_VL_CHAT_TEMPLATE = r"""{%- if tools %}
+    {{- '<|im_start|>system\n' }}
+    {%- if messages[0].role == 'system' %}
+        {%- if messages[0].content is string %}
+            {{- messages[0].content }}
+        {%- else %}
+            {%- for content in messages[0].content %}
+                {%- if 'text' in content %}
+                    {{- content.text }}
+                {%- endif %}
+            {%- endfor %}
+        {%- endif %}
+        {{- '\n\n' }}
+    {%- endif %}
+    {{- "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" }}
+{%- else %}
+    {%- if messages[0].role == 'system' %}
+        {{- '<|im_start|>system\n' }}
+        {%- if messages[0].content is string %}
+            {{- messages[0].content }}
+        {%- else %}
+            {%- for content in messages[0].content %}
+                {%- if 'text' in content %}
+                    {{- content.text }}
+                {%- endif %}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- endif %}
+{%- endif %}
+{%- set image_count = namespace(value=0) %}
+{%- set video_count = namespace(value=0) %}
+{%- for message in messages %}
+    {%- if message.role == "user" %}
+        {{- '<|im_start|>' + message.role + '\n' }}
+        {%- if message.content is string %}
+            {{- message.content }}
+        {%- else %}
+            {%- for content in message.content %}
+                {%- if content.type == 'image' or 'image' in content or 'image_url' in content %}
+                    {%- set image_count.value = image_count.value + 1 %}
+                    {%- if add_vision_id %}Picture {{ image_count.value }}: {% endif -%}
+                    <|vision_start|><|image_pad|><|vision_end|>
+                {%- elif content.type == 'video' or 'video' in content %}
+                    {%- set video_count.value = video_count.value + 1 %}
+                    {%- if add_vision_id %}Video {{ video_count.value }}: {% endif -%}
+                    <|vision_start|><|video_pad|><|vision_end|>
+                {%- elif 'text' in content %}
+                    {{- content.text }}
+                {%- endif %}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == "assistant" %}
+        {{- '<|im_start|>' + message.role + '\n' }}
+        {%- if message.content is string %}
+            {{- message.content }}
+        {%- else %}
+            {%- for content_item in message.content %}
+                {%- if 'text' in content_item %}
+                    {{- content_item.text }}
+                {%- endif %}
+            {%- endfor %}
+        {%- endif %}
+        {%- if message.tool_calls %}
+            {%- for tool_call in message.tool_calls %}
+                {%- if (loop.first and message.content) or (not loop.first) %}
+                    {{- '\n' }}
+                {%- endif %}
+                {%- if tool_call.function %}
+                    {%- set tool_call = tool_call.function %}
+                {%- endif %}
+                {{- '<tool_call>\n{"name": "' }}
+                {{- tool_call.name }}
+                {{- '", "arguments": ' }}
+                {%- if tool_call.arguments is string %}
+                    {{- tool_call.arguments }}
+                {%- else %}
+                    {{- tool_call.arguments | tojson }}
+                {%- endif %}
+                {{- '}\n</tool_call>' }}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == "tool" %}
+        {%- if loop.first or (messages[loop.index0 - 1].role != "tool") %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\n<tool_response>\n' }}
+        {%- if message.content is string %}
+            {{- message.content }}
+        {%- else %}
+            {%- for content in message.content %}
+                {%- if content.type == 'image' or 'image' in content or 'image_url' in content %}
+                    {%- set image_count.value = image_count.value + 1 %}
+                    {%- if add_vision_id %}Picture {{ image_count.value }}: {% endif -%}
+                    <|vision_start|><|image_pad|><|vision_end|>
+                {%- elif content.type == 'video' or 'video' in content %}
+                    {%- set video_count.value = video_count.value + 1 %}
+                    {%- if add_vision_id %}Video {{ video_count.value }}: {% endif -%}
+                    <|vision_start|><|video_pad|><|vision_end|>
+                {%- elif 'text' in content %}
+                    {{- content.text }}
+                {%- endif %}
+            {%- endfor %}
+        {%- endif %}
+        {{- '\n</tool_response>' }}
+        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
+            {{- '<|im_end|>\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+{%- endif %}
+"""
+
+
+def build_tiny_tokenizer():
+    """A Qwen2 tokenizer (byte-level BPE, Qwen's pre-tokenizer) with 256 byte tokens, no merges,
+    and Qwen3-VL's special tokens right after them (ids 256 ...)."""
+    from tokenizers import AddedToken, pre_tokenizers
+    from transformers import Qwen2Tokenizer
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {ch: i for i, ch in enumerate(alphabet)}
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab, merges=[], unk_token=None, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+        model_max_length=131072,
+    )
+    tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS],
+                         special_tokens=True)
+    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in ADDED_TOKENS])
+    tokenizer.eos_token = "<|im_end|>"  # as in Qwen3-VL-Instruct: a chat turn ends generation
+    tokenizer.chat_template = QWEN3_VL_CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_tiny_processor():
+    """``Qwen3VLProcessor`` around the tiny tokenizer, with Qwen3-VL's image and video settings
+    (patch 16, merge 2, temporal patch 2, mean/std 0.5) but few pixels per image."""
+    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor
+    from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
+
+    size = {"shortest_edge": TINY_MIN_PIXELS, "longest_edge": TINY_MAX_PIXELS}
+    common = dict(patch_size=16, temporal_patch_size=2, merge_size=2,
+                  image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
+    image_processor = Qwen2VLImageProcessor(size=size, **common)
+    video_processor = Qwen3VLVideoProcessor(size={"shortest_edge": TINY_MIN_PIXELS,
+                                                  "longest_edge": 4 * TINY_MAX_PIXELS}, **common)
+    return Qwen3VLProcessor(image_processor=image_processor, tokenizer=build_tiny_tokenizer(),
+                            video_processor=video_processor, chat_template=QWEN3_VL_CHAT_TEMPLATE)
+
+
+def tiny_qwen_config(tokenizer):
+    """A ``Qwen3VLConfig`` of the real design: 2 text layers (hidden 64, GQA 4/2 heads, M-RoPE),
+    a 2-block vision tower (patch 16, merge 2) whose blocks 0 and 1 feed deepstack mergers
+    into text layers 0 and 1."""
+    from transformers import Qwen3VLConfig
+
+    ids = tokenizer.convert_tokens_to_ids
+    vocab_size = -(-len(tokenizer) // 64) * 64  # padded like the real embedding table
+    text_hidden = 64
+    return Qwen3VLConfig(
+        text_config=dict(
+            vocab_size=vocab_size, hidden_size=text_hidden, intermediate_size=128,
+            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+            max_position_embeddings=4096, hidden_act="silu", rms_norm_eps=1e-6,
+            rope_parameters={"rope_type": "default", "rope_theta": 5_000_000.0,
+                             "mrope_section": [4, 2, 2], "mrope_interleaved": True},
+            bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"),
+            pad_token_id=ids("<|endoftext|>"), tie_word_embeddings=True,
+        ),
+        vision_config=dict(
+            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, in_channels=3,
+            patch_size=16, spatial_merge_size=2, temporal_patch_size=2,
+            out_hidden_size=text_hidden, num_position_embeddings=256,
+            deepstack_visual_indexes=[0, 1], hidden_act="gelu_pytorch_tanh",
+        ),
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+        tie_word_embeddings=True,
+    )
+
+
+def build_tiny_qwen(seed: int = 0):
+    """``(model, processor)``: a random tiny Qwen3-VL (float32, eval mode) and its processor.
+
+    The same ``seed`` always gives the same weights; the global RNG is left untouched.
+    """
+    from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
+
+    processor = build_tiny_processor()
+    tok = processor.tokenizer
+    config = tiny_qwen_config(tok)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Qwen3VLForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
+        eos_token_id=[tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")],
+        pad_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
+        do_sample=False,
+    )
+    return model.eval(), processor
