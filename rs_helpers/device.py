@@ -1,11 +1,14 @@
 """Device and dtype choice: cuda, then mps, then cpu; bf16 where the GPU supports it."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 
 def pick_device(explicit: str | torch.device | None = None) -> torch.device:
-    """Return ``explicit`` if given, else the best available device."""
+    """Return ``explicit`` if given, else ``$RS_HELPERS_DEVICE``, else the best available device."""
+    explicit = explicit if explicit is not None else os.environ.get("RS_HELPERS_DEVICE")
     if explicit is not None and str(explicit) != "auto":
         return torch.device(explicit)
     if torch.cuda.is_available():

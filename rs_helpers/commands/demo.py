@@ -1,0 +1,28 @@
+"""``rs-seg demo``: the main job of ``make demo`` (sample commands, then all notebooks)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    from ..cli import add_common
+
+    parser = subparsers.add_parser("demo", help="run the sample commands and execute every notebook into outputs/")
+    parser.add_argument("--out", default="outputs", help="output folder (default: outputs)")
+    parser.add_argument("--notebooks", default=None, help="folder of notebooks (default: the repository's notebooks/)")
+    parser.add_argument("--skip-notebooks", action="store_true", help="run only the sample commands")
+    add_common(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..demo import run_demo
+    from ..samples import data_root
+
+    if args.profile:
+        os.environ["RS_HELPERS_PROFILE"] = args.profile  # notebooks inherit it
+    if args.device:
+        os.environ["RS_HELPERS_DEVICE"] = args.device
+    notebooks = Path(args.notebooks) if args.notebooks else data_root().parent / "notebooks"
+    return run_demo(Path(args.out), notebooks, run_notebooks=not args.skip_notebooks)

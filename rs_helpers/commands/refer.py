@@ -1,0 +1,94 @@
+"""``rs-seg refer IMAGE --text ...``: one mask for a referring expression or a reasoning question."""
+from __future__ import annotations
+
+from ..cli import add_common
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "refer", help="segment what a sentence refers to (a VLM writes clicks, SAM makes the mask)",
+        description="A vision-language model reads the image and the text and answers with click "
+                    "prompts on a 0-1000 grid; SAM turns all clicks into one mask. Exit 4 (and the raw "
+                    "answer printed) when the answer holds no usable clicks.")
+    parser.add_argument("image", help="PNG, JPEG, TIFF or GeoTIFF")
+    parser.add_argument("--text", required=True, help='e.g. "the largest building in the top-left"')
+    parser.add_argument("--task", choices=["referring", "reasoning", "semantic"], default="referring",
+                        help="referring expression (default) or a reasoning question")
+    parser.add_argument("--vlm", default="openai:gpt-5",
+                        help="openai:MODEL, qwen:MODEL_ID_OR_DIR or replay:FILE.json (default openai:gpt-5)")
+    parser.add_argument("--adapter", default=None, help="LoRA adapter folder for a qwen: model (rs-seg train-lora)")
+    parser.add_argument("--base-url", default=None,
+                        help="OpenAI-compatible server (default $OPENAI_BASE_URL or api.openai.com)")
+    parser.add_argument("--sam", default="vit_l", help="SAM variant: vit_b, vit_l (default), vit_h")
+    parser.add_argument("--sam-checkpoint", default=None, help="a local SAM checkpoint file")
+    parser.add_argument("--n-clicks", type=int, default=6, help="ask for up to N clicks (default 6)")
+    parser.add_argument("--single-mask", action="store_true",
+                        help="ask SAM for one mask instead of keeping the best of three")
+    parser.add_argument("--bands", default=None, help="1-based bands to use as RGB, e.g. 4,3,2")
+    parser.add_argument("--out", required=True, help="mask to write: .png (0/255) or .tif (GeoTIFF, keeps the CRS)")
+    parser.add_argument("--clicks-out", default=None, help="write the clicks here (JSON, pixel coordinates)")
+    add_common(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import sys
+    import time
+
+    import numpy as np
+
+    from ..clicks import to_pixels, write_clicks
+    from ..errors import BadInputError
+    from ..images import read_image, write_label_raster
+    from ..models import load_sam
+    from ..profile import is_tiny
+    from ..refer import ReferResult, ask_for_clicks
+    from ..sam_clicks import make_predictor, predict_mask
+    from ..vlm import make_backend
+
+    if args.n_clicks < 1:
+        raise BadInputError("--n-clicks must be at least 1")
+    if not args.out.lower().endswith((".png", ".tif", ".tiff")):
+        raise BadInputError(f"--out {args.out}: write .png, .tif or .tiff")
+    try:
+        bands = [int(b) for b in args.bands.split(",")] if args.bands else None
+    except ValueError:
+        raise BadInputError(f"--bands {args.bands}: want 1-based band numbers such as 4,3,2") from None
+    image = read_image(args.image, bands=bands)
+    backend = make_backend(args.vlm, base_url=args.base_url, adapter=args.adapter,
+                           profile=args.profile, device=args.device)
+    # Ask the model first: an answer without clicks exits 4 before SAM is loaded.
+    start = time.perf_counter()
+    clicks, answer, prompt, usage = ask_for_clicks(image, args.text, backend, task=args.task,
+                                                   n_clicks=args.n_clicks)
+    vlm_s = time.perf_counter() - start
+    start = time.perf_counter()
+    sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=args.profile, device=args.device)
+    load_s = time.perf_counter() - start
+    start = time.perf_counter()
+    predictor = make_predictor(sam, image.rgb)
+    embed_s = time.perf_counter() - start
+    start = time.perf_counter()
+    pixel_clicks = to_pixels(clicks, image.width, image.height)
+    sam_mask = predict_mask(predictor, pixel_clicks, multimask=not args.single_mask)
+    predict_s = time.perf_counter() - start
+    result = ReferResult(mask=sam_mask.mask, clicks=clicks, pixel_clicks=pixel_clicks, answer=answer,
+                         prompt=prompt, usage=usage, score=sam_mask.score)
+    mask = result.mask.astype(np.uint8) * 255
+    write_label_raster(args.out, mask, like=image)
+    print(f"{backend.name} clicks (x, y, label) on the 0-1000 grid -> pixels of the {image.width}x{image.height} image:")
+    for grid, pixel in zip(result.clicks, result.pixel_clicks):
+        kind = "positive" if grid.label else "negative"
+        print(f"  ({grid.x:4d}, {grid.y:4d}) -> ({pixel.x}, {pixel.y})  {kind}")
+    if args.clicks_out:
+        write_clicks(args.clicks_out, result.pixel_clicks)
+        print(f"clicks written to {args.clicks_out}")
+    usage = result.usage
+    print(f"tokens: {usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion")
+    print(f"mask: {int(result.mask.sum())} pixels ({100 * result.mask.mean():.1f}% of the image), "
+          f"SAM score {result.score:.3f}; written to {args.out}")
+    print(f"time: VLM {vlm_s:.1f}s, SAM load {load_s:.1f}s, SAM embed {embed_s:.1f}s, "
+          f"SAM predict {predict_s:.2f}s")
+    if is_tiny(args.profile):
+        print("TINY PROFILE: the models are random; this mask and these clicks are meaningless.", file=sys.stderr)
+    return 0

@@ -1,0 +1,84 @@
+"""The main job behind ``make demo``: run the suite's commands on the samples, then execute
+every notebook headless into ``outputs/`` (executed copies with their figures).
+
+Steps run in order and stop at the first failure with that step's exit code, so that a
+machine without network stops at the first model download with the one-line exit-3 message.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RsError, WeightsUnavailableError
+
+
+@dataclass
+class Step:
+    title: str
+    argv: list[str]
+
+
+def command_steps(out: Path) -> list[Step]:
+    """The sample commands (each issue adds its own here)."""
+    from .samples import get_sample, load_referring
+
+    dubai = get_sample("dubai_tile2_part001")
+    query = next(q for q in load_referring() if q.id == "dubai_tile4_part001_water_largest")
+    return [
+        Step("open-vocabulary segmentation of a sample",
+             ["ovss", str(dubai.image), "--classes", "; ".join(dubai.vocabulary), "--points-per-side", "16",
+              "--out", str(out / "ovss_dubai_tile2.png")]),
+        Step("referring segmentation of a sample query",
+             ["refer", str(query.image), "--text", query.text, "--vlm", "qwen:Qwen/Qwen3-VL-2B-Instruct",
+              "--out", str(out / "refer_dubai_tile4_water.png"), "--clicks-out", str(out / "refer_clicks.json")]),
+    ]
+
+
+def execute_notebooks(notebooks: list[Path], out: Path, timeout: int = 1800) -> None:
+    """Run each notebook top to bottom and save the executed copy (with figures) in ``out``."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    out.mkdir(parents=True, exist_ok=True)
+    for path in notebooks:
+        start = time.perf_counter()
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        try:
+            client.execute()
+        except CellExecutionError as exc:
+            nbformat.write(nb, out / path.name)
+            last = [line for line in str(exc).splitlines() if line.strip()]
+            reason = next((line for line in reversed(last) if "Error" in line), last[-1] if last else "")
+            if "WeightsUnavailableError" in str(exc):
+                raise WeightsUnavailableError(f"{path.name}: {reason.split(': ', 1)[-1]}") from None
+            raise RsError(f"{path.name} failed: {reason} (partial copy in {out / path.name})") from None
+        nbformat.write(nb, out / path.name)
+        print(f"  {path.name}: {time.perf_counter() - start:.0f} s -> {out / path.name}", flush=True)
+
+
+def run_demo(out: Path, notebooks_dir: Path, run_notebooks: bool = True) -> int:
+    from .cli import main as cli_main
+    from .profile import get_profile
+
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"rs-seg demo, profile {get_profile()} -> {out}/", flush=True)
+    for number, step in enumerate(command_steps(out), 1):
+        print(f"[{number}] {step.title}: rs-seg {' '.join(step.argv)}", flush=True)
+        code = cli_main(step.argv)
+        if code:
+            return code
+    if run_notebooks:
+        notebooks = sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
+        print(f"[notebooks] executing {len(notebooks)} notebooks", flush=True)
+        try:
+            execute_notebooks(notebooks, out / "notebooks")
+        except RsError as exc:
+            print(f"rs-seg: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+    print(f"done: results in {out}/", flush=True)
+    return 0
