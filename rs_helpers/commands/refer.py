@@ -24,6 +24,8 @@ def register(subparsers) -> None:
     parser.add_argument("--n-clicks", type=int, default=6, help="ask for up to N clicks (default 6)")
     parser.add_argument("--single-mask", action="store_true",
                         help="ask SAM for one mask instead of keeping the best of three")
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="qwen: the answer's token limit (default 256)")
     parser.add_argument("--bands", default=None, help="1-based bands to use as RGB, e.g. 4,3,2")
     parser.add_argument("--out", required=True, help="mask to write: .png (0/255) or .tif (GeoTIFF, keeps the CRS)")
     parser.add_argument("--clicks-out", default=None, help="write the clicks here (JSON, pixel coordinates)")
@@ -56,7 +58,7 @@ def run(args) -> int:
         raise BadInputError(f"--bands {args.bands}: want 1-based band numbers such as 4,3,2") from None
     image = read_image(args.image, bands=bands)
     backend = make_backend(args.vlm, base_url=args.base_url, adapter=args.adapter,
-                           profile=args.profile, device=args.device)
+                           profile=args.profile, device=args.device, **backend_options(args))
     # Ask the model first: an answer without clicks exits 4 before SAM is loaded.
     start = time.perf_counter()
     clicks, answer, prompt, usage = ask_for_clicks(image, args.text, backend, task=args.task,
@@ -92,3 +94,15 @@ def run(args) -> int:
     if is_tiny(args.profile):
         print("TINY PROFILE: the models are random; this mask and these clicks are meaningless.", file=sys.stderr)
     return 0
+
+
+def backend_options(args) -> dict:
+    """Backend-specific options from the command line (only those the user set)."""
+    options = {}
+    if getattr(args, "max_new_tokens", None) is not None:
+        if not args.vlm.lower().startswith("qwen"):
+            from ..errors import BadInputError
+
+            raise BadInputError("--max-new-tokens is for qwen: models")
+        options["max_new_tokens"] = args.max_new_tokens
+    return options

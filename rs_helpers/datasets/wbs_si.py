@@ -1,7 +1,7 @@
 """WBS-SI, "Water Bodies Segmentation in Satellite Images" (Kaggle, Sentinel-2 RGB patches of
 various sizes, masks as JPEG 0/255).
 
-Protocol (SegEarth-OV): the 500 images of its ``wbs-si_val.txt`` list (embedded below, or a
+Protocol (SegEarth-OV): the 499 images of its ``wbs-si_val.txt`` list (embedded below, or a
 ``val.txt`` / ``wbs-si_val.txt`` file in the root, which wins); masks thresholded at 128
 (0/1 in ``Masks_cvt``); foreground IoU of "water". ``split="all"`` takes every image.
 """
@@ -50,7 +50,7 @@ class WBSSI(BinaryFolders):
     split_subdir = False
     folders = ("WaterBodiesDatasetPreprocessed", "WaterBodiesDatasetPreprocessed/WaterBodiesDatasetPreprocessed",
                "water-body-segmentation-in-satellite-images/WaterBodiesDatasetPreprocessed/WaterBodiesDatasetPreprocessed")
-    protocol = "the 500 images of SegEarth-OV's wbs-si_val.txt, whole images"
+    protocol = "the 499 images of SegEarth-OV's wbs-si_val.txt, whole images"
     segearth_ov = 60.2
     url = "https://www.kaggle.com/datasets/shirshmall/water-body-segmentation-in-satellite-images"
     layout = """
