@@ -334,3 +334,49 @@ def read_clicks(path: str | Path, width: int | None = None, height: int | None =
 
 def as_dict(click: Click) -> dict:
     return asdict(click)
+
+
+# --------------------------------------------------------------------------- clicks from a mask
+def interior_clicks(mask, n_positive: int = 4, n_negative: int = 1, ring: tuple[int, int] = (4, 20)) -> list[Click]:
+    """Pixel clicks read off a ground-truth mask: "what a careful annotator would click".
+
+    Positive: the interior point farthest from the boundary (the image border counts as
+    boundary), then points spread over the deep interior (farthest-point sampling over pixels
+    at least 35% as deep as the deepest one). Negative: points just outside the target, in a
+    ring ``ring`` pixels away from it, nearest the first click. Used for the shipped example
+    answers and as an oracle baseline; the SAM-in-the-loop click simulation is another module.
+    """
+    import numpy as np
+    from scipy.ndimage import distance_transform_edt
+
+    mask = np.asarray(mask).astype(bool)
+    if not mask.any():
+        raise BadInputError("the mask is empty: there is nothing to click on")
+    depth = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    first = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    chosen = [first]
+    ys, xs = np.nonzero(depth >= max(1.0, 0.35 * depth.max()))
+    step = max(1, len(ys) // 20000)
+    ys, xs = ys[::step], xs[::step]
+    spacing = max(3.0, 0.5 * depth.max())
+    for _ in range(max(0, n_positive - 1)):
+        gaps = np.min([np.hypot(ys - y, xs - x) for y, x in chosen], axis=0)
+        best = int(np.argmax(gaps))
+        if gaps[best] < spacing:
+            break
+        chosen.append((ys[best], xs[best]))
+    clicks = [Click(int(x), int(y), 1) for y, x in chosen]
+    if n_negative > 0 and not mask.all():
+        outside = distance_transform_edt(~mask)
+        ny, nx = np.nonzero((outside >= ring[0]) & (outside <= ring[1]))
+        for _ in range(n_negative):
+            if not len(ny):
+                break
+            taken = [(c.y, c.x) for c in clicks]
+            gaps = np.min([np.hypot(ny - y, nx - x) for y, x in taken], axis=0)
+            near = np.hypot(ny - first[0], nx - first[1])
+            best = int(np.argmin(np.where(gaps >= ring[1], near, np.inf)))
+            if not np.isfinite(near[best]) or gaps[best] < ring[1]:
+                break
+            clicks.append(Click(int(nx[best]), int(ny[best]), 0))
+    return clicks

@@ -116,7 +116,7 @@ def resize_rgb(image_rgb: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
 
     if tuple(image_rgb.shape[:2]) == tuple(size_hw):
         return image_rgb
-    return np.asarray(Image.fromarray(image_rgb).resize((size_hw[1], size_hw[0]), Image.BILINEAR))
+    return np.array(Image.fromarray(image_rgb).resize((size_hw[1], size_hw[0]), Image.BILINEAR))
 
 
 def work_size(height: int, width: int, max_side: int | None) -> tuple[int, int]:

@@ -46,7 +46,8 @@ def ask_for_clicks(image, text: str, backend: VLMBackend, task: str = "referring
                    n_clicks: int = DEFAULT_N_CLICKS) -> tuple[list[Click], str, str, dict]:
     """Ask ``backend`` for clicks: returns ``(grid clicks, raw answer, prompt, usage)``.
 
-    An answer without usable clicks raises :class:`NoClicksError` carrying the raw answer.
+    An answer without usable clicks raises :class:`NoClicksError` carrying the raw answer
+    (``.raw_answer``) and the call's token usage (``.usage``).
     At most ``n_clicks`` clicks are kept (the first ones).
     """
     prompt = build_prompt(text, task=task, n_clicks=n_clicks)
@@ -54,7 +55,9 @@ def ask_for_clicks(image, text: str, backend: VLMBackend, task: str = "referring
     try:
         clicks = parse_clicks(answer.text, max_clicks=n_clicks)
     except ClickParseError as exc:
-        raise NoClicksError(f"{backend.name} gave no usable clicks ({exc.reason})", answer.text) from None
+        error = NoClicksError(f"{backend.name} gave no usable clicks ({exc.reason})", answer.text)
+        error.usage = dict(answer.usage)  # the call still cost tokens
+        raise error from None
     return clicks, answer.text, prompt, dict(answer.usage)
 
 

@@ -2,12 +2,14 @@
 
 The architecture is the real ``Qwen3VLForConditionalGeneration`` (vision tower with deepstack
 mergers, M-RoPE text model), only very small. The tokenizer is a byte-level BPE without merges
-(every byte is one token, so any NFC text round-trips exactly) that carries Qwen3-VL's special
+(with a few hundred merges learned from a fixed text; any NFC text round-trips exactly) that carries Qwen3-VL's special
 tokens, and the processor uses Qwen3-VL-Instruct's chat template, patch size 16 and merge size 2.
 Its answers are MEANINGLESS: it exists so that tests, CI and notebooks can run the Qwen code paths
 (chat template, generation, LoRA training, save and reload) offline in seconds.
 """
 from __future__ import annotations
+
+import json
 
 import torch
 
@@ -27,6 +29,7 @@ ADDED_TOKENS = [
 # Images become few tokens: between 2x2 and 8x8 patches of 16 px, i.e. 1 to 16 merged tokens.
 TINY_MIN_PIXELS = 32 * 32
 TINY_MAX_PIXELS = 128 * 128
+EMBED_SCALE = 25.0
 
 # The chat template of Qwen/Qwen3-VL-*-Instruct (chat_template.json), verbatim.
 QWEN3_VL_CHAT_TEMPLATE = r"""{%- if tools %}
@@ -152,17 +155,53 @@ QWEN3_VL_CHAT_TEMPLATE = r"""{%- if tools %}
 """
 
 
+# A small fixed text from which the tiny tokenizer learns its merges, so that prompts and click
+# answers take few tokens (tests run faster). Byte-level BPE still encodes any text exactly.
+MERGE_CORPUS = """You are a helpful assistant. You are a precise remote-sensing image analyst who locates
+objects and regions in overhead aerial and satellite images. Find the region that this description
+refers to. Find the region of the image that answers this request. Work out which visible region
+answers it, then click on that region. Write up to six clicks for a segmentation model (SAM) that
+will turn them into one mask of that region. Coordinates are integers on a 0-1000 grid relative to
+the image: x from 0 (left edge) to 1000 (right edge), y from 0 (top edge) to 1000 (bottom edge).
+Use label 1 for a positive click inside the target and label 0 for a negative click on something
+nearby that must be excluded. Put the first click well inside the target, away from its boundary;
+spread the other positive clicks over the target. Answer with JSON only, exactly in this form (no
+other text): {"clicks": [{"x": 512, "y": 300, "label": 1}, {"x": 540, "y": 330, "label": 0}]}
+The largest building in the top-left corner; the small white house near the road; a boat on the
+river; where could a plane land? The green park beside the lake; trees, water, roads, buildings,
+cars, ships, bridges, farmland, forest, grass, bare soil, parking lot, harbor, airport runway.
+"""
+TINY_VOCAB_SIZE = 768  # bytes + merges learned from MERGE_CORPUS (before the special tokens)
+
+
+def _learn_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Byte-level BPE vocabulary and merges learned (deterministically) from MERGE_CORPUS with
+    Qwen's pre-tokenizer."""
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    trainer = trainers.BpeTrainer(vocab_size=TINY_VOCAB_SIZE, min_frequency=2, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator([MERGE_CORPUS], trainer)
+    model = json.loads(bpe.to_str())["model"]
+    return model["vocab"], [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+
+
 def build_tiny_tokenizer():
-    """A Qwen2 tokenizer (byte-level BPE, Qwen's pre-tokenizer) with 256 byte tokens, no merges,
-    and Qwen3-VL's special tokens right after them (ids 256 ...)."""
-    from tokenizers import AddedToken, pre_tokenizers
+    """A Qwen2 tokenizer (byte-level BPE with Qwen's pre-tokenizer, a few hundred merges) with
+    Qwen3-VL's special tokens right after the learned vocabulary."""
+    from tokenizers import AddedToken
     from transformers import Qwen2Tokenizer
 
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocab = {ch: i for i, ch in enumerate(alphabet)}
+    vocab, merges = _learn_merges()
     tokenizer = Qwen2Tokenizer(
-        vocab=vocab, merges=[], unk_token=None, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
-        model_max_length=131072,
+        vocab=vocab, merges=merges, unk_token=None, eos_token="<|endoftext|>",
+        pad_token="<|endoftext|>", model_max_length=131072,
     )
     tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS],
                          special_tokens=True)
@@ -234,6 +273,9 @@ def build_tiny_qwen(seed: int = 0):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen3VLForConditionalGeneration(config)
+    with torch.no_grad():  # embeddings (tied to the output head) at std 0.5 instead of 0.02, so
+        # that LoRA on the projections can reach confident predictions (the norms stay frozen)
+        model.get_input_embeddings().weight.mul_(EMBED_SCALE)
     model.generation_config = GenerationConfig(
         bos_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
         eos_token_id=[tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")],

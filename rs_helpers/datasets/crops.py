@@ -29,7 +29,7 @@ def _pair(value) -> tuple[int, int]:
 
 
 def _clip_starts(length: int, size: int, stride: int) -> list[int]:
-    n = math.ceil((length - size) / stride)
+    n = max(math.ceil((length - size) / stride), 0)
     if n * stride + size < length:
         n += 1
     starts = []

@@ -6,7 +6,7 @@ grouped per family (``dubai``, ``chesapeake``, ``atlanta_buildings``, ``vegas_ro
 """
 from __future__ import annotations
 
-from .base import LabelCodec, OvssDataset, RootedDataset, SegSample
+from .base import LabelCodec, OvssDataset, ReferringDataset, SegSample
 
 
 def _group(name: str) -> str:
@@ -33,19 +33,14 @@ class Samples(OvssDataset):
                           classes=list(s.vocabulary), binary=s.binary, group=_group(s.name))
                 for s in list_samples()]
 
-    @property
-    def binary(self) -> bool:
-        return False
 
-
-class ReferringSamples(RootedDataset):
+class ReferringSamples(ReferringDataset):
     name = "samples"
     title = "shipped referring samples"
     task = "mixed"
     splits = ("all",)
     default_split = "all"
     needs_root = False
-    reported: dict = {}
     layout = "data/samples/referring/ in the repository"
 
     def find(self, root) -> list:

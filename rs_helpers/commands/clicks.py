@@ -1,0 +1,76 @@
+"""``rs-seg clicks IMAGE MASK --out CLICKS.json``: simulate the clicks that reproduce a ground-truth
+mask with SAM in the loop (how LoRA training targets are made)."""
+from __future__ import annotations
+
+from ..cli import add_common
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "clicks", help="simulate SAM clicks that reproduce a ground-truth mask",
+        description="First click at the point deepest inside the mask; then, with SAM in the loop, each "
+                    "click goes to the deepest point of the larger error (positive on a missed part, "
+                    "negative on a wrongly added part). Writes pixel clicks in the format of "
+                    "`rs-seg refer --clicks-out` and prints the IoU after each click.")
+    parser.add_argument("image", help="PNG, JPEG, TIFF or GeoTIFF")
+    parser.add_argument("mask", help="the ground-truth mask, same size as the image (nonzero = target)")
+    parser.add_argument("--n", type=int, default=6, help="at most N clicks (default 6)")
+    parser.add_argument("--stop-iou", type=float, default=None,
+                        help="stop once the IoU reaches this value (default: only when perfect)")
+    parser.add_argument("--sam", default="vit_l", help="SAM variant: vit_b, vit_l (default), vit_h")
+    parser.add_argument("--sam-checkpoint", default=None, help="a local SAM checkpoint file")
+    parser.add_argument("--single-mask", action="store_true",
+                        help="ask SAM for one mask instead of keeping the best of three")
+    parser.add_argument("--bands", default=None, help="1-based bands to use as RGB, e.g. 4,3,2")
+    parser.add_argument("--out", required=True, help="clicks file to write (JSON, pixel coordinates)")
+    add_common(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import sys
+
+    from ..click_sim import check_mask, sam_predictor_fn, simulate_clicks
+    from ..clicks import write_clicks
+    from ..errors import BadInputError
+    from ..images import read_image, read_mask
+    from ..models import load_sam
+    from ..profile import is_tiny
+
+    if args.n < 1:
+        raise BadInputError("--n must be at least 1")
+    try:
+        bands = [int(b) for b in args.bands.split(",")] if args.bands else None
+    except ValueError:
+        raise BadInputError(f"--bands {args.bands}: want 1-based band numbers such as 4,3,2") from None
+    image = read_image(args.image, bands=bands)
+    gt = read_mask(args.mask)
+    if gt.shape != (image.height, image.width):
+        raise BadInputError(f"{args.mask} is {gt.shape[1]}x{gt.shape[0]} but the image is "
+                            f"{image.width}x{image.height}: the mask must have the image's size")
+    try:
+        gt = check_mask(gt)
+    except BadInputError as exc:
+        raise BadInputError(f"{args.mask}: {exc}") from None
+    sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=args.profile, device=args.device)
+    predict = sam_predictor_fn(sam, image.rgb, multimask=not args.single_mask)
+    sim = simulate_clicks(gt, predict, n_clicks=args.n, stop_iou=args.stop_iou)
+    write_clicks(args.out, sim.clicks)
+    print(f"{len(sim.clicks)} clicks on the {image.width}x{image.height} image "
+          f"(pixels x, y; IoU of SAM's mask after each click):")
+    for k, (click, source, score) in enumerate(zip(sim.clicks, sim.sources, sim.ious), start=1):
+        kind = "positive" if click.label else "negative"
+        where = {"gt": "deepest in the mask", "fn": "missed part", "fp": "wrongly added part"}[source]
+        print(f"  {k}. ({click.x}, {click.y}) {kind:8s} {where:19s} IoU {score:.3f}")
+    print(f"stopped: {_REASONS[sim.stop_reason]}; clicks written to {args.out}")
+    if is_tiny(args.profile):
+        print("TINY PROFILE: SAM is random; these clicks and IoUs are meaningless.", file=sys.stderr)
+    return 0
+
+
+_REASONS = {
+    "n_clicks": "reached the number of clicks",
+    "perfect": "SAM's mask equals the ground truth",
+    "iou": "reached --stop-iou",
+    "stuck": "only already-clicked pixels are wrong",
+}

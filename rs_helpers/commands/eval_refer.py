@@ -1,0 +1,73 @@
+"""``rs-seg eval refer``: gIoU / cIoU / P@t of the generative branch on a referring dataset."""
+from __future__ import annotations
+
+from ..cli import add_common
+
+DATASETS = ("samples", "rrsisd", "refsegrs", "earthreason")
+
+
+def register(kinds) -> None:
+    parser = kinds.add_parser(
+        "refer", help="referring / reasoning segmentation (VLM clicks + SAM) on a dataset",
+        description="Runs every query of a referring or reasoning dataset through the VLM and SAM, "
+                    "prints gIoU, cIoU and P@0.5..0.9 beside the paper's numbers, and writes the "
+                    "per-sample results (IoU, clicks, raw answers, tokens) as JSON. Answers without "
+                    "usable clicks count as IoU 0 and are listed.")
+    parser.add_argument("--dataset", default="samples", help=f"one of {', '.join(DATASETS)} (default samples)")
+    parser.add_argument("--root", default=None, help="the dataset's folder (not needed for samples)")
+    parser.add_argument("--split", default=None, help="test (default), val or train")
+    parser.add_argument("--vlm", default="openai:gpt-5",
+                        help="openai:MODEL, qwen:MODEL_ID_OR_DIR or replay:FILE.json (default openai:gpt-5)")
+    parser.add_argument("--adapter", default=None, help="LoRA adapter folder for a qwen: model")
+    parser.add_argument("--base-url", default=None, help="OpenAI-compatible server URL")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="qwen: the answer's token limit")
+    parser.add_argument("--sam", default="vit_l", help="SAM variant (default vit_l)")
+    parser.add_argument("--sam-checkpoint", default=None, help="a local SAM checkpoint file")
+    parser.add_argument("--n-clicks", type=int, default=6, help="ask for up to N clicks (default 6)")
+    parser.add_argument("--single-mask", action="store_true", help="one SAM mask instead of the best of three")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N queries")
+    parser.add_argument("--out", default=None, help="write the results here (JSON)")
+    add_common(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..datasets import get_referring_dataset
+    from ..errors import BadInputError
+    from ..models import load_sam
+    from ..profile import is_tiny
+    from ..refer_eval import evaluate_refer
+    from ..vlm import make_backend
+    from .refer import backend_options
+
+    if args.n_clicks < 1:
+        raise BadInputError("--n-clicks must be at least 1")
+    if args.limit is not None and args.limit < 1:
+        raise BadInputError("--limit must be at least 1")
+    ds = get_referring_dataset(args.dataset, root=args.root, split=args.split)
+    backend = make_backend(args.vlm, base_url=args.base_url, adapter=args.adapter, profile=args.profile,
+                           device=args.device, **backend_options(args))
+    sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=args.profile, device=args.device)
+    result = evaluate_refer(ds.samples, backend, sam, n_clicks=args.n_clicks, multimask=not args.single_mask,
+                            limit=args.limit, dataset=getattr(ds, "title", args.dataset) or args.dataset,
+                            split=ds.split, sam_name=args.sam + (" (tiny)" if is_tiny(args.profile) else ""), reported=getattr(ds, "reported", {}),
+                            profile=args.profile)
+    label = getattr(backend, "label", "")
+    if label:
+        print(f"answers: {label}")
+    print(result.table())
+    failures = result.failures
+    if failures:
+        print(f"{len(failures)} without usable clicks (IoU 0):")
+        for f in failures[:20]:
+            answer = (f["answer"] or "").replace("\n", " ")
+            print(f"  {f['id']}: {answer[:80]!r}" if f["answer"] is not None else f"  {f['id']}: {f['error']}")
+        if len(failures) > 20:
+            print(f"  ... and {len(failures) - 20} more (see the results file)")
+    usage = result.usage.as_dict()
+    print(f"tokens: {usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion "
+          f"over {usage['calls']} calls")
+    if args.out:
+        result.save(args.out)
+        print(f"per-sample results written to {args.out}")
+    return 0

@@ -1,0 +1,68 @@
+"""``rs-seg lora-data --dataset NAME --out TRAIN.jsonl``: LoRA training lines (prompt text and the
+target click answer) from a referring / reasoning dataset, with SAM in the loop."""
+from __future__ import annotations
+
+from ..cli import add_common
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "lora-data", help="make LoRA training data: simulated SAM clicks as target answers",
+        description="For every sample, simulate the clicks that make SAM reproduce the ground-truth "
+                    "mask (rs-seg clicks), move them to the 0-1000 grid and write one JSON line: image, "
+                    "text, task, clicks and the exact answer the model should write. rs-seg train-lora "
+                    "reads this file.")
+    parser.add_argument("--dataset", required=True,
+                        help="samples (the shipped queries), rrsisd, earthreason or refsegrs")
+    parser.add_argument("--root", default=None, help="the dataset folder (not needed for samples)")
+    parser.add_argument("--split", default=None, help="split to read (default: the dataset's training split)")
+    parser.add_argument("--out", required=True, help="training file to write (JSON lines)")
+    parser.add_argument("--n-clicks", type=int, default=6, help="at most N clicks per sample (default 6)")
+    parser.add_argument("--stop-iou", type=float, default=None,
+                        help="stop a sample's clicks once SAM's IoU reaches this (default: only when perfect)")
+    parser.add_argument("--sam", default="vit_l", help="SAM variant: vit_b, vit_l (default), vit_h")
+    parser.add_argument("--sam-checkpoint", default=None, help="a local SAM checkpoint file")
+    parser.add_argument("--single-mask", action="store_true",
+                        help="ask SAM for one mask instead of keeping the best of three")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N samples")
+    parser.add_argument("--holdout", type=float, default=0.0,
+                        help="hold out this fraction of the images (all their samples) for evaluation")
+    parser.add_argument("--holdout-out", default=None, help="where to write the held-out lines")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the held-out draw (default 0)")
+    add_common(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import sys
+
+    from ..errors import BadInputError
+    from ..lora_data import load_records, write_lora_data
+    from ..models import load_sam
+    from ..profile import is_tiny
+
+    if args.n_clicks < 1:
+        raise BadInputError("--n-clicks must be at least 1")
+    if args.holdout and not args.holdout_out:
+        raise BadInputError("--holdout needs --holdout-out FILE")
+    if args.holdout_out and not args.holdout:
+        raise BadInputError("--holdout-out needs --holdout FRACTION (e.g. 0.1)")
+    from ..datasets import referring_class
+
+    split = args.split or ("train" if "train" in referring_class(args.dataset).splits else None)
+    records = load_records(args.dataset, root=args.root, split=split, limit=args.limit)
+    sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=args.profile, device=args.device)
+    summary = write_lora_data(records, args.out, sam, args.n_clicks, holdout=args.holdout,
+                              holdout_out=args.holdout_out, seed=args.seed,
+                              multimask=not args.single_mask, stop_iou=args.stop_iou)
+    n_images = len({e["image"] for e in summary.examples})
+    print(f"{len(summary.examples)} examples from {n_images} images "
+          f"(mean SAM IoU with the simulated clicks {summary.mean_iou:.3f})")
+    print(f"train: {len(summary.train)} lines -> {args.out}")
+    if args.holdout_out:
+        print(f"held out: {len(summary.holdout)} lines -> {args.holdout_out}")
+    for rid, reason in summary.skipped:
+        print(f"skipped {rid}: {reason}")
+    if is_tiny(args.profile):
+        print("TINY PROFILE: SAM is random; these click targets are meaningless.", file=sys.stderr)
+    return 0

@@ -1,0 +1,130 @@
+"""``rs-seg ovss``: open-vocabulary segmentation of one image with SAM proposals + CLIP.
+
+Writes a class-index PNG (or a GeoTIFF carrying the input's CRS when OUT ends in .tif), a JSON
+legend beside it (OUT with the suffix .json) and prints the share of each class.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from ..errors import BadInputError
+
+TINY_GRID = 8  # default points per side under the tiny profile (its masks are meaningless anyway)
+
+
+def register(subparsers) -> None:
+    from ..cli import add_common
+    from ..clip_dense import DenseSettings
+    from ..models import DEFAULT_CLIP, DEFAULT_CLIP_PRETRAINED, DEFAULT_SAM, SAM_VARIANTS
+    from ..ovss import PROPOSAL_GENERATORS, SELECTORS
+
+    p = subparsers.add_parser("ovss", help="segment an image into named classes (SAM proposals + CLIP)",
+                              description=__doc__)
+    p.add_argument("image", help="input image (PNG, JPEG, TIFF, GeoTIFF; 1-band and 16-bit are stretched)")
+    p.add_argument("--classes", required=True,
+                   help="classes separated by ';', synonyms by ',': \"building,roof;road;water\"")
+    p.add_argument("--out", required=True, help="output label raster: .png, or .tif/.tiff for a GeoTIFF")
+    p.add_argument("--binary", action="store_true", help="one target class: a 0/1 map (union of kept masks)")
+    p.add_argument("--target", default=None, help="binary target class (default: the only non-background class)")
+    p.add_argument("--sam", default=DEFAULT_SAM, choices=SAM_VARIANTS, help="SAM variant (default %(default)s)")
+    p.add_argument("--sam-checkpoint", default=None, help="a local SAM checkpoint instead of the download")
+    p.add_argument("--clip", default=DEFAULT_CLIP, help="open_clip model name (default %(default)s)")
+    p.add_argument("--clip-pretrained", default=DEFAULT_CLIP_PRETRAINED,
+                   help="open_clip pretrained tag or local file (default %(default)s)")
+    p.add_argument("--points-per-side", type=int, default=None,
+                   help=f"SAM prompt grid n x n (default 29; {TINY_GRID} under the tiny profile)")
+    p.add_argument("--points-per-batch", type=int, default=64, help="grid points per SAM batch (memory)")
+    p.add_argument("--pred-iou-thresh", type=float, default=0.88)
+    p.add_argument("--stability-score-thresh", type=float, default=0.95)
+    p.add_argument("--min-region-area", type=int, default=0, help="remove islands/holes smaller than this")
+    p.add_argument("--proposals", default="reference", choices=sorted(PROPOSAL_GENERATORS),
+                   help="proposal generator (default %(default)s)")
+    p.add_argument("--selector", default="dense", choices=SELECTORS,
+                   help="dense: masks vote on the dense CLIP map; crop: each mask's crop classified")
+    p.add_argument("--tau", type=float, default=0.5, help="binary: keep masks whose target fraction exceeds this")
+    p.add_argument("--max-side", type=int, default=1024,
+                   help="working resolution's long side (0: native); the label map is upsampled back")
+    p.add_argument("--templates", default=DenseSettings.templates, help="imagenet80, short, aerial, single")
+    p.add_argument("--cls-lambda", type=float, default=DenseSettings.cls_lambda, help="global-bias removal (0: off)")
+    p.add_argument("--no-sliding-window", action="store_true", help="whole image with interpolated positions")
+    p.add_argument("--background-threshold", type=float, default=0.0,
+                   help="pixels with CLIP max probability below this go to the 'background' class")
+    p.add_argument("--bands", default=None, help="1-based band numbers to read, one or three: 4,3,2")
+    p.add_argument("--timings", action="store_true", help="print seconds per stage and peak memory")
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+def parse_bands(text: str | None):
+    if not text:
+        return None
+    try:
+        return tuple(int(b) for b in text.split(","))
+    except ValueError:
+        raise BadInputError(f"--bands {text!r}: give band numbers like 1,2,3") from None
+
+
+def legend_path(out: Path) -> Path:
+    return out.with_suffix(".json")
+
+
+def run(args) -> int:
+    from ..clip_dense import DenseSettings
+    from ..images import read_image, write_label_raster
+    from ..models import load_clip, load_sam
+    from ..ovss import OvssSettings, segment
+    from ..profile import get_profile
+    from ..proposals import ProposalSettings
+    from ..selection import SelectionSettings
+    from ..vocabulary import parse_classes
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".tif", ".tiff"):
+        raise BadInputError(f"--out {out}: write .png, .tif or .tiff")
+    parse_classes(args.classes)  # fail fast on a bad class list, before loading models
+    profile = get_profile(args.profile)
+    tiny = profile == "tiny"
+    image = read_image(args.image, bands=parse_bands(args.bands))
+    grid = args.points_per_side or (TINY_GRID if tiny else ProposalSettings.points_per_side)
+    if grid < 1 or args.points_per_batch < 1:
+        raise BadInputError("--points-per-side and --points-per-batch must be at least 1")
+    settings = OvssSettings(
+        proposals=ProposalSettings(points_per_side=grid, points_per_batch=args.points_per_batch,
+                                   pred_iou_thresh=args.pred_iou_thresh,
+                                   stability_score_thresh=args.stability_score_thresh,
+                                   min_mask_region_area=args.min_region_area),
+        dense=DenseSettings(templates=args.templates, cls_lambda=args.cls_lambda,
+                            sliding_window=not args.no_sliding_window,
+                            background_threshold=args.background_threshold),
+        selection=SelectionSettings(tau=args.tau),
+        selector=args.selector,
+        max_side=args.max_side or None,
+    )
+    sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=profile, device=args.device)
+    clip = load_clip(args.clip, args.clip_pretrained, profile=profile, device=args.device)
+    result = segment(image, args.classes, sam=sam, clip=clip, binary=args.binary, target=args.target,
+                     settings=settings, generator=args.proposals)
+    write_label_raster(out, result.labels, like=image, palette=result.palette)
+    legend = {
+        "image": str(args.image), "output": str(out), "binary": result.binary, "target": result.target,
+        "selector": result.selector, "profile": profile,
+        "note": "tiny profile: random models, labels are meaningless" if tiny else "",
+        "size": [int(v) for v in result.labels.shape], "work_size": list(result.work_size),
+        "proposals": len(result.proposals), "classes": result.legend(),
+        "settings": json.loads(json.dumps(asdict(settings), default=str)),
+    }
+    legend_path(out).write_text(json.dumps(legend, indent=2))
+    print(f"{Path(args.image).name}: {result.labels.shape[1]} x {result.labels.shape[0]} px, "
+          f"{len(result.proposals)} SAM masks, selector {result.selector}")
+    width = max(len(n) for n in result.shares)
+    for name, share in result.shares.items():
+        print(f"  {name:<{width}}  {100 * share:6.2f} %")
+    if args.timings:
+        print("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
+        print("memory (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in result.memory.items()))
+    print(f"wrote {out} and {legend_path(out)}")
+    if tiny:
+        print("(tiny profile: random models, these labels are MEANINGLESS)")
+    return 0

@@ -1,0 +1,196 @@
+"""SAM's mask decoder for many point prompts on one image, without repeating shared work.
+
+``MaskDecoder.predict_masks`` copies the image embedding once per point
+(``torch.repeat_interleave``) and runs every projection on every copy. For a grid of single
+points most of that work is the same for each point, or can be moved to the small side
+(7 tokens per point instead of 4,096 image tokens). :class:`FastDecoder` computes exactly the
+same function with these rewrites (equal up to floating-point rounding):
+
+* the image embedding + dense prompt embedding, the positional encoding, and the first layer's
+  image keys, values and image-side queries are computed once and broadcast;
+* attention projections on the image side are folded into the token side:
+  ``softmax(q Wk (K)^T)`` uses ``(Wk^T q) K^T`` (the key bias shifts every score of a query by the
+  same amount, so it drops out of the softmax), ``softmax(.) (K Wv^T)`` is ``(softmax(.) K) Wv^T``,
+  and the image-to-token output projection is applied to the 7 token values before the
+  weighted sum. Per point this replaces four 4,096 x 256 x 128 projections per layer by
+  products with 8 heads x 7 tokens = 56 columns;
+* token-to-image attention uses ``scaled_dot_product_attention`` (one head of width 256:
+  after folding, all heads share the image keys and values);
+* the two transposed convolutions of the upscaler are per-pixel matrix products in a
+  channels-last layout, and only the three multimask outputs are produced.
+
+Only the decoder's own parameters are used; the module is not modified.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(..., T, H*d) -> (..., T, H, d)"""
+    return x.unflatten(-1, (heads, x.shape[-1] // heads))
+
+
+class FastDecoder:
+    """Batched multimask decoding of single-point prompts against one image embedding.
+
+    ``FastDecoder(sam, image_embedding)`` prepares what every point shares; ``decoder(sparse)``
+    takes the prompt encoder's sparse embeddings (B x T x C) and returns the three multimask
+    low-resolution logits (B x 3 x 4h x 4w, float32) and their predicted IoU (B x 3, float32),
+    as ``sam.mask_decoder(..., multimask_output=True)`` does.
+    """
+
+    def __init__(self, sam, image_embedding: torch.Tensor):
+        dec = sam.mask_decoder
+        tf = dec.transformer
+        self.dec, self.tf = dec, tf
+        self.num_mask_tokens = dec.num_mask_tokens
+        _, c, h, w = image_embedding.shape
+        self.c, self.h, self.w = c, h, w
+        dense = sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
+        pe = sam.prompt_encoder.get_dense_pe()
+        self.src = (image_embedding + dense).flatten(2).transpose(1, 2)  # 1 x N x C
+        self.pe = pe.flatten(2).transpose(1, 2).to(self.src.dtype)  # 1 x N x C
+        self.src_pe = self.src + self.pe
+        first = tf.layers[0]
+        a = first.cross_attn_token_to_image
+        self.k0 = _heads(a.k_proj(self.src_pe), a.num_heads).transpose(1, 2)  # 1 x H x N x d
+        self.v0 = _heads(a.v_proj(self.src), a.num_heads).transpose(1, 2)
+        self.q0_img = _heads(first.cross_attn_image_to_token.q_proj(self.src_pe),
+                             first.cross_attn_image_to_token.num_heads)  # 1 x N x H x d
+
+    # ------------------------------------------------------------------ attention pieces
+    def _t2i_shared(self, attn, q_in: torch.Tensor) -> torch.Tensor:
+        """Tokens attend to the shared first-layer image keys: all B x T queries in one call."""
+        b, t, _ = q_in.shape
+        q = _heads(attn.q_proj(q_in), attn.num_heads)  # B x T x H x d
+        q = q.permute(2, 0, 1, 3).reshape(1, attn.num_heads, b * t, -1)
+        out = F.scaled_dot_product_attention(q, self.k0.to(q.dtype), self.v0.to(q.dtype))
+        out = out.reshape(attn.num_heads, b, t, -1).permute(1, 2, 0, 3).flatten(2)
+        return attn.out_proj(out)
+
+    @staticmethod
+    def _t2i_folded(attn, q_in: torch.Tensor, k_in: torch.Tensor, v_in: torch.Tensor) -> torch.Tensor:
+        """Tokens (B x T x C) attend to per-point image tokens (B x N x C), projections folded."""
+        b, t, c = q_in.shape
+        heads = attn.num_heads
+        d = attn.internal_dim // heads
+        q = _heads(attn.q_proj(q_in), heads)  # B x T x H x d
+        wk = attn.k_proj.weight.view(heads, d, c).to(q.dtype)
+        qk = torch.einsum("bthd,hdc->bhtc", q, wk).reshape(b, 1, heads * t, c)
+        o = F.scaled_dot_product_attention(qk, k_in.unsqueeze(1).to(qk.dtype), v_in.unsqueeze(1).to(qk.dtype),
+                                           scale=1.0 / math.sqrt(d))
+        o = o.view(b, heads, t, c)
+        wv = attn.v_proj.weight.view(heads, d, c).to(o.dtype)
+        out = torch.einsum("bhtc,hdc->bthd", o, wv).flatten(2) + attn.v_proj.bias.to(o.dtype)
+        return attn.out_proj(out)
+
+    @staticmethod
+    def _i2t(attn, img_q: torch.Tensor | None, img_q_heads: torch.Tensor | None,
+             tok_k: torch.Tensor, tok_v: torch.Tensor) -> torch.Tensor:
+        """Image tokens attend to the B x T prompt tokens; returns B x N x C (before residual).
+
+        ``img_q_heads`` (1 x N x H x d, already projected) when the image side is shared,
+        else ``img_q`` (B x N x C) with the query projection folded into the token keys.
+        """
+        b, t, c = tok_k.shape
+        heads = attn.num_heads
+        d = attn.internal_dim // heads
+        k = _heads(attn.k_proj(tok_k), heads)  # B x T x H x d
+        v = _heads(attn.v_proj(tok_v), heads)
+        if img_q_heads is not None:
+            scores = torch.einsum("nhd,bthd->bnht", img_q_heads[0].to(k.dtype), k)
+        else:
+            wq = attn.q_proj.weight.view(heads, d, c).to(k.dtype)
+            kq = torch.einsum("bthd,hdc->bhtc", k, wq).reshape(b, heads * t, c)
+            kb = torch.einsum("bthd,hd->bht", k, attn.q_proj.bias.view(heads, d).to(k.dtype))
+            scores = torch.baddbmm(kb.reshape(b, 1, heads * t), img_q.to(kq.dtype), kq.transpose(1, 2))
+            scores = scores.view(b, -1, heads, t)
+        weights = torch.softmax(scores * (1.0 / math.sqrt(d)), dim=-1).flatten(2)  # B x N x H*T
+        wo = attn.out_proj.weight.view(c, heads, d).to(v.dtype)
+        vw = torch.einsum("bthd,chd->bhtc", v, wo).reshape(b, heads * t, c)
+        bias = attn.out_proj.bias.to(vw.dtype).expand(b, 1, c)
+        return torch.baddbmm(bias, weights.to(vw.dtype), vw)
+
+    # ------------------------------------------------------------------ forward
+    def transformer(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``TwoWayTransformer.forward`` for B prompts against the shared image: (queries, keys)."""
+        queries, query_pe = tokens, tokens
+        keys = None  # shared image tokens until the first image-to-token update
+        for i, layer in enumerate(self.tf.layers):
+            if layer.skip_first_layer_pe:
+                queries = layer.self_attn(q=queries, k=queries, v=queries)
+            else:
+                q = queries + query_pe
+                queries = queries + layer.self_attn(q=q, k=q, v=queries)
+            queries = layer.norm1(queries)
+            q = queries + query_pe
+            if keys is None:
+                attn_out = self._t2i_shared(layer.cross_attn_token_to_image, q)
+            else:
+                keys_pe = keys + self.pe.to(keys.dtype)
+                attn_out = self._t2i_folded(layer.cross_attn_token_to_image, q, keys_pe, keys)
+            queries = layer.norm2(queries + attn_out)
+            queries = layer.norm3(queries + layer.mlp(queries))
+            q = queries + query_pe
+            if keys is None:
+                out = self._i2t(layer.cross_attn_image_to_token, None, self.q0_img, q, queries)
+                keys = layer.norm4(self.src.to(out.dtype) + out)
+            else:
+                out = self._i2t(layer.cross_attn_image_to_token, keys_pe, None, q, queries)
+                keys = layer.norm4(keys + out)
+        q = queries + query_pe
+        if keys is None:  # a transformer without layers (not SAM's)
+            keys = self.src.expand(tokens.shape[0], -1, -1)
+            attn_out = self._t2i_shared(self.tf.final_attn_token_to_image, q)
+        else:
+            attn_out = self._t2i_folded(self.tf.final_attn_token_to_image, q, keys + self.pe.to(keys.dtype), keys)
+        queries = self.tf.norm_final_attn(queries + attn_out)
+        return queries, keys
+
+    def upscale(self, keys: torch.Tensor, hyper: torch.Tensor) -> torch.Tensor:
+        """``output_upscaling`` + hypernetwork product, channels-last: B x N x C -> B x M x 4h x 4w."""
+        up = self.dec.output_upscaling
+        conv1, norm, act1, conv2, act2 = up[0], up[1], up[2], up[3], up[4]
+        b, h, w = keys.shape[0], self.h, self.w
+        dt = keys.dtype
+        c1, c2 = conv1.out_channels, conv2.out_channels
+        w1 = conv1.weight.permute(0, 2, 3, 1).reshape(conv1.in_channels, 4 * c1).to(dt)
+        x = (keys @ w1).view(b, h, w, 2, 2, c1) + conv1.bias.to(dt)
+        x = act1(F.layer_norm(x, (c1,), norm.weight.to(dt), norm.bias.to(dt), norm.eps))
+        w2 = conv2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2).to(dt)
+        x = act2((x @ w2).view(b, h, w, 2, 2, 2, 2, c2) + conv2.bias.to(dt))
+        m = hyper.shape[1]
+        masks = torch.bmm(x.view(b, -1, c2), hyper.to(dt).transpose(1, 2))  # B x 16N x M
+        masks = masks.view(b, h, w, 2, 2, 2, 2, m).permute(0, 7, 1, 3, 5, 2, 4, 6)
+        return masks.reshape(b, m, 4 * h, 4 * w)
+
+    def __call__(self, sparse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dec = self.dec
+        b = sparse.shape[0]
+        out_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)
+        tokens = torch.cat([out_tokens.unsqueeze(0).expand(b, -1, -1).to(sparse.dtype), sparse], dim=1)
+        hs, keys = self.transformer(tokens)
+        iou = dec.iou_prediction_head(hs[:, 0, :])[:, 1:]
+        mask_tokens = hs[:, 1:1 + self.num_mask_tokens, :]
+        hyper = torch.stack([dec.output_hypernetworks_mlps[i](mask_tokens[:, i, :])
+                             for i in range(1, self.num_mask_tokens)], dim=1)
+        masks = self.upscale(keys, hyper)
+        return masks.float(), iou.float()
+
+
+def supports_fast_decoder(sam) -> bool:
+    """True when ``sam`` has segment-anything's decoder layout that :class:`FastDecoder` reimplements."""
+    try:
+        dec = sam.mask_decoder
+        up = dec.output_upscaling
+        ok = (len(up) == 5 and isinstance(up[0], torch.nn.ConvTranspose2d) and isinstance(up[3], torch.nn.ConvTranspose2d)
+              and tuple(up[0].kernel_size) == (2, 2) and tuple(up[0].stride) == (2, 2)
+              and tuple(up[3].kernel_size) == (2, 2) and tuple(up[3].stride) == (2, 2)
+              and hasattr(dec.transformer, "layers") and dec.num_mask_tokens == 4)
+        return bool(ok) and all(hasattr(layer, "cross_attn_image_to_token") for layer in dec.transformer.layers)
+    except AttributeError:
+        return False

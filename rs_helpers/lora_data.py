@@ -1,0 +1,192 @@
+"""LoRA training data: referring / reasoning samples turned into (prompt, target answer) lines.
+
+For every sample, :func:`rs_helpers.click_sim.simulate_clicks` runs frozen SAM in the loop on the
+ground-truth mask; the clicks it finds, moved to the 0-1000 grid, are the answer the model is
+taught to write, formatted by :func:`rs_helpers.clicks.format_clicks` (the exact string that
+:func:`rs_helpers.clicks.parse_clicks` reads back to the same clicks).
+
+One JSON object per line (the format ``rs-seg train-lora`` reads)::
+
+    {"image": "/abs/path.png", "text": "...", "task": "referring", "n_clicks": 6,
+     "clicks": [{"x": 512, "y": 300, "label": 1}, ...], "answer": "{\\"clicks\\": [...]}",
+     "id": "...", "iou": 0.87, "stop_reason": "n_clicks"}
+
+``n_clicks`` is the N of the prompt ("write up to N clicks"), kept even when the simulation
+stopped early, so training prompts match inference prompts. ``id``, ``iou`` (SAM's IoU with the
+simulated clicks) and ``stop_reason`` are for inspection; the trainer ignores them.
+
+Samples are grouped by image so that SAM embeds each image once. A held-out split is drawn by
+*image* (never the same image in training and evaluation), with a fixed seed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .click_sim import Predict, sam_predictor_fn, simulate_clicks
+from .clicks import clicks_to_records, format_clicks, parse_clicks
+from .errors import BadInputError
+from .prompts import DEFAULT_N_CLICKS, TASKS
+
+
+@dataclass
+class LoraDataSummary:
+    """What :func:`build_examples` made: the ``examples`` (dicts, one per line) and the ``skipped``
+    samples as ``(id, reason)``; after :func:`write_lora_data` also the files written."""
+
+    examples: list[dict]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    train: list[dict] = field(default_factory=list)
+    holdout: list[dict] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def mean_iou(self) -> float | None:
+        ious = [e["iou"] for e in self.examples]
+        return float(np.mean(ious)) if ious else None
+
+
+def example(record, sim, n_clicks: int = DEFAULT_N_CLICKS) -> dict:
+    """One training line from a sample record (``.image``, ``.text``, ``.task``, ``.id``) and its
+    click simulation. The answer is checked to parse back to exactly the target clicks."""
+    grid = sim.grid_clicks()
+    answer = format_clicks(grid)
+    if parse_clicks(answer) != grid:  # the format and the parser are one contract
+        raise AssertionError(f"answer {answer!r} does not parse back to {grid}")
+    task = str(getattr(record, "task", "") or "referring").lower()
+    if task not in TASKS:
+        task = "referring"
+    return {"image": str(Path(record.image).expanduser().resolve()), "text": " ".join(str(record.text).split()),
+            "task": task, "n_clicks": int(n_clicks), "clicks": clicks_to_records(grid), "answer": answer,
+            "id": str(getattr(record, "id", "")), "iou": round(float(sim.final_iou), 6),
+            "stop_reason": sim.stop_reason}
+
+
+def group_by_image(records: Sequence) -> list[list]:
+    """Records grouped by image path, groups in order of first appearance (records keep theirs)."""
+    groups: dict[str, list] = {}
+    for record in records:
+        groups.setdefault(str(Path(record.image).expanduser().resolve()), []).append(record)
+    return list(groups.values())
+
+
+def build_examples(records: Sequence, sam=None, n_clicks: int = DEFAULT_N_CLICKS, *,
+                   multimask: bool = True, stop_iou: float | None = None,
+                   make_predict: Callable[[np.ndarray], Predict] | None = None,
+                   progress: bool = True) -> LoraDataSummary:
+    """Simulate clicks for every record and return the training lines.
+
+    ``records``: objects with ``.image``, ``.text``, ``.task``, ``.id`` and ``.load() -> (RasterImage,
+    bool mask)`` (``rs_helpers.samples.ReferringSample`` and the dataset loaders' records).
+    ``make_predict(image_rgb) -> predict``: how to get SAM for one image (default: ``sam`` through
+    :func:`sam_predictor_fn`); it is called once per image. Records whose mask is empty, has the
+    wrong size or cannot be read are skipped and listed in ``skipped`` (with a warning).
+    """
+    from tqdm.auto import tqdm
+
+    if int(n_clicks) < 1:
+        raise BadInputError(f"n_clicks must be at least 1, got {n_clicks}")
+    if make_predict is None:
+        if sam is None:
+            raise BadInputError("build_examples needs a SAM model (or make_predict)")
+        make_predict = lambda rgb: sam_predictor_fn(sam, rgb, multimask=multimask)  # noqa: E731
+    summary = LoraDataSummary(examples=[])
+    bar = tqdm(total=len(records), desc="simulating clicks", unit="sample", disable=not progress)
+    for group in group_by_image(records):
+        predict = None
+        for record in group:
+            rid = str(getattr(record, "id", record.image))
+            try:
+                image, mask = record.load()
+                mask = np.asarray(mask) > 0
+                if mask.shape != (image.height, image.width):
+                    raise BadInputError(f"mask {mask.shape[1]}x{mask.shape[0]} but image "
+                                        f"{image.width}x{image.height}")
+                if not mask.any():
+                    raise BadInputError("empty target mask")
+                if not str(record.text).strip():
+                    raise BadInputError("empty text")
+                if predict is None:
+                    predict = make_predict(image.rgb)  # one image embedding per image
+                sim = simulate_clicks(mask, predict, n_clicks=n_clicks, stop_iou=stop_iou)
+                summary.examples.append(example(record, sim, n_clicks))
+            except BadInputError as exc:
+                summary.skipped.append((rid, str(exc)))
+                warnings.warn(f"lora-data: skipped {rid}: {exc}", stacklevel=2)
+            bar.update(1)
+    bar.close()
+    return summary
+
+
+def split_holdout(examples: Sequence[dict], fraction: float, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """(train, held-out) split by image: ``ceil(fraction * images)`` images, drawn with ``seed``,
+    go to the held-out set with all their lines; at least one image stays on each side when there
+    are two or more images. ``fraction`` 0 gives no held-out lines."""
+    if not 0 <= fraction < 1:
+        raise BadInputError(f"the held-out fraction must be in [0, 1), got {fraction}")
+    images = sorted({e["image"] for e in examples})
+    if fraction == 0 or len(images) < 2:
+        if fraction > 0:
+            warnings.warn("lora-data: one image only, nothing held out", stacklevel=2)
+        return list(examples), []
+    n_held = min(len(images) - 1, max(1, math.ceil(fraction * len(images))))
+    order = np.random.default_rng(seed).permutation(len(images))
+    held = {images[i] for i in order[:n_held]}
+    return ([e for e in examples if e["image"] not in held], [e for e in examples if e["image"] in held])
+
+
+def write_jsonl(path: str | Path, lines: Iterable[dict]) -> Path:
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for line in lines:
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """The lines of a training file as dicts (``rs_helpers.lora_train.read_train_file`` checks them)."""
+    return [json.loads(line) for line in Path(path).expanduser().read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def load_records(dataset: str, root: str | Path | None = None, split: str | None = None,
+                 limit: int | None = None) -> list:
+    """The first ``limit`` records of a referring / reasoning dataset (``samples``, ``rrsisd``,
+    ``earthreason``, ``refsegrs``)."""
+    from .datasets import get_referring_dataset
+
+    records = list(get_referring_dataset(dataset, root=root, split=split).samples)
+    if limit is not None:
+        if limit < 1:
+            raise BadInputError(f"--limit must be at least 1, got {limit}")
+        records = records[:limit]
+    if not records:
+        raise BadInputError(f"dataset {dataset!r} has no samples" + (f" in split {split!r}" if split else ""))
+    return records
+
+
+def write_lora_data(records: Sequence, out: str | Path, sam=None, n_clicks: int = DEFAULT_N_CLICKS, *,
+                    holdout: float = 0.0, holdout_out: str | Path | None = None, seed: int = 0,
+                    multimask: bool = True, stop_iou: float | None = None,
+                    make_predict: Callable[[np.ndarray], Predict] | None = None,
+                    progress: bool = True) -> LoraDataSummary:
+    """Build the examples and write the training file (and the held-out file if ``holdout``)."""
+    if holdout and not holdout_out:
+        raise BadInputError("a held-out fraction needs a file to write it to (--holdout-out)")
+    summary = build_examples(records, sam, n_clicks, multimask=multimask, stop_iou=stop_iou,
+                             make_predict=make_predict, progress=progress)
+    if not summary.examples:
+        reasons = "; ".join(f"{i}: {r}" for i, r in summary.skipped[:5])
+        raise BadInputError(f"no usable sample ({reasons})")
+    summary.train, summary.holdout = split_holdout(summary.examples, holdout, seed)
+    summary.files.append(write_jsonl(out, summary.train))
+    if holdout_out and holdout:
+        summary.files.append(write_jsonl(holdout_out, summary.holdout))
+    return summary
