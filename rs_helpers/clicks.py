@@ -19,7 +19,7 @@ import ast
 import json
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -162,7 +162,9 @@ def _decode_at(decoder: json.JSONDecoder, text: str, i: int):
         return value, end
     except (ValueError, RecursionError):
         pass
-    # Python literals ({'x': 1}, True) that some models write instead of JSON.
+    # Python literals ({'x': 1}, (1, 2)) that some models write instead of JSON.
+    if "'" not in text[i: i + 20000] and "(" not in text[i: i + 20000]:
+        return None, None
     depth, j = 0, i
     for j in range(i, min(len(text), i + 20000)):
         depth += text[j] in "{[("
@@ -287,8 +289,9 @@ def to_pixels(clicks: Iterable[Click], width: int, height: int) -> list[Click]:
 
 
 def to_grid(pixel_clicks: Iterable[Click], width: int, height: int) -> list[Click]:
-    """Pixel clicks to grid clicks. Round trips lose at most one step of the coarser grid:
-    pixel -> grid -> pixel is exact for sides up to 1001 px, grid -> pixel -> grid for larger."""
+    """Pixel clicks to grid clicks. Round trips lose at most half a step of the coarser grid:
+    pixel -> grid -> pixel is exact for sides up to 1001 px and within one pixel up to 3001 px;
+    grid -> pixel -> grid is exact for sides of 1001 px or more."""
     return [Click(pixel_to_grid(c.x, width), pixel_to_grid(c.y, height), int(c.label)) for c in pixel_clicks]
 
 
@@ -330,10 +333,6 @@ def read_clicks(path: str | Path, width: int | None = None, height: int | None =
                                 f"{width}x{height} image")
         out.append(Click(r["x"], r["y"], r["label"]))
     return out
-
-
-def as_dict(click: Click) -> dict:
-    return asdict(click)
 
 
 # --------------------------------------------------------------------------- clicks from a mask

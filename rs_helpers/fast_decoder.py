@@ -89,12 +89,15 @@ class FastDecoder:
         return attn.out_proj(out)
 
     @staticmethod
-    def _i2t(attn, img_q: torch.Tensor | None, img_q_heads: torch.Tensor | None,
+    def _i2t(attn, residual: torch.Tensor, img_q: torch.Tensor | None, img_q_heads: torch.Tensor | None,
              tok_k: torch.Tensor, tok_v: torch.Tensor) -> torch.Tensor:
-        """Image tokens attend to the B x T prompt tokens; returns B x N x C (before residual).
+        """``residual`` + image tokens attending to the B x T prompt tokens (B x N x C).
 
-        ``img_q_heads`` (1 x N x H x d, already projected) when the image side is shared,
-        else ``img_q`` (B x N x C) with the query projection folded into the token keys.
+        ``img_q_heads`` (N x H x d, already projected) when the image side is shared, else
+        ``img_q`` (B x N x C) with the query projection folded into the token keys. Scores are
+        laid out B x H x T x N so that the softmax over the 7 tokens runs on long rows; the
+        output projection is applied to the token values (``vw``), and its bias is spread over
+        the heads' weights, which sum to 1 per head.
         """
         b, t, c = tok_k.shape
         heads = attn.num_heads
@@ -102,18 +105,18 @@ class FastDecoder:
         k = _heads(attn.k_proj(tok_k), heads)  # B x T x H x d
         v = _heads(attn.v_proj(tok_v), heads)
         if img_q_heads is not None:
-            scores = torch.einsum("nhd,bthd->bnht", img_q_heads[0].to(k.dtype), k)
+            scores = torch.einsum("bthd,nhd->bhtn", k, img_q_heads.to(k.dtype))
         else:
             wq = attn.q_proj.weight.view(heads, d, c).to(k.dtype)
             kq = torch.einsum("bthd,hdc->bhtc", k, wq).reshape(b, heads * t, c)
             kb = torch.einsum("bthd,hd->bht", k, attn.q_proj.bias.view(heads, d).to(k.dtype))
-            scores = torch.baddbmm(kb.reshape(b, 1, heads * t), img_q.to(kq.dtype), kq.transpose(1, 2))
-            scores = scores.view(b, -1, heads, t)
-        weights = torch.softmax(scores * (1.0 / math.sqrt(d)), dim=-1).flatten(2)  # B x N x H*T
+            scores = torch.baddbmm(kb.reshape(b, heads * t, 1), kq, img_q.to(kq.dtype).transpose(1, 2))
+            scores = scores.view(b, heads, t, -1)
+        weights = torch.softmax(scores * (1.0 / math.sqrt(d)), dim=2).flatten(1, 2)  # B x H*T x N
         wo = attn.out_proj.weight.view(c, heads, d).to(v.dtype)
-        vw = torch.einsum("bthd,chd->bhtc", v, wo).reshape(b, heads * t, c)
-        bias = attn.out_proj.bias.to(vw.dtype).expand(b, 1, c)
-        return torch.baddbmm(bias, weights.to(vw.dtype), vw)
+        vw = torch.einsum("bthd,chd->bhtc", v, wo) + attn.out_proj.bias.to(v.dtype) / heads
+        vw = vw.reshape(b, heads * t, c)
+        return torch.baddbmm(residual.to(vw.dtype).expand(b, -1, -1), weights.transpose(1, 2).to(vw.dtype), vw)
 
     # ------------------------------------------------------------------ forward
     def transformer(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,11 +140,10 @@ class FastDecoder:
             queries = layer.norm3(queries + layer.mlp(queries))
             q = queries + query_pe
             if keys is None:
-                out = self._i2t(layer.cross_attn_image_to_token, None, self.q0_img, q, queries)
-                keys = layer.norm4(self.src.to(out.dtype) + out)
+                keys = layer.norm4(self._i2t(layer.cross_attn_image_to_token, self.src, None, self.q0_img[0],
+                                             q, queries))
             else:
-                out = self._i2t(layer.cross_attn_image_to_token, keys_pe, None, q, queries)
-                keys = layer.norm4(keys + out)
+                keys = layer.norm4(self._i2t(layer.cross_attn_image_to_token, keys, keys_pe, None, q, queries))
         q = queries + query_pe
         if keys is None:  # a transformer without layers (not SAM's)
             keys = self.src.expand(tokens.shape[0], -1, -1)

@@ -185,7 +185,7 @@ def _learn_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
         pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
-    trainer = trainers.BpeTrainer(vocab_size=TINY_VOCAB_SIZE, min_frequency=2, show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=TINY_VOCAB_SIZE, min_frequency=1, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     bpe.train_from_iterator([MERGE_CORPUS], trainer)
     model = json.loads(bpe.to_str())["model"]

@@ -54,7 +54,8 @@ setup_notebook()'''
 def build(source: Path) -> Path:
     name = source.stem
     nb = jupytext.read(source, fmt="py:percent")
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{index:03d}"  # stable ids: rebuilding gives the same file
         if cell.cell_type == "markdown" and "{{BADGE}}" in cell.source:
             cell.source = cell.source.replace("{{BADGE}}", badge(name))
         if cell.cell_type == "code" and cell.source.strip() == "# {{SETUP}}":

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -209,3 +211,54 @@ def test_bad_clicks_files(tmp_path, content):
 def test_missing_clicks_file(tmp_path):
     with pytest.raises(BadInputError, match="no such"):
         read_clicks(tmp_path / "nope.json")
+
+
+# --------------------------------------------------------------------------- clicks from a mask
+def test_interior_clicks_on_a_square():
+    from rs_helpers.clicks import interior_clicks
+
+    mask = np.zeros((60, 80), bool)
+    mask[10:41, 20:51] = True  # 31 x 31 square centred on (35, 25)
+    clicks = interior_clicks(mask, n_positive=3, n_negative=1)
+    assert clicks[0] == Click(35, 25, 1)
+    positives = [c for c in clicks if c.label == 1]
+    negatives = [c for c in clicks if c.label == 0]
+    assert 1 <= len(positives) <= 3 and all(mask[c.y, c.x] for c in positives)
+    assert len(negatives) == 1 and not mask[negatives[0].y, negatives[0].x]
+    assert len(set(clicks)) == len(clicks)
+
+
+def test_interior_clicks_edge_cases():
+    from rs_helpers.clicks import interior_clicks
+
+    border = np.zeros((40, 40), bool)
+    border[:, :10] = True  # touches the image border: the first click keeps away from it
+    first = interior_clicks(border, n_positive=1, n_negative=0)[0]
+    assert first.x in (4, 5) and 0 < first.y < 39
+    tiny = np.zeros((40, 40), bool)
+    tiny[20, 20] = True
+    assert interior_clicks(tiny)[0] == Click(20, 20, 1)
+    full = np.ones((10, 10), bool)
+    assert all(c.label == 1 for c in interior_clicks(full))  # nowhere to put a negative
+    with pytest.raises(BadInputError):
+        interior_clicks(np.zeros((5, 5), bool))
+
+
+def test_the_stored_example_answers_parse_onto_their_targets():
+    """The shipped replay file: labelled as hand-written, one answer per sample query, each
+    parsing to clicks that land inside (positive) or outside (negative) the target."""
+    from rs_helpers.samples import load_referring
+    from rs_helpers.vlm import ReplayBackend, stored_answers_path
+
+    data = json.loads(stored_answers_path().read_text())
+    assert "NOT model output" in data["label"] and data["model"] is None
+    replay = ReplayBackend.from_file()
+    from rs_helpers.prompts import build_prompt
+
+    queries = load_referring()
+    assert {a["id"] for a in data["answers"]} == {q.id for q in queries}
+    for q in queries:
+        image, target = q.load()
+        answer = replay.ask(image.rgb, build_prompt(q.text, q.task))
+        for c in to_pixels(parse_clicks(answer.text), image.width, image.height):
+            assert bool(target[c.y, c.x]) == bool(c.label), q.id

@@ -89,6 +89,7 @@ def test_refer_without_a_key_exits_3(monkeypatch, image_png, tmp_path, capsys):
 
 def test_refer_server_down_exits_1(monkeypatch, image_png, tmp_path, capsys):
     monkeypatch.setenv("OPENAI_API_KEY", "k")
+    monkeypatch.setattr("openai._base_client.INITIAL_RETRY_DELAY", 0.001)  # the client's own backoff
     with FakeOpenAI() as fake:
         url = fake.url
     code = main(["refer", str(image_png), "--text", "x", "--base-url", url, "--out", str(tmp_path / "m.png")])

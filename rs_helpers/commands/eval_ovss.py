@@ -32,6 +32,7 @@ def register(kinds) -> None:
     p.add_argument("--selector", default="dense", choices=SELECTORS, help="dense (mask votes) or crop")
     p.add_argument("--tau", type=float, default=0.5, help="binary sets: keep masks whose target fraction exceeds this")
     p.add_argument("--max-side", type=int, default=1024, help="working resolution's long side (0: native)")
+    p.add_argument("--templates", default="imagenet80", help="prompt templates: imagenet80, short, aerial, single")
     p.add_argument("--list", action="store_true", help="list the benchmarks with their protocol and numbers")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_common(p)
@@ -52,6 +53,7 @@ def list_table() -> str:
 
 
 def run(args) -> int:
+    from ..clip_dense import DenseSettings
     from ..commands.ovss import TINY_GRID
     from ..datasets import get_dataset
     from ..errors import BadInputError
@@ -74,6 +76,7 @@ def run(args) -> int:
     if grid < 1 or args.points_per_batch < 1:
         raise BadInputError("--points-per-side and --points-per-batch must be at least 1")
     settings = OvssSettings(proposals=ProposalSettings(points_per_side=grid, points_per_batch=args.points_per_batch),
+                            dense=DenseSettings(templates=args.templates),
                             selection=SelectionSettings(tau=args.tau), selector=args.selector,
                             max_side=args.max_side or None)
     if tiny:
@@ -81,7 +84,7 @@ def run(args) -> int:
     sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=profile, device=args.device)
     clip = load_clip(args.clip, args.clip_pretrained, profile=profile, device=args.device)
     described = {"sam": args.sam, "clip": f"{args.clip}/{args.clip_pretrained}", "points_per_side": grid,
-                 "selector": args.selector, "tau": args.tau, "max_side": args.max_side}
+                 "selector": args.selector, "tau": args.tau, "max_side": args.max_side, "templates": args.templates}
     report = evaluate(dataset, model_segmenter(sam, clip, settings), limit=args.limit,
                       progress=not args.no_progress, profile=profile, settings=described)
     out = Path(args.out or f"outputs/eval_ovss_{dataset.name}_{dataset.split}.json")

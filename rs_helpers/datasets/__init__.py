@@ -7,9 +7,10 @@ samples. One small module per dataset or family; ``base`` holds the shared piece
     >>> image, labels = ds[0].load()                                # RasterImage, uint8 (255 = ignore)
     >>> ds.classes, ds.kind, ds.paper, ds.segearth_ov
 """
-from .base import (IGNORE, ROOT_ENV, LabelCodec, OvssDataset, ReferringDataset, SegSample, canonical_name,
-                   dataset_class, get_dataset, get_referring_dataset, list_datasets, referring_class)
+from .base import IGNORE, ROOT_ENV, LabelCodec, OvssDataset, ReferringDataset, SegSample
 from .crops import crop_boxes, crops
+from .registry import (canonical_name, dataset_class, get_dataset, get_referring_dataset, list_datasets,
+                       referring_class)
 
 OVSS_BENCHMARKS = ["openearthmap", "loveda", "isaid", "potsdam", "vaihingen", "uavid", "udd5", "vdd",
                    "whu-aerial", "whu-sat-ii", "inria", "xbd-pre", "chn6-cug", "deepglobe", "massachusetts",

@@ -122,7 +122,7 @@ for grid, pixel in zip(clicks, pixel_clicks):
 examples = [
     'Sure!\n```json\n{"clicks": [{"x": 120, "y": 640, "label": 1},]}\n```',
     '[{"point_2d": [120, 640], "label": "building"}]',
-    "The target is at (120, 640), avoid (300, 700).",
+    "The target is at (120, 640) and (150, 655).",  # bare pairs carry no label: positive
     '{"clicks": []}',
     '{"clicks": [{"x": 1200, "y": 640, "label": 1}]}',
     "I cannot find a building in this image.",
@@ -180,7 +180,8 @@ if is_tiny():
 # %%
 from rs_helpers.refer_eval import evaluate_refer
 
-run = evaluate_refer(queries[: S["queries"]], backend, sam, n_clicks=S["n_clicks"], dataset="samples")
+run = evaluate_refer(queries[: S["queries"]], backend, sam, n_clicks=S["n_clicks"], dataset="samples",
+                     sam_name=S["sam"])
 if isinstance(backend, ReplayBackend):
     print(">>>", backend.label.upper(), "<<< (clicks read off the ground truth: an optimistic reference)")
 print(run.table())
@@ -201,6 +202,7 @@ for record in run.records:
 # command in-process, with the same backend choice as above.
 
 # %%
+import json
 import tempfile
 from pathlib import Path
 
@@ -210,7 +212,7 @@ vlm = f"openai:{S['openai_model']}" if os.environ.get("OPENAI_API_KEY") else "re
 out_dir = Path(tempfile.mkdtemp())
 code = main(["refer", str(query.image), "--text", query.text, "--task", query.task, "--vlm", vlm,
              "--sam", S["sam"], "--out", str(out_dir / "mask.png"), "--clicks-out", str(out_dir / "clicks.json")])
-print("exit code", code, "| clicks file:", (out_dir / "clicks.json").read_text())
+print("exit code", code, "| clicks file (pixels):", json.loads((out_dir / "clicks.json").read_text()))
 
 # %% [markdown]
 # ## Exercises
