@@ -213,3 +213,58 @@ def sam_predictor_fn(sam, image_rgb: np.ndarray, multimask: bool = True) -> Pred
     from .sam_clicks import make_predictor
 
     return predictor_fn(make_predictor(sam, image_rgb), multimask=multimask)
+
+
+# --------------------------------------------------------------------------- pictures
+def plot_click_simulation(image_rgb: np.ndarray, gt_mask: np.ndarray, sim: ClickSimulation,
+                          ncols: int = 3, size: float = 3.2):
+    """One panel per click: SAM's mask after that click (blue), the ground-truth outline (yellow),
+    the clicks so far (green positive, red negative) and the IoU. Needs ``keep_masks=True``."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import show_image, show_mask, show_points
+
+    if not sim.masks:
+        raise BadInputError("run simulate_clicks(..., keep_masks=True) to draw the masks")
+    n = len(sim.masks)
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    gt = np.asarray(gt_mask) > 0
+    names = {"gt": "deepest in target", "fn": "missed part", "fp": "wrongly added"}
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.set_axis_off()
+            continue
+        click = sim.clicks[k]
+        sign = "+" if click.label else "-"
+        show_image(image_rgb, ax, title=f"click {k + 1} ({sign}, {names[sim.sources[k]]})\nIoU {sim.ious[k]:.2f}")
+        show_mask(sim.masks[k], ax)
+        ax.contour(gt.astype(float), levels=[0.5], colors=["yellow"], linewidths=1.0)
+        show_points(sim.points[: k + 1], sim.labels[: k + 1], ax, marker_size=160)
+    fig.tight_layout()
+    return fig
+
+
+def plot_distance_maps(gt_mask: np.ndarray, pred_mask: np.ndarray | None = None, size: float = 3.2):
+    """The maps that choose the clicks: the distance transform of the ground truth (first click),
+    and, given a prediction, those of its false-negative and false-positive regions (next click);
+    the maximum of each is marked."""
+    import matplotlib.pyplot as plt
+
+    gt = check_mask(gt_mask)
+    maps = [("ground truth: first click", padded_distance(gt), 1)]
+    if pred_mask is not None:
+        pred = np.asarray(pred_mask, bool)
+        maps += [("false negatives (+ click)", padded_distance(gt & ~pred), 1),
+                 ("false positives (- click)", padded_distance(pred & ~gt), 0)]
+    fig, axes = plt.subplots(1, len(maps), figsize=(size * len(maps), size), squeeze=False)
+    for ax, (title, dist, label) in zip(axes.flat, maps):
+        ax.imshow(dist, cmap="magma")
+        ax.set_axis_off()
+        x, y, value = farthest_point(dist)
+        if value > 0:
+            ax.scatter([x], [y], marker="*", s=200, color="green" if label else "red", edgecolor="white")
+        ax.set_title(f"{title}\nmax {value:.1f} px")
+    fig.tight_layout()
+    return fig

@@ -24,14 +24,24 @@ def command_steps(out: Path) -> list[Step]:
     """The sample commands (each issue adds its own here)."""
     from .samples import get_sample, load_referring
 
+    import os
+
+    from .profile import get_profile
+
     dubai = get_sample("dubai_tile2_part001")
+    if os.environ.get("OPENAI_API_KEY"):
+        vlm = "openai:gpt-5"
+    elif get_profile() == "tiny":
+        vlm = "replay"  # the tiny Qwen writes no clicks; replay the labelled stored example answers
+    else:
+        vlm = "qwen:Qwen/Qwen3-VL-2B-Instruct"
     query = next(q for q in load_referring() if q.id == "dubai_tile4_part001_water_largest")
     return [
         Step("open-vocabulary segmentation of a sample",
              ["ovss", str(dubai.image), "--classes", "; ".join(dubai.vocabulary), "--points-per-side", "16",
               "--out", str(out / "ovss_dubai_tile2.png")]),
         Step("referring segmentation of a sample query",
-             ["refer", str(query.image), "--text", query.text, "--vlm", "qwen:Qwen/Qwen3-VL-2B-Instruct",
+             ["refer", str(query.image), "--text", query.text, "--vlm", vlm,
               "--out", str(out / "refer_dubai_tile4_water.png"), "--clicks-out", str(out / "refer_clicks.json")]),
     ]
 

@@ -37,38 +37,45 @@ def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
 class FastDecoder:
     """Batched multimask decoding of single-point prompts against one image embedding.
 
-    ``FastDecoder(sam, image_embedding)`` prepares what every point shares; ``decoder(sparse)``
-    takes the prompt encoder's sparse embeddings (B x T x C) and returns the three multimask
+    ``shared = decoder.prepare(image_embedding)`` computes what every point shares once per image;
+    ``decoder(sparse, *shared)`` takes the prompt encoder's sparse embeddings (B x T x C) (the
+    shared tensors are explicit arguments so that ``torch.compile`` can reuse one graph for
+    every image) and returns the three multimask
     low-resolution logits (B x 3 x 4h x 4w, float32) and their predicted IoU (B x 3, float32),
     as ``sam.mask_decoder(..., multimask_output=True)`` does.
     """
 
-    def __init__(self, sam, image_embedding: torch.Tensor):
-        dec = sam.mask_decoder
-        tf = dec.transformer
-        self.dec, self.tf = dec, tf
-        self.num_mask_tokens = dec.num_mask_tokens
-        _, c, h, w = image_embedding.shape
-        self.c, self.h, self.w = c, h, w
-        dense = sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
-        pe = sam.prompt_encoder.get_dense_pe()
-        self.src = (image_embedding + dense).flatten(2).transpose(1, 2)  # 1 x N x C
-        self.pe = pe.flatten(2).transpose(1, 2).to(self.src.dtype)  # 1 x N x C
-        self.src_pe = self.src + self.pe
-        first = tf.layers[0]
+    def __init__(self, sam):
+        self.sam = sam
+        self.dec = sam.mask_decoder
+        self.tf = self.dec.transformer
+        self.num_mask_tokens = self.dec.num_mask_tokens
+
+    def prepare(self, image_embedding: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """What every point shares, computed once per image: (src, pe, k0, v0, q0).
+
+        ``src`` image embedding + dense (no-mask) prompt embedding and ``pe`` the dense positional
+        encoding, both 1 x N x C; ``k0``, ``v0`` (1 x H x N x d) the first layer's token-to-image
+        keys and values; ``q0`` (N x H x d) its image-to-token image queries.
+        """
+        first = self.tf.layers[0]
+        dense = self.sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
+        src = (image_embedding + dense).flatten(2).transpose(1, 2)
+        pe = self.sam.prompt_encoder.get_dense_pe().flatten(2).transpose(1, 2).to(src.dtype)
         a = first.cross_attn_token_to_image
-        self.k0 = _heads(a.k_proj(self.src_pe), a.num_heads).transpose(1, 2)  # 1 x H x N x d
-        self.v0 = _heads(a.v_proj(self.src), a.num_heads).transpose(1, 2)
-        self.q0_img = _heads(first.cross_attn_image_to_token.q_proj(self.src_pe),
-                             first.cross_attn_image_to_token.num_heads)  # 1 x N x H x d
+        k0 = _heads(a.k_proj(src + pe), a.num_heads).transpose(1, 2)
+        v0 = _heads(a.v_proj(src), a.num_heads).transpose(1, 2)
+        q0 = _heads(first.cross_attn_image_to_token.q_proj(src + pe), first.cross_attn_image_to_token.num_heads)[0]
+        return src, pe, k0, v0, q0
 
     # ------------------------------------------------------------------ attention pieces
-    def _t2i_shared(self, attn, q_in: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _t2i_shared(attn, q_in: torch.Tensor, k0: torch.Tensor, v0: torch.Tensor) -> torch.Tensor:
         """Tokens attend to the shared first-layer image keys: all B x T queries in one call."""
         b, t, _ = q_in.shape
         q = _heads(attn.q_proj(q_in), attn.num_heads)  # B x T x H x d
         q = q.permute(2, 0, 1, 3).reshape(1, attn.num_heads, b * t, -1)
-        out = F.scaled_dot_product_attention(q, self.k0.to(q.dtype), self.v0.to(q.dtype))
+        out = F.scaled_dot_product_attention(q, k0.to(q.dtype), v0.to(q.dtype))
         out = out.reshape(attn.num_heads, b, t, -1).permute(1, 2, 0, 3).flatten(2)
         return attn.out_proj(out)
 
@@ -119,11 +126,11 @@ class FastDecoder:
         return torch.baddbmm(residual.to(vw.dtype).expand(b, -1, -1), weights.transpose(1, 2).to(vw.dtype), vw)
 
     # ------------------------------------------------------------------ forward
-    def transformer(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def transformer(self, tokens: torch.Tensor, src, pe, k0, v0, q0) -> tuple[torch.Tensor, torch.Tensor]:
         """``TwoWayTransformer.forward`` for B prompts against the shared image: (queries, keys)."""
         queries, query_pe = tokens, tokens
         keys = None  # shared image tokens until the first image-to-token update
-        for i, layer in enumerate(self.tf.layers):
+        for layer in self.tf.layers:
             if layer.skip_first_layer_pe:
                 queries = layer.self_attn(q=queries, k=queries, v=queries)
             else:
@@ -132,24 +139,23 @@ class FastDecoder:
             queries = layer.norm1(queries)
             q = queries + query_pe
             if keys is None:
-                attn_out = self._t2i_shared(layer.cross_attn_token_to_image, q)
+                attn_out = self._t2i_shared(layer.cross_attn_token_to_image, q, k0, v0)
             else:
-                keys_pe = keys + self.pe.to(keys.dtype)
+                keys_pe = keys + pe.to(keys.dtype)
                 attn_out = self._t2i_folded(layer.cross_attn_token_to_image, q, keys_pe, keys)
             queries = layer.norm2(queries + attn_out)
             queries = layer.norm3(queries + layer.mlp(queries))
             q = queries + query_pe
             if keys is None:
-                keys = layer.norm4(self._i2t(layer.cross_attn_image_to_token, self.src, None, self.q0_img[0],
-                                             q, queries))
+                keys = layer.norm4(self._i2t(layer.cross_attn_image_to_token, src, None, q0, q, queries))
             else:
                 keys = layer.norm4(self._i2t(layer.cross_attn_image_to_token, keys, keys_pe, None, q, queries))
         q = queries + query_pe
         if keys is None:  # a transformer without layers (not SAM's)
-            keys = self.src.expand(tokens.shape[0], -1, -1)
-            attn_out = self._t2i_shared(self.tf.final_attn_token_to_image, q)
+            keys = src.expand(tokens.shape[0], -1, -1)
+            attn_out = self._t2i_shared(self.tf.final_attn_token_to_image, q, k0, v0)
         else:
-            attn_out = self._t2i_folded(self.tf.final_attn_token_to_image, q, keys + self.pe.to(keys.dtype), keys)
+            attn_out = self._t2i_folded(self.tf.final_attn_token_to_image, q, keys + pe.to(keys.dtype), keys)
         queries = self.tf.norm_final_attn(queries + attn_out)
         return queries, keys
 
@@ -157,7 +163,9 @@ class FastDecoder:
         """``output_upscaling`` + hypernetwork product, channels-last: B x N x C -> B x M x 4h x 4w."""
         up = self.dec.output_upscaling
         conv1, norm, act1, conv2, act2 = up[0], up[1], up[2], up[3], up[4]
-        b, h, w = keys.shape[0], self.h, self.w
+        b, n = keys.shape[0], keys.shape[1]
+        h, w = self.sam.prompt_encoder.image_embedding_size
+        assert h * w == n
         dt = keys.dtype
         c1, c2 = conv1.out_channels, conv2.out_channels
         w1 = conv1.weight.permute(0, 2, 3, 1).reshape(conv1.in_channels, 4 * c1).to(dt)
@@ -170,12 +178,12 @@ class FastDecoder:
         masks = masks.view(b, h, w, 2, 2, 2, 2, m).permute(0, 7, 1, 3, 5, 2, 4, 6)
         return masks.reshape(b, m, 4 * h, 4 * w)
 
-    def __call__(self, sparse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, sparse: torch.Tensor, src, pe, k0, v0, q0) -> tuple[torch.Tensor, torch.Tensor]:
         dec = self.dec
         b = sparse.shape[0]
         out_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)
         tokens = torch.cat([out_tokens.unsqueeze(0).expand(b, -1, -1).to(sparse.dtype), sparse], dim=1)
-        hs, keys = self.transformer(tokens)
+        hs, keys = self.transformer(tokens, src, pe, k0, v0, q0)
         iou = dec.iou_prediction_head(hs[:, 0, :])[:, 1:]
         mask_tokens = hs[:, 1:1 + self.num_mask_tokens, :]
         hyper = torch.stack([dec.output_hypernetworks_mlps[i](mask_tokens[:, i, :])

@@ -141,6 +141,13 @@ def split_holdout(examples: Sequence[dict], fraction: float, seed: int = 0) -> t
     return ([e for e in examples if e["image"] not in held], [e for e in examples if e["image"] in held])
 
 
+def select_records(records: Sequence, lines: Iterable[dict]) -> list:
+    """The records (in their order) whose ids appear in ``lines``: e.g. the held-out samples,
+    to evaluate masks on them with ``rs_helpers.refer_eval.evaluate_refer``."""
+    ids = {str(line.get("id")) for line in lines}
+    return [r for r in records if str(getattr(r, "id", "")) in ids]
+
+
 def write_jsonl(path: str | Path, lines: Iterable[dict]) -> Path:
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -63,7 +63,7 @@ def _flat_masks(masks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     masks = np.asarray(masks, dtype=bool)
     if masks.ndim != 3 or tuple(masks.shape[1:]) != tuple(shape):
         raise BadInputError(f"masks must be N x {shape[0]} x {shape[1]}, got {masks.shape}")
-    return masks.reshape(masks.shape[0], -1)
+    return masks.reshape(masks.shape[0], int(np.prod(shape)))
 
 
 def _chunked_products(flat: np.ndarray, right: np.ndarray, budget: int = 1 << 24) -> np.ndarray:
@@ -116,7 +116,7 @@ def paint(masks: np.ndarray, mask_classes: np.ndarray, base: np.ndarray, order: 
           scores: np.ndarray | None = None) -> np.ndarray:
     """Paint each mask with its class on a copy of ``base``; masks with class < 0 are skipped."""
     out = np.array(base, dtype=np.uint8, copy=True)
-    areas = np.asarray(masks).reshape(len(masks), -1).sum(1)
+    areas = _flat_masks(masks, out.shape).sum(1)
     for i in paint_order(areas, order, scores):
         if mask_classes[i] >= 0 and areas[i] > 0:
             out[masks[i]] = mask_classes[i]

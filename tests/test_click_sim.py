@@ -288,3 +288,21 @@ def test_clicks_command_rejects_bad_masks(tmp_path, rgb_image, capsys):
     assert main(["clicks", str(image), str(small), "--out", str(out), "--profile", "tiny"]) == 2
     assert "size" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_pictures_of_the_simulation():
+    import matplotlib.pyplot as plt
+
+    from rs_helpers.click_sim import plot_click_simulation, plot_distance_maps
+
+    shape = (20, 40)
+    gt = rect(shape, (4, 14), (4, 14)) | rect(shape, (4, 8), (26, 30))
+    sim = simulate_clicks(gt, square_oracle(shape, 5, 1), n_clicks=3, keep_masks=True)
+    image = np.zeros(shape + (3,), np.uint8)
+    fig = plot_click_simulation(image, gt, sim, ncols=2)
+    assert len(fig.axes) == 4 and "IoU 0.83" in fig.axes[0].get_title()
+    fig2 = plot_distance_maps(gt, sim.masks[1])
+    assert len(fig2.axes) == 3 and "max 2.0" in fig2.axes[2].get_title()
+    plt.close("all")
+    with pytest.raises(BadInputError, match="keep_masks"):
+        plot_click_simulation(image, gt, simulate_clicks(gt, square_oracle(shape, 5, 1), n_clicks=1))

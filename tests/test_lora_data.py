@@ -196,3 +196,11 @@ def test_lora_data_command_bad_input_exits_2(tmp_path, capsys, args, message):
 
     assert main(["lora-data", *args, "--out", str(tmp_path / "t.jsonl"), "--profile", "tiny"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_select_records_finds_the_held_out_samples(tmp_path):
+    from rs_helpers.lora_data import select_records
+
+    recs = [ReferringSample(id=str(i), image=tmp_path / "a.png", text="t", task="referring", target_class="",
+                            mask=tmp_path / "m.png", bbox_xyxy=(0, 0, 1, 1)) for i in range(4)]
+    assert [r.id for r in select_records(recs, [{"id": "3"}, {"id": "1"}])] == ["1", "3"]
