@@ -217,9 +217,10 @@ def sam_predictor_fn(sam, image_rgb: np.ndarray, multimask: bool = True) -> Pred
 
 # --------------------------------------------------------------------------- pictures
 def plot_click_simulation(image_rgb: np.ndarray, gt_mask: np.ndarray, sim: ClickSimulation,
-                          ncols: int = 3, size: float = 3.2):
+                          ncols: int = 3, size: float = 3.2, title: str | None = None):
     """One panel per click: SAM's mask after that click (blue), the ground-truth outline (yellow),
-    the clicks so far (green positive, red negative) and the IoU. Needs ``keep_masks=True``."""
+    the clicks so far (green positive, red negative) and the IoU. Needs ``keep_masks=True``.
+    ``title``: a line above the panels (e.g. the tiny-profile warning)."""
     import matplotlib.pyplot as plt
 
     from .plotting import show_image, show_mask, show_points
@@ -242,11 +243,11 @@ def plot_click_simulation(image_rgb: np.ndarray, gt_mask: np.ndarray, sim: Click
         show_mask(sim.masks[k], ax)
         ax.contour(gt.astype(float), levels=[0.5], colors=["yellow"], linewidths=1.0)
         show_points(sim.points[: k + 1], sim.labels[: k + 1], ax, marker_size=160)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
-def plot_distance_maps(gt_mask: np.ndarray, pred_mask: np.ndarray | None = None, size: float = 3.2):
+def plot_distance_maps(gt_mask: np.ndarray, pred_mask: np.ndarray | None = None, size: float = 3.2,
+                       title: str | None = None):
     """The maps that choose the clicks: the distance transform of the ground truth (first click),
     and, given a prediction, those of its false-negative and false-positive regions (next click);
     the maximum of each is marked."""
@@ -259,12 +260,18 @@ def plot_distance_maps(gt_mask: np.ndarray, pred_mask: np.ndarray | None = None,
         maps += [("false negatives (+ click)", padded_distance(gt & ~pred), 1),
                  ("false positives (- click)", padded_distance(pred & ~gt), 0)]
     fig, axes = plt.subplots(1, len(maps), figsize=(size * len(maps), size), squeeze=False)
-    for ax, (title, dist, label) in zip(axes.flat, maps):
+    for ax, (name, dist, label) in zip(axes.flat, maps):
         ax.imshow(dist, cmap="magma")
         ax.set_axis_off()
         x, y, value = farthest_point(dist)
         if value > 0:
             ax.scatter([x], [y], marker="*", s=200, color="green" if label else "red", edgecolor="white")
-        ax.set_title(f"{title}\nmax {value:.1f} px")
+        ax.set_title(f"{name}\nmax {value:.1f} px")
+    return _finish(fig, title)
+
+
+def _finish(fig, title: str | None):
+    if title:
+        fig.suptitle(title, color="red" if "TINY" in title.upper() else "black")
     fig.tight_layout()
     return fig

@@ -61,7 +61,9 @@ class FastDecoder:
         first = self.tf.layers[0]
         dense = self.sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
         src = (image_embedding + dense).flatten(2).transpose(1, 2)
-        pe = self.sam.prompt_encoder.get_dense_pe().flatten(2).transpose(1, 2).to(src.dtype)
+        with torch.autocast(image_embedding.device.type, enabled=False):  # sin/cos features in float32
+            pe = self.sam.prompt_encoder.get_dense_pe()
+        pe = pe.flatten(2).transpose(1, 2).to(src.dtype)
         a = first.cross_attn_token_to_image
         k0 = _heads(a.k_proj(src + pe), a.num_heads).transpose(1, 2)
         v0 = _heads(a.v_proj(src), a.num_heads).transpose(1, 2)

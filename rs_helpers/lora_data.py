@@ -164,12 +164,19 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 
 def load_records(dataset: str, root: str | Path | None = None, split: str | None = None,
-                 limit: int | None = None) -> list:
+                 limit: int | None = None, all_questions: bool = False) -> list:
     """The first ``limit`` records of a referring / reasoning dataset (``samples``, ``rrsisd``,
-    ``earthreason``, ``refsegrs``)."""
+    ``earthreason``, ``refsegrs``). ``all_questions``: one record per question for datasets that
+    ask several questions per image (EarthReason); otherwise each image's first question."""
     from .datasets import get_referring_dataset
 
-    records = list(get_referring_dataset(dataset, root=root, split=split).samples)
+    ds = get_referring_dataset(dataset, root=root, split=split)
+    if all_questions:
+        if not hasattr(ds, "expand_questions"):
+            raise BadInputError(f"--all-questions: {dataset} has one text per sample (it is for earthreason)")
+        records = list(ds.expand_questions())
+    else:
+        records = list(ds.samples)
     if limit is not None:
         if limit < 1:
             raise BadInputError(f"--limit must be at least 1, got {limit}")

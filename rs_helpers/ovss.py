@@ -148,13 +148,19 @@ def class_shares(labels: np.ndarray, class_names: Sequence[str]) -> dict[str, fl
 def peak_memory(device=None) -> dict[str, float]:
     """Peak resident memory of this process (MiB) and, on CUDA, peak allocated GPU memory."""
     out: dict[str, float] = {}
-    try:
-        import resource
+    try:  # Linux: this process image's high-water mark (ru_maxrss would include a forking parent's)
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    out["peak_rss_mib"] = int(line.split()[1]) / 1024
+    except OSError:
+        try:
+            import resource
 
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        out["peak_rss_mib"] = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-    except ImportError:  # Windows
-        pass
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            out["peak_rss_mib"] = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+        except ImportError:  # Windows
+            pass
     import torch
 
     if torch.cuda.is_available() and (device is None or str(device).startswith("cuda")):
@@ -212,6 +218,12 @@ def segment(image, classes: str | Sequence[str] | Vocabulary, *, sam, clip, bina
     elif len(vocab) < 2:
         raise BadInputError(f"only one class ({vocab.names[0]}): list several classes separated by ';' "
                             "or use binary mode (--binary)")
+    names = ["background", vocab.names[target_index]] if binary else vocab.names
+    if palette is None:
+        palette = BINARY_PALETTE if binary else default_palette(len(names))
+    colours = [tuple(int(v) for v in c[:3]) for c in palette]
+    if len(colours) < len(names):
+        raise BadInputError(f"palette has {len(colours)} colours for {len(names)} classes")
     try:
         import torch
 
@@ -252,14 +264,6 @@ def segment(image, classes: str | Sequence[str] | Vocabulary, *, sam, clip, bina
                                             probs=dense.probs, background_index=background)
     with _timed(timings, "upsample"):
         labels = upsample_labels(selection.labels, rgb.shape[:2])
-    if binary:
-        names = ["background", vocab.names[target_index]]
-        colours = [tuple(c) for c in (palette or BINARY_PALETTE)]
-    else:
-        names = vocab.names
-        colours = [tuple(int(v) for v in c[:3]) for c in palette] if palette is not None else default_palette(len(names))
-        if len(colours) < len(names):
-            raise BadInputError(f"palette has {len(colours)} colours for {len(names)} classes")
     timings["total"] = time.perf_counter() - t0
     return OvssResult(
         labels=labels, class_names=names, palette=colours[:len(names)], shares=class_shares(labels, names),

@@ -299,8 +299,9 @@ def test_pictures_of_the_simulation():
     gt = rect(shape, (4, 14), (4, 14)) | rect(shape, (4, 8), (26, 30))
     sim = simulate_clicks(gt, square_oracle(shape, 5, 1), n_clicks=3, keep_masks=True)
     image = np.zeros(shape + (3,), np.uint8)
-    fig = plot_click_simulation(image, gt, sim, ncols=2)
+    fig = plot_click_simulation(image, gt, sim, ncols=2, title="TINY: meaningless")
     assert len(fig.axes) == 4 and "IoU 0.83" in fig.axes[0].get_title()
+    assert fig._suptitle.get_text() == "TINY: meaningless"
     fig2 = plot_distance_maps(gt, sim.masks[1])
     assert len(fig2.axes) == 3 and "max 2.0" in fig2.axes[2].get_title()
     plt.close("all")

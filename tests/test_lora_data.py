@@ -204,3 +204,29 @@ def test_select_records_finds_the_held_out_samples(tmp_path):
     recs = [ReferringSample(id=str(i), image=tmp_path / "a.png", text="t", task="referring", target_class="",
                             mask=tmp_path / "m.png", bbox_xyxy=(0, 0, 1, 1)) for i in range(4)]
     assert [r.id for r in select_records(recs, [{"id": "3"}, {"id": "1"}])] == ["1", "3"]
+
+
+def test_lora_data_command_on_fake_benchmark_folders(tmp_path, capsys):
+    import fake_layouts as fl
+
+    from rs_helpers.cli import main
+
+    rrsisd = fl.make_rrsisd(tmp_path)
+    out = tmp_path / "rrsisd.jsonl"
+    assert main(["lora-data", "--dataset", "rrsisd", "--root", str(rrsisd["root"]), "--n-clicks", "2",
+                 "--out", str(out), "--profile", "tiny", "--device", "cpu"]) == 0
+    (line,) = read_jsonl(out)  # the default split is train: one ref
+    assert line["text"] == "the train vehicle" and line["task"] == "referring"
+    # the polygon covers pixels 4..10: the first click is its centre (7, 7) on a 16 px image
+    assert line["clicks"][0] == {"x": round(7 * 1000 / 15), "y": round(7 * 1000 / 15), "label": 1}
+
+    earth = fl.make_earthreason(tmp_path)
+    out = tmp_path / "earth.jsonl"
+    assert main(["lora-data", "--dataset", "earthreason", "--root", str(earth["root"]), "--split", "test",
+                 "--all-questions", "--n-clicks", "1", "--out", str(out), "--profile", "tiny"]) == 0
+    lines = read_jsonl(out)
+    assert [e["text"] for e in lines] == ["where could a boat dock (a)?", "which area suits a ferry?"]
+    assert all(e["task"] == "reasoning" and len(e["clicks"]) == 1 for e in lines)
+    assert "skipped earthreason_test_b_q0: empty target mask" in capsys.readouterr().out
+    assert main(["lora-data", "--dataset", "rrsisd", "--root", str(rrsisd["root"]), "--all-questions",
+                 "--out", str(out), "--profile", "tiny"]) == 2

@@ -24,6 +24,8 @@ def register(subparsers) -> None:
     parser.add_argument("--sam-checkpoint", default=None, help="a local SAM checkpoint file")
     parser.add_argument("--single-mask", action="store_true",
                         help="ask SAM for one mask instead of keeping the best of three")
+    parser.add_argument("--all-questions", action="store_true",
+                        help="earthreason: one line per question of each image (default: its first question)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N samples")
     parser.add_argument("--holdout", type=float, default=0.0,
                         help="hold out this fraction of the images (all their samples) for evaluation")
@@ -35,7 +37,9 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     import sys
+    import warnings
 
+    from ..datasets import referring_class
     from ..errors import BadInputError
     from ..lora_data import load_records, write_lora_data
     from ..models import load_sam
@@ -47,14 +51,15 @@ def run(args) -> int:
         raise BadInputError("--holdout needs --holdout-out FILE")
     if args.holdout_out and not args.holdout:
         raise BadInputError("--holdout-out needs --holdout FRACTION (e.g. 0.1)")
-    from ..datasets import referring_class
-
     split = args.split or ("train" if "train" in referring_class(args.dataset).splits else None)
-    records = load_records(args.dataset, root=args.root, split=split, limit=args.limit)
+    records = load_records(args.dataset, root=args.root, split=split, limit=args.limit,
+                           all_questions=args.all_questions)
     sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=args.profile, device=args.device)
-    summary = write_lora_data(records, args.out, sam, args.n_clicks, holdout=args.holdout,
-                              holdout_out=args.holdout_out, seed=args.seed,
-                              multimask=not args.single_mask, stop_iou=args.stop_iou)
+    with warnings.catch_warnings():  # skipped samples are listed below, once
+        warnings.simplefilter("ignore", UserWarning)
+        summary = write_lora_data(records, args.out, sam, args.n_clicks, holdout=args.holdout,
+                                  holdout_out=args.holdout_out, seed=args.seed,
+                                  multimask=not args.single_mask, stop_iou=args.stop_iou)
     n_images = len({e["image"] for e in summary.examples})
     print(f"{len(summary.examples)} examples from {n_images} images "
           f"(mean SAM IoU with the simulated clicks {summary.mean_iou:.3f})")

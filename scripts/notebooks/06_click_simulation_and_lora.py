@@ -49,7 +49,8 @@ from rs_helpers.profile import is_tiny
 WORK = Path(S["work_dir"] or tempfile.mkdtemp(prefix="rs_seg_06_"))
 WORK.mkdir(parents=True, exist_ok=True)
 print("outputs go to", WORK.resolve())
-if is_tiny():
+TINY = "TINY PROFILE: random models, MEANINGLESS" if is_tiny() else None
+if TINY:
     print("TINY PROFILE: random SAM and Qwen; every click, mask, loss and score below is MEANINGLESS.")
 
 # %% [markdown]
@@ -77,7 +78,7 @@ queries = load_referring()
 query = next(q for q in queries if q.id == S["example"])
 image, target = query.load()
 print(f"[{query.task}] {query.text} | {image.width} x {image.height} px, target {int(target.sum())} px")
-plot_distance_maps(target, size=S["figure_size"]);
+plot_distance_maps(target, size=S["figure_size"], title=TINY);
 
 # %% [markdown]
 # The map above is the distance of each target pixel to the nearest non-target pixel; the star is
@@ -98,7 +99,7 @@ from rs_helpers.models import load_sam
 
 sam = load_sam(S["sam"])
 sim = simulate_clicks(target, sam_predictor_fn(sam, image.rgb), n_clicks=S["n_clicks"], keep_masks=True)
-plot_click_simulation(image.rgb, target, sim, size=S["figure_size"]);
+plot_click_simulation(image.rgb, target, sim, size=S["figure_size"], title=TINY);
 
 # %%
 print(f"stopped: {sim.stop_reason}")
@@ -115,7 +116,7 @@ for k, (pixel, grid) in enumerate(zip(sim.clicks, sim.grid_clicks()), start=1):
 # and watch how many clicks are needed.
 
 # %%
-plot_distance_maps(target, sim.masks[0], size=S["figure_size"]);
+plot_distance_maps(target, sim.masks[0], size=S["figure_size"], title=TINY);
 
 # %% [markdown]
 # On the command line, for any image and mask (the clicks file uses pixel coordinates, like
@@ -246,7 +247,7 @@ fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot(steps, result.losses, marker="o")
 ax.set_xlabel("optimizer step")
 ax.set_ylabel("loss (answer tokens)")
-ax.set_title("training loss" + (" (TINY: meaningless)" if is_tiny() else ""))
+ax.set_title("training loss" + (" (TINY: meaningless)" if TINY else ""))
 print(f"{result.global_step} steps in {train_seconds:.1f} s; saved:",
       sorted(p.name for p in result.adapter_dir.iterdir()))
 
