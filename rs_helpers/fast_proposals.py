@@ -186,11 +186,9 @@ def _assemble(crops: list[dict], keep_per_crop: list[torch.Tensor], image_hw, ma
             continue
         low, crop_boxes = crop["low"][keep], crop["boxes_crop"][keep]
         x0, y0 = int(crop["crop_box"][0][0]), int(crop["crop_box"][0][1])
-        for gi, block, win in crop["resampler"].masks(low, crop_boxes, mask_threshold):
-            block, win, gi = block.cpu().numpy(), win.cpu().numpy(), gi.cpu().numpy()
-            for j, i in enumerate(gi):
-                ya, yb, xa, xb = win[j]
-                masks[row + i, y0 + ya:y0 + yb, x0 + xa:x0 + xb] = block[j, :yb - ya, :xb - xa]
+        ch, cw = crop["resampler"].out_hw
+        for gi, block in crop["resampler"].masks(low, mask_threshold):
+            masks[row + gi.cpu().numpy(), y0:y0 + ch, x0:x0 + cw] = block.cpu().numpy()
         iou.append(crop["iou"][keep].float().cpu().numpy())
         stab.append(crop["stability"][keep].float().cpu().numpy())
         b = crop["boxes"][keep].cpu().numpy().astype(int)
@@ -258,6 +256,34 @@ def generate_fast(sam, image_rgb: np.ndarray, settings: ProposalSettings = Propo
             proposals = proposals.subset(order)
         proposals = remove_small_regions(proposals, settings.min_mask_region_area, settings.box_nms_thresh)
     return proposals
+
+
+def proposals_from_logits(low: torch.Tensor, iou: torch.Tensor, points: np.ndarray, image_hw, img_size: int,
+                          settings: ProposalSettings = ProposalSettings(), *, mask_threshold: float = 0.0,
+                          margin: float = DEFAULT_MARGIN, batch_size: int = 64,
+                          timings: Timings | None = None) -> Proposals:
+    """The fast post-processing alone, on given decoder outputs for one whole-image crop:
+    ``low`` P x 3 x h x w low-resolution logits, ``iou`` P x 3, ``points`` P x 2 (x, y) pixels,
+    ``img_size`` the encoder's input side (1024 for SAM). Used to compare post-processing
+    on masks of known shape."""
+    h, w = image_hw
+    input_hw = ResizeLongestSide.get_preprocess_shape(h, w, img_size)
+    resampler = Resampler(tuple(low.shape[-2:]), img_size, input_hw, (h, w), low.device)
+    crop_box = [0, 0, w, h]
+    crop = _Crop()
+    with maybe_stage(timings, "filtering"), torch.no_grad():
+        for start in range(0, len(points), batch_size):
+            sl = slice(start, start + batch_size)
+            pts = torch.as_tensor(points[sl], dtype=torch.float64, device=low.device)
+            crop.add(*filter_batch(low[sl], iou[sl], pts, resampler, settings, crop_box, (h, w),
+                                   mask_threshold, margin))
+    result = _finish_crop(crop, crop_box, settings, resampler, timings)
+    with maybe_stage(timings, "masks"):
+        if result is None:
+            return Proposals.empty(h, w)
+        keep = [torch.arange(len(result["iou"]), device=low.device)]
+        proposals = _assemble([result], keep, (h, w), mask_threshold)
+        return remove_small_regions(proposals, settings.min_mask_region_area, settings.box_nms_thresh)
 
 
 def _split_keep(keep: np.ndarray, sizes: np.ndarray, crops):

@@ -1,15 +1,18 @@
-"""Exact full-resolution statistics of SAM's low-resolution mask logits, one window at a time.
+"""Exact full-resolution statistics of SAM's low-resolution mask logits, without upsampling them.
 
 SAM upsamples each 256 x 256 logit map to the padded input size (1024), crops the padding and
 resizes to the image (``Sam.postprocess_masks``: two bilinear resizes). Both are linear and
-separable, so each output row (column) is a fixed combination of at most 4 low-resolution rows
-(columns): :class:`Resampler` precomputes these taps from ``F.interpolate`` itself and evaluates
-the full-resolution logits only inside a window, in batches of bounded size.
+separable: output row ``y`` is a combination, with non-negative weights summing to 1, of at most
+``K`` consecutive low-resolution rows starting at ``first[y]`` (likewise for columns).
+:class:`Resampler` takes these taps from ``F.interpolate`` itself.
 
-Bilinear weights are non-negative and sum to 1, so a full-resolution logit is at most the largest
-low-resolution logit it combines: pixels above a threshold lie in the rows and columns whose taps
-reach a low-resolution pixel above it. The window of ``logits > -offset`` therefore holds every
-pixel SAM's stability score counts, and the box of ``logits > 0`` is found inside it.
+Output pixels that start at the same low-resolution cell (i, j) form a block. A pixel's logit lies
+between the minimum and maximum of the low-resolution logits in the K x K neighbourhood of its
+cell, so for a threshold t a block is certainly above t (minimum > t) or certainly not (maximum
+<= t) except near the mask's edge. :class:`Resampler` counts the certain blocks at low resolution
+(block size x cell) and evaluates only the uncertain pixels exactly. Counts above t, boxes and
+masks therefore equal those of the upsampled logits (up to floating-point rounding) at a cost
+that grows with the masks' perimeters, not with the image area.
 """
 from __future__ import annotations
 
@@ -35,140 +38,167 @@ def _axis_taps(low: int, padded: int, valid: int, out: int) -> tuple[np.ndarray,
     for i in range(out):
         cols = np.flatnonzero(nonzero[i])
         idx[i, :cols.size] = cols
-        idx[i, cols.size:] = cols[-1] if cols.size else 0
+        idx[i, cols.size:] = cols[-1]
         weight[i, :cols.size] = matrix[i, cols]
     return idx, weight
 
 
+class _Axis:
+    """Taps of one axis and the blocks of output lines that share a first low-resolution line."""
+
+    def __init__(self, low: int, padded: int, valid: int, out: int, device):
+        idx, weight = _axis_taps(low, padded, valid, out)
+        first = idx[:, 0]
+        last = np.where(weight > 0, idx, 0).max(1)
+        self.used = int(last.max()) + 1  # low-resolution lines any output reads
+        self.span = int((last - first).max()) + 1  # neighbourhood size K
+        counts = np.bincount(first, minlength=self.used)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self.max_block = int(counts.max())
+        to = dict(device=device)
+        self.idx, self.weight = torch.as_tensor(idx, **to), torch.as_tensor(weight, **to)
+        self.counts, self.starts = torch.as_tensor(counts, **to), torch.as_tensor(starts, **to)
+
+    def lines(self, cells: torch.Tensor):
+        """Output lines of the blocks starting at low-resolution ``cells`` (n): (n x B, valid)."""
+        ar = torch.arange(self.max_block, device=cells.device)
+        lines = self.starts[cells][:, None] + ar
+        valid = ar < self.counts[cells][:, None]
+        return lines.clamp(max=self.idx.shape[0] - 1), valid
+
+
 class Resampler:
-    """Full-resolution logits of one crop's low-resolution masks, evaluated inside windows.
+    """Full-resolution statistics of one crop's low-resolution masks.
 
     ``low_hw``: the decoder's mask size (256 x 256 for SAM); ``padded``: the encoder input size
-    (1024); ``input_hw``: the resized crop inside it; ``out_hw``: the crop's size in pixels.
+    (1024); ``input_hw``: the resized crop inside it; ``out_hw``: the crop's size in pixels;
+    ``budget``: elements per intermediate tensor (bounds memory).
     """
 
-    def __init__(self, low_hw, padded: int, input_hw, out_hw, device, budget: int = 2**24):
+    def __init__(self, low_hw, padded: int, input_hw, out_hw, device, budget: int = 2**23):
         self.out_hw = tuple(int(v) for v in out_hw)
-        self.budget = int(budget)  # floats per window batch
         self.device = torch.device(device)
-        taps = [_axis_taps(int(low_hw[a]), int(padded), int(input_hw[a]), self.out_hw[a]) for a in (0, 1)]
-        self.idx = [torch.as_tensor(t[0], device=self.device) for t in taps]
-        self.weight = [torch.as_tensor(t[1], device=self.device) for t in taps]
-        masked = [np.where(t[1] > 0, t[0], -1) for t in taps]
-        # support of each output line: first and last low-resolution line it reads (monotone)
-        self.first = [torch.as_tensor(np.where(m >= 0, m, 1 << 30).min(1), device=self.device) for m in masked]
-        self.last = [torch.as_tensor(m.max(1), device=self.device) for m in masked]
-        self.low_used = [int(m.max()) + 1 for m in masked]  # low-res lines any output reads
+        self.budget = int(budget)
+        self.rows = _Axis(int(low_hw[0]), int(padded), int(input_hw[0]), self.out_hw[0], self.device)
+        self.cols = _Axis(int(low_hw[1]), int(padded), int(input_hw[1]), self.out_hw[1], self.device)
+        self.low_used = (self.rows.used, self.cols.used)
+        self.block = self.rows.counts[:, None] * self.cols.counts[None, :]  # pixels per cell
 
-    # ----------------------------------------------------------------- windows
-    def windows(self, logits: torch.Tensor, threshold: float) -> torch.Tensor:
-        """(M, 4) int windows [y0, y1, x0, x1) holding every output pixel whose logit can exceed
-        ``threshold``; empty (y0 == y1) when none can."""
-        hu, wu = self.low_used
-        above = logits[:, :hu, :wu] > threshold
-        out = torch.zeros(logits.shape[0], 4, dtype=torch.long, device=logits.device)
-        for axis, any_dim in ((0, 2), (1, 1)):
-            lines = above.any(any_dim)  # M x lines
-            present = lines.any(1)
-            n = lines.shape[1]
-            ar = torch.arange(n, device=logits.device)
-            lo = torch.where(lines, ar, n).amin(1)
-            hi = torch.where(lines, ar, -1).amax(1)
-            start = torch.searchsorted(self.last[axis], lo.contiguous(), right=False)
-            stop = torch.searchsorted(self.first[axis], hi.contiguous(), right=True)
-            stop = torch.where(present, stop, start)
-            out[:, 2 * axis] = start
-            out[:, 2 * axis + 1] = torch.maximum(stop, start)
-        empty = (out[:, 1] <= out[:, 0]) | (out[:, 3] <= out[:, 2])
-        out[empty] = 0
-        return out
+    def _chunks(self, n: int, per_item: int):
+        step = max(1, self.budget // max(1, per_item))
+        for start in range(0, n, step):
+            yield slice(start, min(n, start + step))
 
-    def _batches(self, windows: torch.Tensor):
-        """Groups of candidate indices whose padded windows fit the budget (similar sizes together)."""
-        win = windows.cpu().numpy()
-        hh, ww = win[:, 1] - win[:, 0], win[:, 3] - win[:, 2]
-        order = np.argsort(hh * ww, kind="stable")
-        group, gh, gw = [], 0, 0
-        for i in order:
-            nh, nw = max(gh, hh[i]), max(gw, ww[i])
-            if group and (len(group) + 1) * max(nh, 1) * max(nw, 1) > self.budget:
-                yield np.array(group), gh, gw
-                group, nh, nw = [], hh[i], ww[i]
-            group.append(i)
-            gh, gw = nh, nw
-        if group:
-            yield np.array(group), gh, gw
+    def _bounds(self, low: torch.Tensor):
+        """Min and max of each cell's K x K neighbourhood (M x hu x wu)."""
+        ky, kx = self.rows.span, self.cols.span
+        pad = (0, kx - 1, 0, ky - 1)
+        lo = -F.max_pool2d(F.pad(-low[:, None], pad, value=-float("inf")), (ky, kx), stride=1)[:, 0]
+        hi = F.max_pool2d(F.pad(low[:, None], pad, value=-float("inf")), (ky, kx), stride=1)[:, 0]
+        return lo, hi
 
-    def evaluate(self, logits: torch.Tensor, windows: torch.Tensor):
-        """Yield (indices, full-resolution logits (G x h x w), valid (G x h x w), windows (G x 4))
-        for batches of candidates; logits outside a candidate's own window are not meaningful."""
-        for group, gh, gw in self._batches(windows):
-            gi = torch.as_tensor(group, device=logits.device)
-            win = windows[gi]
-            if gh == 0 or gw == 0:
-                shape = (len(group), max(gh, 1), max(gw, 1))
-                yield gi, torch.zeros(shape, device=logits.device), torch.zeros(shape, dtype=torch.bool,
-                                                                                 device=logits.device), win
-                continue
-            rows, rvalid = self._lines(win[:, 0], win[:, 1], gh, 0)
-            cols, cvalid = self._lines(win[:, 2], win[:, 3], gw, 1)
-            low = logits[gi].float()  # G x Hl x Wl
-            r_idx, r_w = self.idx[0][rows], self.weight[0][rows] * rvalid[..., None]  # G x gh x K
-            part = torch.zeros(len(group), gh, low.shape[2], device=low.device)
-            for k in range(r_idx.shape[2]):
-                picked = low.gather(1, r_idx[:, :, k:k + 1].expand(-1, -1, low.shape[2]))
-                part.addcmul_(picked, r_w[:, :, k:k + 1])
-            c_idx, c_w = self.idx[1][cols], self.weight[1][cols] * cvalid[..., None]  # G x gw x K
-            full = torch.zeros(len(group), gh, gw, device=low.device)
-            for k in range(c_idx.shape[2]):
-                picked = part.gather(2, c_idx[:, None, :, k].expand(-1, gh, -1))
-                full.addcmul_(picked, c_w[:, None, :, k])
-            yield gi, full, rvalid[:, :, None] & cvalid[:, None, :], win
+    def _pixels(self, low: torch.Tensor, m: torch.Tensor, i: torch.Tensor, j: torch.Tensor):
+        """Exact logits of every pixel of the blocks (m, i, j): (n x By x Bx, ys, xs, valid)."""
+        ys, vy = self.rows.lines(i)
+        xs, vx = self.cols.lines(j)
+        wu = low.shape[2]
+        flat = low.reshape(-1)
+        base = (m * (low.shape[1] * wu))[:, None, None]
+        iy, wy = self.rows.idx[ys], self.rows.weight[ys]  # n x By x K
+        ix, wx = self.cols.idx[xs], self.cols.weight[xs]  # n x Bx x K
+        value = torch.zeros(len(m), ys.shape[1], xs.shape[1], device=low.device)
+        for k in range(iy.shape[2]):
+            row = base + iy[:, :, k, None] * wu
+            for l in range(ix.shape[2]):
+                value.addcmul_(flat[row + ix[:, None, :, l]], wy[:, :, k, None] * wx[:, None, :, l])
+        return value, ys, xs, vy[:, :, None] & vx[:, None, :]
 
-    def _lines(self, start, stop, size: int, axis: int):
-        ar = torch.arange(size, device=start.device)
-        lines = start[:, None] + ar[None, :]
-        valid = lines < stop[:, None]
-        return lines.clamp(max=self.out_hw[axis] - 1), valid
+    def _uncertain_blocks(self, low, lo, hi, thresholds):
+        """Boolean M x hu x wu: blocks holding pixels on both sides of any threshold."""
+        unc = torch.zeros_like(lo, dtype=torch.bool)
+        for t in thresholds:
+            unc |= (lo <= t) & (hi > t)
+        return unc & (self.block > 0)
 
-    # ----------------------------------------------------------------- statistics
     def stability_and_boxes(self, logits: torch.Tensor, mask_threshold: float, offset: float):
         """SAM's stability score (pixels above threshold + offset over pixels above threshold -
-        offset, at full resolution) and inclusive XYXY boxes of ``logits > mask_threshold``
-        (zeros when empty), for every candidate; exact up to floating-point rounding."""
-        m = logits.shape[0]
-        inter = torch.zeros(m, dtype=torch.long, device=logits.device)
-        union = torch.zeros(m, dtype=torch.long, device=logits.device)
-        boxes = torch.zeros(m, 4, dtype=torch.long, device=logits.device)
-        if m == 0:
-            return inter.float(), boxes
-        windows = self.windows(logits, mask_threshold - offset)
-        for gi, full, valid, win in self.evaluate(logits, windows):
-            inter[gi] = ((full > mask_threshold + offset) & valid).sum((1, 2))
-            union[gi] = ((full > mask_threshold - offset) & valid).sum((1, 2))
-            pos = (full > mask_threshold) & valid
-            boxes[gi] = _boxes(pos, win)
-        stability = inter.to(torch.int32) / union.to(torch.int32)  # nan for empty, as SAM
+        offset, at full resolution; nan when none) and inclusive XYXY boxes of
+        ``logits > mask_threshold`` (zeros when empty), for every candidate."""
+        n = logits.shape[0]
+        hu, wu = self.low_used
+        ts = (mask_threshold - offset, mask_threshold, mask_threshold + offset)
+        counts = torch.zeros(3, n, dtype=torch.long, device=logits.device)
+        big = 1 << 40
+        ext = torch.tensor([big, big, -1, -1], device=logits.device).repeat(n, 1)  # x0 y0 x1 y1
+        block = self.block.to(logits.device)
+        for sl in self._chunks(n, 4 * hu * wu):
+            low = logits[sl, :hu, :wu].float()
+            lo, hi = self._bounds(low)
+            unc = self._uncertain_blocks(low, lo, hi, ts)
+            for a, t in enumerate(ts):
+                counts[a, sl] += (block * ((lo > t) & ~unc)).sum((1, 2))
+            sure = (lo > mask_threshold) & ~unc & (block > 0)
+            self._extend_from_blocks(ext, sl, sure)
+            m, i, j = unc.nonzero(as_tuple=True)
+            per = self.rows.max_block * self.cols.max_block * 4
+            for piece in self._chunks(len(m), per):
+                value, ys, xs, valid = self._pixels(low, m[piece], i[piece], j[piece])
+                owner = m[piece] + sl.start
+                for a, t in enumerate(ts):
+                    counts[a].index_add_(0, owner, ((value > t) & valid).sum((1, 2)))
+                pos = (value > mask_threshold) & valid
+                self._extend_from_pixels(ext, owner, pos, ys, xs)
+        stability = counts[2].to(torch.int32) / counts[0].to(torch.int32)
+        empty = ext[:, 2] < 0
+        boxes = torch.where(empty[:, None], torch.zeros_like(ext), ext)
         return stability, boxes
 
-    def masks(self, logits: torch.Tensor, boxes: torch.Tensor, mask_threshold: float):
-        """Yield (indices, boolean masks G x h x w, windows G x 4 [y0, y1, x0, x1)) covering each
-        candidate's inclusive box; pixels outside a candidate's own window are False."""
-        win = torch.stack([boxes[:, 1], boxes[:, 3] + 1, boxes[:, 0], boxes[:, 2] + 1], 1)
-        empty = (boxes == 0).all(1)
-        win[empty] = 0
-        for gi, full, valid, w in self.evaluate(logits, win):
-            yield gi, (full > mask_threshold) & valid, w
+    def _extend_from_blocks(self, ext, sl, sure):
+        rows_any, cols_any = sure.any(2), sure.any(1)
+        r, c = self.rows, self.cols
+        ar_r = torch.arange(rows_any.shape[1], device=sure.device)
+        ar_c = torch.arange(cols_any.shape[1], device=sure.device)
+        big = 1 << 40
+        i0 = torch.where(rows_any, ar_r, big).amin(1).clamp(max=rows_any.shape[1] - 1)
+        i1 = torch.where(rows_any, ar_r, -1).amax(1).clamp(min=0)
+        j0 = torch.where(cols_any, ar_c, big).amin(1).clamp(max=cols_any.shape[1] - 1)
+        j1 = torch.where(cols_any, ar_c, -1).amax(1).clamp(min=0)
+        has = rows_any.any(1)
+        found = torch.stack([c.starts[j0], r.starts[i0], c.starts[j1] + c.counts[j1] - 1,
+                             r.starts[i1] + r.counts[i1] - 1], 1)
+        part = ext[sl]
+        part[:, :2] = torch.where(has[:, None], torch.minimum(part[:, :2], found[:, :2]), part[:, :2])
+        part[:, 2:] = torch.where(has[:, None], torch.maximum(part[:, 2:], found[:, 2:]), part[:, 2:])
+        ext[sl] = part
 
+    @staticmethod
+    def _extend_from_pixels(ext, owner, pos, ys, xs):
+        big = 1 << 40
+        y = ys[:, :, None].expand_as(pos)
+        x = xs[:, None, :].expand_as(pos)
+        for col, coord, reduce, fill in ((0, x, "amin", big), (1, y, "amin", big), (2, x, "amax", -1), (3, y, "amax", -1)):
+            value = torch.where(pos, coord, fill).flatten(1)
+            value = value.amin(1) if reduce == "amin" else value.amax(1)
+            ext[:, col].scatter_reduce_(0, owner, value, reduce=reduce)
 
-def _boxes(pos: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
-    """Inclusive XYXY boxes of boolean windows placed at ``win`` [y0, y1, x0, x1); zeros if empty."""
-    g, h, w = pos.shape
-    rows, cols = pos.any(2), pos.any(1)
-    ar_h, ar_w = torch.arange(h, device=pos.device), torch.arange(w, device=pos.device)
-    y_min = torch.where(rows, ar_h, h).amin(1)
-    y_max = torch.where(rows, ar_h, -1).amax(1)
-    x_min = torch.where(cols, ar_w, w).amin(1)
-    x_max = torch.where(cols, ar_w, -1).amax(1)
-    out = torch.stack([x_min + win[:, 2], y_min + win[:, 0], x_max + win[:, 2], y_max + win[:, 0]], 1)
-    return torch.where(rows.any(1)[:, None], out, torch.zeros_like(out))
+    def masks(self, logits: torch.Tensor, mask_threshold: float):
+        """Yield (indices, boolean full-resolution masks G x H x W) of ``logits > mask_threshold``."""
+        n = logits.shape[0]
+        hu, wu = self.low_used
+        h, w = self.out_hw
+        block = self.block.to(logits.device)
+        for sl in self._chunks(n, h * w + 4 * hu * wu):
+            low = logits[sl, :hu, :wu].float()
+            lo, hi = self._bounds(low)
+            unc = self._uncertain_blocks(low, lo, hi, (mask_threshold,))
+            sure = (lo > mask_threshold) & ~unc & (block > 0)
+            full = sure.repeat_interleave(self.rows.counts, dim=1).repeat_interleave(self.cols.counts, dim=2)
+            m, i, j = unc.nonzero(as_tuple=True)
+            per = self.rows.max_block * self.cols.max_block * 4
+            for piece in self._chunks(len(m), per):
+                value, ys, xs, valid = self._pixels(low, m[piece], i[piece], j[piece])
+                mm = m[piece][:, None, None].expand_as(value)
+                yy = ys[:, :, None].expand_as(value)
+                xx = xs[:, None, :].expand_as(value)
+                full[mm[valid], yy[valid], xx[valid]] = value[valid] > mask_threshold
+            yield torch.arange(sl.start, sl.stop, device=logits.device), full

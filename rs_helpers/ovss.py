@@ -126,8 +126,8 @@ def work_size(height: int, width: int, max_side: int | None) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def upsample_labels(labels: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of a label map (exact when the size is unchanged)."""
+def resize_labels(labels: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a label map, up or down (the same array when the size matches)."""
     h, w = labels.shape
     if (h, w) == tuple(size_hw):
         return labels
@@ -263,7 +263,7 @@ def segment(image, classes: str | Sequence[str] | Vocabulary, *, sam, clip, bina
                 selection = select_semantic(proposals.masks, dense.labels, len(vocab), settings.selection,
                                             probs=dense.probs, background_index=background)
     with _timed(timings, "upsample"):
-        labels = upsample_labels(selection.labels, rgb.shape[:2])
+        labels = resize_labels(selection.labels, rgb.shape[:2])
     timings["total"] = time.perf_counter() - t0
     return OvssResult(
         labels=labels, class_names=names, palette=colours[:len(names)], shares=class_shares(labels, names),

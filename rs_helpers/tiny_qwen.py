@@ -29,7 +29,8 @@ ADDED_TOKENS = [
 # Images become few tokens: between 2x2 and 8x8 patches of 16 px, i.e. 1 to 16 merged tokens.
 TINY_MIN_PIXELS = 32 * 32
 TINY_MAX_PIXELS = 128 * 128
-EMBED_SCALE = 25.0
+EMBED_SCALE = 10.0
+ROPE_THETA = 10_000.0  # the real 5e6 leaves 16-d heads almost no sense of nearby positions
 
 # The chat template of Qwen/Qwen3-VL-*-Instruct (chat_template.json), verbatim.
 QWEN3_VL_CHAT_TEMPLATE = r"""{%- if tools %}
@@ -241,7 +242,7 @@ def tiny_qwen_config(tokenizer):
             vocab_size=vocab_size, hidden_size=text_hidden, intermediate_size=128,
             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
             max_position_embeddings=4096, hidden_act="silu", rms_norm_eps=1e-6,
-            rope_parameters={"rope_type": "default", "rope_theta": 5_000_000.0,
+            rope_parameters={"rope_type": "default", "rope_theta": ROPE_THETA,
                              "mrope_section": [4, 2, 2], "mrope_interleaved": True},
             bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"),
             pad_token_id=ids("<|endoftext|>"), tie_word_embeddings=True,

@@ -120,7 +120,7 @@ def metres_per_unit(crs, transform=None, shape_hw: tuple[int, int] | None = None
     if crs.is_geographic:
         lat = 0.0
         if transform is not None and shape_hw is not None:
-            lat = (transform * (shape_hw[1] / 2, shape_hw[0] / 2))[1]
+            lat = transform.d * shape_hw[1] / 2 + transform.e * shape_hw[0] / 2 + transform.f
         return METRES_PER_DEGREE * math.sqrt(max(math.cos(math.radians(lat)), 1e-6))
     try:
         return float(crs.linear_units_factor[1])
@@ -151,8 +151,9 @@ def vectorize(source, *, transform=None, crs=None, class_names=None, classes: Se
     ``source``: a label raster path (streamed; CRS, transform and the class names written by
     :func:`rs_helpers.scene.segment_scene` are read from it) or a 2-D integer/bool array with
     ``transform`` and ``crs``. ``class_names``: a list (index = label) or {label: name}.
-    ``classes``: labels or names to export (default: every label but 255 and classes named in
-    ``skip_names``, i.e. "background"). ``simplify`` (tolerance) and ``min_area`` (sliver
+    ``classes``: labels or names to export (default: the labels that have a name, or every label
+    when there are no names, except 255 and the names in ``skip_names``, i.e. "background"). A
+    boolean mask is exported as the class ``class_names[1]`` (default "mask"). ``simplify`` (tolerance) and ``min_area`` (sliver
     threshold, holes subtracted): metres / square metres, see the module notes.
     Each feature's properties: ``class``, ``class_index`` and ``area_m2`` (``area_px`` without
     georeferencing).
@@ -181,6 +182,8 @@ def vectorize(source, *, transform=None, crs=None, class_names=None, classes: Se
         shape_hw, band = (opened.height, opened.width), rasterio.band(opened, 1)
     else:
         array = np.asarray(source)
+        if array.dtype == bool and class_names is None:
+            class_names = {1: "mask"}
         if array.ndim != 2:
             raise BadInputError(f"labels must be 2-D, got shape {array.shape}")
         if array.dtype.kind == "f":
@@ -199,11 +202,13 @@ def vectorize(source, *, transform=None, crs=None, class_names=None, classes: Se
         wanted = _wanted(classes, names, skip_names)
         unit = metres_per_unit(crs, transform, shape_hw)
         tolerance, area_min = simplify / unit, min_area / unit ** 2
+        skipped = {s.lower() for s in skip_names}
         features = []
         for geom, value in shapes(band, connectivity=connectivity, transform=transform):
             value = int(value)
-            if value == IGNORE or (wanted is not None and value not in wanted) or \
-                    (wanted is None and names.get(value, "").lower() in {s.lower() for s in skip_names}):
+            if value == IGNORE or value not in (wanted if wanted is not None else {value}):
+                continue
+            if wanted is None and ((names and value not in names) or names.get(value, "").lower() in skipped):
                 continue
             area = polygon_area(geom["coordinates"])
             if area < area_min:
@@ -282,8 +287,8 @@ def image_extent(transform, height: int, width: int) -> tuple[float, float, floa
     import rasterio
 
     transform = transform if transform is not None else rasterio.Affine.identity()
-    x0, y0 = transform * (0, 0)
-    x1, y1 = transform * (width, height)
+    x0, y0 = transform.c, transform.f
+    x1, y1 = transform.a * width + transform.b * height + x0, transform.d * width + transform.e * height + y0
     return min(x0, x1), max(x0, x1), (max(y0, y1) if transform.e > 0 else min(y0, y1)), \
         (min(y0, y1) if transform.e > 0 else max(y0, y1))
 

@@ -8,7 +8,7 @@ from rs_helpers.clip_dense import DenseSettings
 from rs_helpers.errors import BadInputError
 from rs_helpers.images import RasterImage
 from rs_helpers.ovss import (PROPOSAL_GENERATORS, OvssSettings, default_palette, register_generator, segment,
-                             upsample_labels, work_size)
+                             resize_labels, work_size)
 from rs_helpers.proposals import ProposalCache, ProposalSettings, Proposals, mask_boxes
 from rs_helpers.selection import SelectionSettings
 from rs_helpers.vocabulary import TextCache
@@ -160,7 +160,8 @@ def test_resolution_helpers():
     assert work_size(500, 300, 1024) == (500, 300)
     assert work_size(500, 300, None) == (500, 300)
     labels = np.array([[0, 1], [2, 3]], np.uint8)
-    up = upsample_labels(labels, (4, 6))
+    up = resize_labels(labels, (4, 6))
     assert up.tolist() == [[0, 0, 0, 1, 1, 1]] * 2 + [[2, 2, 2, 3, 3, 3]] * 2
-    assert upsample_labels(labels, (2, 2)) is labels
+    assert resize_labels(labels, (2, 2)) is labels
+    assert resize_labels(up, (2, 2)).tolist() == labels.tolist()
     assert len(set(default_palette(40))) == 40

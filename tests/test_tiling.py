@@ -1,6 +1,7 @@
 """Tile grids (coverage, cores, margins), scene-wide stretch and windowed reads."""
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 import rasterio
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rasterio.transform import from_origin
+from affine import Affine
 
 from rs_helpers.errors import BadInputError
 from rs_helpers.images import BandChoiceWarning, read_image
@@ -22,7 +23,7 @@ def write_tif(path, data, crs="EPSG:32616", nodata=None, **extra):
     profile = dict(driver="GTiff", height=data.shape[1], width=data.shape[2], count=data.shape[0],
                    dtype=data.dtype.name, nodata=nodata, **extra)
     if crs:
-        profile.update(crs=crs, transform=from_origin(733601.0, 3725139.0, 0.5, 0.5))
+        profile.update(crs=crs, transform=Affine(0.5, 0, 733601.0, 0, -0.5, 3725139.0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         with rasterio.open(path, "w", **profile) as dst:
@@ -35,8 +36,9 @@ def test_tile_starts_known_cases():
     assert tile_starts(100, 128, 16) == [0]  # smaller than a tile: one tile
     assert tile_starts(128, 128, 16) == [0]
     assert tile_starts(256, 128, 0) == [0, 128]
-    assert tile_starts(300, 128, 32) == [0, 96, 172]  # last tile shifted back inside
-    assert tile_starts(8000, 2048, 128) == [0, 1920, 3840, 5760, 5952]
+    assert tile_starts(300, 128, 32) == [0, 86, 172]  # spread evenly, overlaps >= 32
+    assert tile_starts(8000, 2048, 128) == [0, 1488, 2976, 4464, 5952]
+    assert tile_starts(900, 512, 128) == [0, 194, 388]
 
 
 @pytest.mark.parametrize("tile, overlap", [(0, 0), (64, 64), (64, 100), (64, -1)])
@@ -51,6 +53,10 @@ def test_cores_partition_the_scene_and_keep_a_margin(h, w, tile, frac):
     overlap = int(tile * frac)
     grid = tile_grid(h, w, tile, overlap)
     owner = np.zeros((h, w), int)
+    for starts, length in ((tile_starts(h, tile, overlap), h), (tile_starts(w, tile, overlap), w)):
+        steps = np.diff(starts)
+        assert (steps <= tile - overlap).all() and (steps > 0).all()  # the overlap is at least `overlap`
+        assert len(starts) == 1 or len(starts) == math.ceil((length - overlap) / (tile - overlap))
     for t in grid:
         assert 0 <= t.row_off and t.row_off + t.height <= h and 0 <= t.col_off and t.col_off + t.width <= w
         assert t.height == min(tile, h) and t.width == min(tile, w)
@@ -124,7 +130,7 @@ def test_stretch_skips_nodata_and_uint8(tmp_path):
 
 def test_band_choice(tmp_path):
     data = np.stack([np.full((20, 30), v, np.uint8) for v in (10, 20, 30, 40)])
-    path = write_tif(tmp_path / "four.tif", data)
+    path = write_tif(tmp_path / "four.tif", data, photometric="MINISBLACK")
     with pytest.warns(BandChoiceWarning):
         with SceneReader(path) as reader:
             assert reader.bands == (1, 2, 3)

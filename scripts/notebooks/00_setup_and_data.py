@@ -9,7 +9,7 @@
 #
 # **Prerequisites.** Python and NumPy basics. No GPU needed.
 #
-# **Time.** About 10 minutes.
+# **Time.** About 10 minutes, plus 10 for the two exercises.
 
 # %%
 # {{SETUP}}
@@ -117,9 +117,59 @@ show_mask(target, ax)
 
 # %% [markdown]
 # ## Exercises
-# The checked exercises for this notebook are added by the teaching layer (see notebook README).
-# Meanwhile: load `vegas_roads` and find which fraction of its pixels are road.
-#
+# Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
+# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
+# shows our solution.
+
+# %%
+from rs_helpers.exercises.nb00 import q1, q2
+
+# %% [markdown]
+# **Exercise 1 · How much of the scene is road?** Load the `vegas_roads` sample and compute the **fraction**
+# (a number from 0 to 1) of its labelled ground-truth pixels that are road. Find the road index with
+# `sample.class_names.index("road")`; leave unlabelled pixels (255) out of the count.
+
+# %% tags=["solution"]
+from rs_helpers.samples import get_sample
+
+vegas = get_sample("vegas_roads")
+_, labels = vegas.load()
+road = vegas.class_names.index("road")
+labelled = labels[labels != 255]
+answer = float((labelled == road).mean())
+
+# %%
+q1.check(answer)
+# q1.hint()
+# q1.solution()
+
+# %% [markdown]
+# **Exercise 2 · 16-bit to 8-bit with a 2-98 percentile stretch.** `raw` holds band 1 of the
+# `atlanta_buildings` GeoTIFF as stored: **uint16**, with values far above 255. Turn it into **uint8** the way
+# `read_image` does: map the 2nd percentile to 0 and the 98th to 255 linearly, clip what falls outside, round.
+# Use NumPy (`np.percentile`, `np.clip`), not `read_image`.
+
+# %%
+import numpy as np
+import rasterio
+
+from rs_helpers.samples import get_sample
+
+with rasterio.open(get_sample("atlanta_buildings").image) as src:
+    raw = src.read(1)
+print(raw.dtype, raw.shape, "min", raw.min(), "max", raw.max())
+
+# %% tags=["solution"]
+low, high = np.percentile(raw, [2, 98])
+scaled = (raw.astype(np.float64) - low) / (high - low)
+answer = np.round(np.clip(scaled, 0, 1) * 255).astype(np.uint8)
+
+# %%
+q2.check(answer)
+# q2.hint()
+# q2.solution()
+
+# %% [markdown]
 # ## Summary
 # * `rs-seg doctor` checks the installation; weights download once into a cache.
 # * The tiny profile runs everything without weights, and its output is meaningless.

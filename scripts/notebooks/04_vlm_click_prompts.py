@@ -11,7 +11,7 @@
 # **Prerequisites.** Notebook 00 (data, profiles); notebook 01 helps (SAM basics).
 # An OpenAI API key is optional: without one the notebook replays stored answers.
 #
-# **Time.** About 20 minutes (a few cents of API use with a key).
+# **Time.** About 20 minutes (a few cents of API use with a key), plus 10 for the two exercises.
 
 # %%
 # {{SETUP}}
@@ -216,11 +216,70 @@ print("exit code", code, "| clicks file (pixels):", json.loads((out_dir / "click
 
 # %% [markdown]
 # ## Exercises
-# The checked exercises for this notebook are added by the teaching layer. Ideas to explore now:
+# Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
+# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
+# shows our solution.
+
+# %%
+from rs_helpers.exercises.nb04 import q1, q2
+
+# %% [markdown]
+# **Exercise 1 · From a click answer to pixel coordinates.** A model answered `answer_text` for an image
+# **4000 pixels wide and 3000 high**. Its clicks are on the 0-1000 grid: x from the left edge, y from the top
+# edge, **0 is the first pixel and 1000 the last one**. Give the clicks in **pixels** as a list of `(x, y,
+# label)` with integer x (column) and y (row). Use `json`, not `parse_clicks`. Any order is accepted; a pixel
+# off by one from rounding is fine.
+
+# %%
+import json
+
+from rs_helpers.exercises.nb04 import EXAMPLE_ANSWER, EXAMPLE_SIZE
+
+answer_text = EXAMPLE_ANSWER
+width, height = EXAMPLE_SIZE
+print(answer_text, "| image", width, "x", height)
+
+# %% tags=["solution"]
+clicks = json.loads(answer_text)["clicks"]
+answer = [(round(c["x"] * (width - 1) / 1000), round(c["y"] * (height - 1) / 1000), c["label"]) for c in clicks]
+answer
+
+# %%
+q1.check(answer)
+# q1.hint()
+# q1.solution()
+
+# %% [markdown]
+# **Exercise 2 · gIoU and cIoU.** For five queries, `intersections[i]` and `unions[i]` are the pixel counts of
+# prediction AND target and prediction OR target. Query 2 failed (no usable clicks: an empty prediction). Give
+# **(gIoU, cIoU)** as fractions: gIoU is the mean of the per-query IoUs, cIoU the total intersection over the
+# total union.
+
+# %%
+import numpy as np
+
+from rs_helpers.exercises.nb04 import example_counts
+
+intersections, unions = example_counts()
+print("intersections", intersections, "| unions", unions)
+
+# %% tags=["solution"]
+inter, union = np.array(intersections), np.array(unions)
+answer = (float(np.mean(inter / union)), float(inter.sum() / union.sum()))
+answer
+
+# %%
+q2.check(answer)
+# q2.hint()
+# q2.solution()
+
+# %% [markdown]
+# ### More to explore
 # 1. Ask for 2, 4 and 6 clicks (`n_clicks`). Does gIoU rise with more clicks, as the paper reports for the tuned model?
 # 2. Compare `multimask=True` and `multimask=False` in `mask_from_clicks`.
 # 3. With a key: which queries does GPT-5 get wrong? Look at its clicks on the image.
-#
+
+# %% [markdown]
 # ## Summary
 # * The VLM decides *where* (a few clicks on a 0-1000 grid), SAM decides *the outline*.
 # * One click format and one tolerant parser serve every model; unusable answers fail loudly.

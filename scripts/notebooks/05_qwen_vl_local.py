@@ -10,8 +10,8 @@
 #
 # **Prerequisites.** Notebook 04 (the prompt, the click format, the parser, the metrics).
 #
-# **Time.** About 20 minutes. The full model is a ~4.5 GB download and wants a GPU (a Colab T4 is
-# enough); on a CPU each answer takes a minute or more.
+# **Time.** About 20 minutes, plus 15 for the three exercises. The full model is a ~4.5 GB
+# download and wants a GPU (a Colab T4 is enough); on a CPU each answer takes a minute or more.
 
 # %%
 # {{SETUP}}
@@ -153,11 +153,86 @@ print(compare_table(runs))
 
 # %% [markdown]
 # ## Exercises
-# The checked exercises for this notebook are added by the teaching layer. Ideas to explore now:
+# Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
+# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
+# shows our solution.
+
+# %%
+from rs_helpers.exercises.nb05 import q1, q2, q3
+
+# %% [markdown]
+# **Exercise 1 · The chat messages for Qwen.** Write the `messages` list that Qwen's processor turns into the
+# chat (what `build_messages` in `rs_helpers.vlm_qwen` does): a **system** turn holding `system_prompt`, then
+# one **user** turn whose content is a list with the **image** item `{"type": "image", "image": image}` and
+# the **text** item with `prompt`. Each turn is a dict with `"role"` and `"content"`. No assistant turn: the
+# processor opens it (`add_generation_prompt=True`).
+
+# %%
+from rs_helpers.exercises.nb05 import chat_inputs
+
+image, prompt, system_prompt = chat_inputs()
+
+# %% tags=["solution"]
+answer = [
+    {"role": "system", "content": [{"type": "text", "text": system_prompt}]},
+    {"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": prompt}]},
+]
+
+# %%
+q1.check(answer)
+# q1.hint()
+# q1.solution()
+
+# %% [markdown]
+# **Exercise 2 · Clicks out of a noisy answer.** Small models rarely answer with bare JSON. Pick the clicks
+# out of `noisy`: give them as a list of `(x, y, label)` on the 0-1000 grid. Only the clicks count, not
+# numbers mentioned in the prose. Any order is accepted. Try it with `re` and `json` first; then compare with
+# `parse_clicks(noisy)`.
+
+# %%
+import json
+import re
+
+from rs_helpers.exercises.nb05 import NOISY_ANSWER
+
+noisy = NOISY_ANSWER
+print(noisy)
+
+# %% tags=["solution"]
+block = re.search(r"```json(.*?)```", noisy, re.S).group(1)
+block = re.sub(r",\s*([}\]])", r"\1", block)  # drop trailing commas
+answer = [(c["x"], c["y"], c["label"]) for c in json.loads(block)["clicks"]]
+answer
+
+# %%
+q2.check(answer)
+# q2.hint()
+# q2.solution()
+
+# %% [markdown]
+# **Exercise 3 · What an image costs.** Qwen3-VL cuts the image into 16 x 16 pixel patches and merges each 2 x
+# 2 group of patches into **one token**, so one `<|image_pad|>` token stands for a 32 x 32 pixel block. How
+# many image tokens does a **640 x 480** image cost (its sides are already multiples of 32)?
+
+# %%
+width, height = 640, 480
+
+# %% tags=["solution"]
+answer = (width // 32) * (height // 32)
+answer
+
+# %%
+q3.check(answer)
+# q3.hint()
+# q3.solution()
+
+# %% [markdown]
+# ### More to explore
 # 1. Halve `max_pixels`. How many image tokens remain, how much faster is an answer, does IoU change?
 # 2. Try `Qwen/Qwen2.5-VL-3B-Instruct` as `model_id`.
 # 3. Read the raw answers of the failed queries: is the format wrong, or the place?
-#
+
+# %% [markdown]
 # ## Summary
 # * A local Qwen-VL sits behind the same `ask(image, prompt)` interface as GPT-5; the prompt,
 #   parser, SAM step and metrics do not change.

@@ -11,8 +11,9 @@
 #
 # **Prerequisites.** Notebook 04 (the click format, the prompt, gIoU) and notebook 05 (Qwen3-VL, the chat template).
 #
-# **Time.** About 20 minutes to read and run on a CPU under the tiny profile. With real weights, the
-# click simulation takes seconds per sample on a GPU (minutes on a CPU), and training needs a GPU.
+# **Time.** About 20 minutes to read and run on a CPU under the tiny profile, plus 15 for the three
+# exercises. With real weights, the click simulation takes seconds per sample on a GPU (minutes on a
+# CPU), and training needs a GPU.
 
 # %%
 # {{SETUP}}
@@ -309,12 +310,96 @@ else:
 
 # %% [markdown]
 # ## Exercises
-# The checked exercises for this notebook are added by the teaching layer. Ideas to explore now:
+# Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
+# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
+# shows our solution.
+
+# %%
+from rs_helpers.exercises.nb06 import q1, q2, q3
+
+# %% [markdown]
+# **Exercise 1 · The first simulated click.** The first simulated click is positive, at the target pixel
+# **farthest from the target's boundary**: the maximum of the distance transform, where **outside the image
+# counts as background** (pad the mask with one ring of background first). Give it as pixel `(x, y)` (x =
+# column, y = row) for the L-shaped `target`. Any pixel that ties for the maximum is accepted.
+
+# %%
+import numpy as np
+from scipy.ndimage import distance_transform_edt
+
+from rs_helpers.exercises.nb06 import example_target, mask_text
+
+target = example_target()
+print(mask_text(target))  # '#' target, '.' background; row 0 at the top
+
+# %% tags=["solution"]
+depth = distance_transform_edt(np.pad(target, 1))[1:-1, 1:-1]
+row, col = np.unravel_index(depth.argmax(), depth.shape)
+answer = (int(col), int(row))  # (x, y)
+answer
+
+# %%
+q1.check(answer)
+# q1.hint()
+# q1.solution()
+
+# %% [markdown]
+# **Exercise 2 · The next corrective click.** After some clicks SAM predicts `pred` for the target `target`.
+# The next click goes to the deepest point (padded distance transform, as in exercise 1) of the **larger
+# error**: the false negatives (target SAM missed: a **positive** click, label 1) or the false positives
+# (background SAM took: a **negative** click, label 0), whichever has the larger maximum. Give `(x, y,
+# label)`.
+
+# %%
+import numpy as np
+from scipy.ndimage import distance_transform_edt
+
+from rs_helpers.exercises.nb06 import example_prediction, mask_text
+
+target, pred = example_prediction()
+print(mask_text(target, pred))  # '#' right, '-' target SAM missed, '+' background SAM took
+
+# %% tags=["solution"]
+def depth(region):
+    return distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+
+fn, fp = depth(target & ~pred), depth(pred & ~target)
+region, label = (fn, 1) if fn.max() >= fp.max() else (fp, 0)
+row, col = np.unravel_index(region.argmax(), region.shape)
+answer = (int(col), int(row), label)
+answer
+
+# %%
+q2.check(answer)
+# q2.hint()
+# q2.solution()
+
+# %% [markdown]
+# **Exercise 3 · How many parameters does LoRA train?** LoRA replaces the update of a frozen weight W (shape
+# d_out x d_in) by B A, with A of shape r x d_in and B of shape d_out x r. Qwen3-VL-2B's MLP `up_proj` maps
+# d_in = 2048 to d_out = 6144. How many parameters does a **rank r = 32** adapter on this one layer train?
+
+# %%
+d_in, d_out, rank = 2048, 6144, 32
+
+# %% tags=["solution"]
+answer = rank * d_in + d_out * rank
+print(f"{answer:,} trainable parameters next to {d_in * d_out:,} frozen ones ({100 * answer / (d_in * d_out):.1f}%)")
+
+# %%
+q3.check(answer)
+# q3.hint()
+# q3.solution()
+
+# %% [markdown]
+# ### More to explore
 # 1. Simulate clicks for the other sample queries. Which ones stop early, and why?
 # 2. Change the border convention in your head: where would the first click of a target touching the
 #    image border land if the outside counted as target? Check with `padded_distance` on a padded mask.
-# 3. Count the trainable parameters for ranks 8, 16 and 32. How does the count scale with the rank?
-#
+# 3. Count the trainable parameters of the whole model (`count_parameters`, section 4) for ranks 8, 16 and 32.
+#    How does the count scale with the rank? Compare with exercise 3.
+
+# %% [markdown]
 # ## Summary
 # * Click simulation turns masks into the clicks SAM needs: deepest point first, then the deepest
 #   point of the larger error, positive or negative. Deterministic; stops early when SAM is perfect.

@@ -1,0 +1,351 @@
+# %% [markdown]
+# # 07 · Large GeoTIFF scenes: tiles, seamless stitching, maps and polygons
+# {{BADGE}}
+#
+# **Objectives.** After this notebook you can
+# 1. read a GeoTIFF's georeferencing (CRS, affine transform, bands, data type) and turn 16-bit
+#    bands into the 8-bit RGB that SAM and CLIP expect, with one stretch for the whole scene;
+# 2. cut a scene of any size into overlapping tiles and explain which tile decides each pixel;
+# 3. map buildings (SpaceNet Atlanta) and land cover (Chesapeake) into GeoTIFFs that keep the
+#    input's CRS, transform and size;
+# 4. see a stitching seam appear without overlap and disappear with it;
+# 5. export the map as GeoJSON polygons (simplified, slivers dropped, holes kept) and draw them
+#    over the image in map coordinates.
+#
+# **Prerequisites.** Notebooks 00 (data, profiles) and 02 (CLIP as a mask selector); 01 helps.
+#
+# **Time.** About 15 minutes to read; a few minutes of compute with real models on a GPU
+# (under a minute on the CPU with the tiny profile).
+
+# %%
+# {{SETUP}}
+
+# %% [markdown]
+# ## Settings
+# Every cost knob sits here. `tile` and `overlap` are in pixels; `simplify` is a tolerance in
+# metres and `min_area` an area in square metres (the units of both sample CRSs).
+# Under the tiny profile the SAM grid is coarse and the models are random: the maps are
+# **meaningless**, only the mechanics (tiles, georeferencing, polygons) are real.
+
+# %%
+from rs_helpers.notebook import pick
+
+S = pick(
+    full=dict(sam="vit_l", clip="ViT-B-16", points_per_side=29, points_per_batch=64,
+              atlanta_tile=512, atlanta_overlap=128, chesapeake_tile=192, chesapeake_overlap=64,
+              seam_with_models=True, simplify=1.0, min_area=20.0, figure_size=5),
+    tiny=dict(points_per_side=4, points_per_batch=16, seam_with_models=False, figure_size=4),
+)
+S
+
+# %% [markdown]
+# ## 1. What a GeoTIFF carries
+# A GeoTIFF is an image plus the facts that pin it to the Earth: a **CRS** (coordinate reference
+# system; here UTM zone 16N, EPSG:32616, in metres) and an **affine transform** that maps pixel
+# (column, row) to map (x, y). For a north-up image it holds the pixel size and the map
+# coordinates of the top-left corner. `describe` reads these from the header without decoding
+# the pixels.
+
+# %%
+from rs_helpers.images import describe
+from rs_helpers.samples import get_sample
+
+atlanta = get_sample("atlanta_buildings")
+chesapeake = get_sample("chesapeake_tile")
+for sample in (atlanta, chesapeake):
+    facts = describe(sample.image)
+    print(f"{sample.name}: {facts['width']} x {facts['height']} px, {facts['bands']} band(s) of {facts['dtype']}, "
+          f"{facts['crs']}, colours {facts['colorinterp']}, nodata {facts['nodata']}")
+    print("   transform (a, b, c, d, e, f):", facts["transform"])
+
+# %% [markdown]
+# Read the transform as `x = a * col + b * row + c`, `y = d * col + e * row + f`. For Atlanta,
+# `a = 0.5` and `e = -0.5`: 0.5 m pixels, with y (northing) decreasing downwards. The Chesapeake
+# tile has about 24 x 29 m pixels (a whole NAIP quarter-quad shrunk to 260 px) and four bands:
+# red, green, blue and near-infrared.
+#
+# *Try it:* where on the map is pixel (col 450, row 450) of Atlanta?
+
+# %%
+import rasterio
+
+with rasterio.open(atlanta.image) as src:
+    t = src.transform
+    print("pixel (450, 450) -> map", (t.a * 450 + t.b * 450 + t.c, t.d * 450 + t.e * 450 + t.f))
+    print("scene bounds (m):", src.bounds)
+
+# %% [markdown]
+# ### 16-bit bands and the stretch
+# The Atlanta image is panchromatic `uint16` with values around a few hundred to a few thousand.
+# Dividing by 256 would leave it almost black. We map the 2nd..98th percentile range onto
+# 0..255 instead. For a scene read in tiles, the percentiles must be computed **once for the
+# whole scene** (`SceneReader` does it from a decimated read, `out_shape`), then applied to every
+# tile: with a stretch per tile, each tile gets its own contrast and the mosaic shows edges
+# before any model has run.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+from rs_helpers.images import stretch_to_uint8
+from rs_helpers.plotting import show_box, show_image
+from rs_helpers.tiling import SceneReader, tile_grid
+
+with SceneReader(atlanta.image) as reader:
+    print("bands used:", reader.bands, "| scene stretch (low, high):", reader.stretch.low, reader.stretch.high)
+    tiles = tile_grid(reader.height, reader.width, S["atlanta_tile"], S["atlanta_overlap"])
+    scene_rgb = reader.overview(max_side=reader.width)  # 900 px: small enough to hold whole
+    raw = reader.src.read(1)
+naive = (raw // 256).astype(np.uint8)
+per_tile = np.zeros_like(naive)
+for tile in tile_grid(raw.shape[0], raw.shape[1], 300, 0):  # 3 x 3 tiles, each stretched on its own
+    window = (slice(tile.row_off, tile.row_off + tile.height), slice(tile.col_off, tile.col_off + tile.width))
+    per_tile[window] = stretch_to_uint8(raw[window])
+
+fs = S["figure_size"]
+fig, axes = plt.subplots(1, 3, figsize=(3 * fs, fs))
+show_image(np.dstack([naive] * 3), axes[0], title="uint16 // 256")
+show_image(np.dstack([per_tile] * 3), axes[1], title="stretched per tile (edges!)")
+show_image(scene_rgb, axes[2], title="one stretch for the scene")
+fig.tight_layout()
+
+# %% [markdown]
+# Bands are chosen by number (1-based). The Chesapeake tile has four; `bands=(1, 2, 3)` gives
+# true colour, `bands=(4, 1, 2)` a false-colour composite where vegetation glows red.
+# With more than three bands and no choice, the first three are used with a warning.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(2 * fs, fs))
+for ax, bands, title in zip(axes, [(1, 2, 3), (4, 1, 2)], ["true colour (1, 2, 3)", "false colour (4, 1, 2)"]):
+    with SceneReader(chesapeake.image, bands=bands) as reader:
+        show_image(reader.overview(), ax, title=title)
+fig.tight_layout()
+
+# %% [markdown]
+# ## 2. Tiling a scene
+# SAM and CLIP see one tile at a time, so memory depends on the tile, not the scene: a 20,000 px
+# satellite scene goes through the same 1024 px window as a small chip. Tiles are
+# `tile` x `tile` pixels and neighbours share at least `overlap` pixels: the fewest tiles that
+# do so are spread evenly over the scene, so every tile is full size.
+#
+# **Who decides a pixel?** The tile whose centre is nearest. Near its border a tile sees objects
+# cut in half (SAM) and little context (CLIP), so its labels there are the least reliable; the
+# tile whose centre is nearest sees at least `overlap / 2` pixels of context around the pixel.
+# These "cores" (solid boxes below) are rectangles that partition the scene: each tile writes
+# its core straight into the output file, and nothing is blended or kept for later.
+#
+# *Try it:* set the overlap to 0 and to 256 and watch the cores.
+
+# %%
+fig, ax = plt.subplots(figsize=(fs + 1, fs + 1))
+show_image(scene_rgb, ax, title=f"{len(tiles)} tiles of {S['atlanta_tile']} px, overlap {S['atlanta_overlap']}")
+colours = ["tab:red", "tab:orange", "tab:green", "tab:blue", "tab:purple", "tab:cyan", "tab:olive", "tab:pink"]
+middle = tiles[len(tiles) // 2]
+for k, tile in enumerate(tiles):
+    r0, c0, r1, c1 = tile.core
+    ax.add_patch(plt.Rectangle((c0, r0), c1 - c0, r1 - r0, color=colours[k % len(colours)], alpha=0.3))
+    print(f"tile {tile.index}: window rows {tile.row_off}..{tile.row_off + tile.height}, "
+          f"cols {tile.col_off}..{tile.col_off + tile.width}; core {tile.core}")
+show_box((middle.col_off, middle.row_off, middle.col_off + middle.width, middle.row_off + middle.height), ax,
+         color="yellow")
+print(f"yellow frame: tile {middle.index}; shaded: the cores (each pixel belongs to exactly one)")
+
+# %% [markdown]
+# ## 3. Buildings in Atlanta
+# `segment_scene` runs the pipeline of notebooks 01-02 on every tile, with one text cache so the
+# class embeddings are computed once for the scene, a progress bar over the tiles, and writes a
+# GeoTIFF with the input's CRS, transform and size, a colour table and the class names in its
+# tags. Binary mode writes 0/1.
+
+# %%
+import tempfile
+from pathlib import Path
+
+from rs_helpers.models import load_clip, load_sam
+from rs_helpers.ovss import OvssSettings
+from rs_helpers.profile import is_tiny
+from rs_helpers.proposals import ProposalSettings
+from rs_helpers.scene import segment_scene
+
+work = Path(tempfile.mkdtemp())
+sam = load_sam(S["sam"])
+clip = load_clip(S["clip"])
+settings = OvssSettings(proposals=ProposalSettings(points_per_side=S["points_per_side"],
+                                                   points_per_batch=S["points_per_batch"]))
+buildings = segment_scene(atlanta.image, "building,roof,house", sam=sam, clip=clip, binary=True,
+                          out=work / "atlanta_buildings.tif", tile=S["atlanta_tile"],
+                          overlap=S["atlanta_overlap"], settings=settings)
+print(f"{buildings.tiles} tiles, {buildings.timings['total']:.1f} s; shares:", buildings.shares)
+with rasterio.open(buildings.path) as out, rasterio.open(atlanta.image) as src:
+    print("same CRS:", out.crs == src.crs, "| same transform:", out.transform == src.transform,
+          "| same size:", out.shape == src.shape)
+    print("tags:", {k: v for k, v in out.tags().items() if k in ("class_names", "stitching", "tile", "overlap")})
+    building_map = out.read(1)
+if is_tiny():
+    print("TINY PROFILE: random models, this building map is MEANINGLESS.")
+
+# %%
+from rs_helpers.metrics import foreground_iou
+from rs_helpers.plotting import show_mask
+
+truth = atlanta.load_labels()
+fig, axes = plt.subplots(1, 2, figsize=(2 * fs, fs))
+show_image(scene_rgb, axes[0], title="SpaceNet buildings (ground truth)")
+show_mask(truth == 1, axes[0], color=(0, 200, 0))
+show_image(scene_rgb, axes[1], title=f"ours (IoU {foreground_iou(building_map, truth):.2f})")
+show_mask(building_map == 1, axes[1])
+fig.tight_layout()
+
+# %% [markdown]
+# ## 4. Land cover on the Chesapeake tile
+# The same call with a vocabulary and the land-cover palette. `bands=(1, 2, 3)` picks true colour
+# (without it the four-band image would be read as its first three bands, with a warning).
+
+# %%
+from rs_helpers.metrics import mean_iou
+from rs_helpers.plotting import show_semantic
+
+cover = segment_scene(chesapeake.image, chesapeake.vocabulary, sam=sam, clip=clip, bands=(1, 2, 3),
+                      palette=chesapeake.palette, out=work / "chesapeake_cover.tif", tile=S["chesapeake_tile"],
+                      overlap=S["chesapeake_overlap"], settings=settings)
+with rasterio.open(cover.path) as out:
+    cover_map = out.read(1)
+cover_truth = chesapeake.load_labels()
+with SceneReader(chesapeake.image, bands=(1, 2, 3)) as reader:
+    ches_rgb = reader.overview()
+fig, axes = plt.subplots(1, 3, figsize=(3 * fs, fs))
+show_image(ches_rgb, axes[0], title="NAIP (true colour)")
+show_semantic(cover_truth, chesapeake.palette, chesapeake.class_names, axes[1], legend=False)
+axes[1].set_title("Chesapeake land cover")
+show_semantic(cover_map, chesapeake.palette, chesapeake.class_names, axes[2])
+axes[2].set_title(f"ours (mIoU {mean_iou(cover_map, cover_truth, len(chesapeake.class_names)):.2f})")
+fig.tight_layout()
+if is_tiny():
+    print("TINY PROFILE: random models, this land-cover map is MEANINGLESS.")
+
+# %% [markdown]
+# ## 5. Seams: stitching with and without overlap
+# To see a seam without waiting for models, we use a stand-in segmenter that is deterministic and
+# *border-blind*: it marks bright pixels, but loses everything within 24 px of its tile's edge,
+# the way a real segmenter fails on objects cut by the border. Without overlap, every tile
+# border becomes a gap and the roofs it crosses are cut in pieces. With overlap, each border
+# pixel is decided by a tile that sees it well inside: the gaps are gone.
+#
+# *Try it:* raise the margin above `overlap / 2` and the seams come back.
+
+# %%
+from rs_helpers.scene import ThresholdSegmenter
+from rs_helpers.vectorize import vectorize
+
+toy = ThresholdSegmenter(threshold=float(np.percentile(scene_rgb[..., 0], 90)), margin=24,
+                         class_names=["background", "bright"])
+untiled = ThresholdSegmenter(threshold=toy.threshold)(scene_rgb)  # the same rule without a blind margin
+fig, axes = plt.subplots(1, 2, figsize=(2 * fs, fs))
+for ax, overlap in zip(axes, [0, 128]):
+    run = segment_scene(atlanta.image, out=work / f"toy_{overlap}.tif", tile=300, overlap=overlap,
+                        segmenter=toy, progress=False)
+    with rasterio.open(run.path) as out:
+        toy_map = out.read(1)
+    lost = (untiled == 1) & (toy_map == 0)
+    show_image(scene_rgb, ax, title=f"overlap {overlap}: {lost.sum() / untiled.sum():.0%} of bright pixels lost")
+    show_mask(toy_map == 1, ax, color=(255, 160, 0), contour=False)
+    show_mask(lost, ax, color=(255, 0, 0), alpha=0.9, contour=False)
+fig.tight_layout()
+print("orange: kept; red: lost along the tile borders (away from the scene's own edges only with overlap 0)")
+
+# %% [markdown]
+# With real models the effect is subtler: masks cut at the border, a CLIP label that changes
+# with context. The next cell (on with the full profile) compares the building maps stitched
+# with and without overlap and shows where they disagree.
+
+# %%
+if S["seam_with_models"]:
+    no_overlap = segment_scene(atlanta.image, "building,roof,house", sam=sam, clip=clip, binary=True,
+                               out=work / "atlanta_no_overlap.tif", tile=S["atlanta_tile"], overlap=0,
+                               settings=settings)
+    with rasterio.open(no_overlap.path) as out:
+        plain_map = out.read(1)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * fs, fs))
+    for ax, labels, title in zip(axes, [plain_map, building_map], ["overlap 0", f"overlap {S['atlanta_overlap']}"]):
+        show_image(scene_rgb, ax, title=f"{title} (IoU {foreground_iou(labels, truth):.2f})")
+        show_mask(labels == 1, ax)
+    print(f"{(plain_map != building_map).mean():.1%} of the pixels differ")
+else:
+    print("skipped under the tiny profile (set seam_with_models=True to run it)")
+
+# %% [markdown]
+# ## 6. Polygons: GeoJSON in map coordinates
+# `vectorize` traces every connected region of the map with GDAL's polygonizer (streaming the
+# band from the file), keeps holes as inner rings, drops slivers below `min_area` (m²) and
+# simplifies outlines within `simplify` metres (Douglas-Peucker; topology-preserving when
+# shapely is installed). Each feature carries its class name and area. Coordinates stay in the
+# scene's CRS, or go to longitude/latitude (EPSG:4326) with `to_wgs84=True`.
+
+# %%
+import json
+
+from rs_helpers.vectorize import export_geojson, feature_bounds, image_extent, plot_features, write_geojson
+
+polygons = vectorize(buildings.path, simplify=S["simplify"], min_area=S["min_area"])
+write_geojson(polygons, work / "atlanta_buildings.geojson")
+print(len(polygons["features"]), "building polygons in", polygons["crs"]["properties"]["name"])
+if polygons["features"]:
+    print("first feature's properties:", polygons["features"][0]["properties"])
+n = export_geojson(buildings.path, work / "atlanta_buildings_wgs84.geojson", simplify=S["simplify"],
+                   min_area=S["min_area"], to_wgs84=True)
+if n:
+    wgs = json.loads((work / "atlanta_buildings_wgs84.geojson").read_text())
+    print("EPSG:4326 bounds (lon, lat):", feature_bounds(wgs))
+
+# %% [markdown]
+# To draw polygons over the image, give the image its map extent (`image_extent`) so both share
+# the same axes in metres. The SpaceNet reference polygons (also in EPSG:32616) go on top in green.
+
+# %%
+reference = json.loads(Path(atlanta.extra["geojson"]).read_text())
+with rasterio.open(atlanta.image) as src:
+    extent = image_extent(src.transform, src.height, src.width)
+fig, ax = plt.subplots(figsize=(fs + 2, fs + 2))
+ax.imshow(scene_rgb, extent=extent)
+plot_features(polygons, ax, facecolor=(0.1, 0.5, 1.0), edgecolor="white")
+plot_features(reference, ax, edgecolor="lime", linewidth=1.5)
+ax.ticklabel_format(style="plain", useOffset=False)
+ax.tick_params(axis="x", labelrotation=45)
+ax.set_xlabel("easting (m, UTM 16N)")
+ax.set_ylabel("northing (m)")
+ax.set_title("ours (blue) and SpaceNet (green outlines)")
+if is_tiny():
+    print("TINY PROFILE: these polygons come from a MEANINGLESS map.")
+
+# %% [markdown]
+# ## 7. The same from the command line
+# `rs-seg ovss` switches to tiles when the image is larger than one tile or `--tile` is given:
+#
+# ```
+# rs-seg ovss scene.tif --classes "building,roof;road;tree;water" --out map.tif \
+#        --geojson map.geojson --tile 1024 --overlap 128 --bands 1,2,3 --simplify 1 --min-area 20
+# rs-seg ovss scene.tif --classes building --binary --out buildings.tif --geojson buildings.geojson --to-wgs84
+# ```
+# The output GeoTIFF opens in QGIS with the class colours; the GeoJSON carries a `class` per
+# feature. An image without georeferencing (a PNG) still works: polygons come out in pixel
+# coordinates, with a warning.
+
+# %% [markdown]
+# ## Exercises
+# The checked exercises for this notebook are added by the teaching layer. Ideas to explore now:
+# 1. Tile Atlanta with `tile=256` and `overlap` 0, 32 and 128. How many tiles, and how does the
+#    building IoU change (full profile)?
+# 2. Export the land-cover map as GeoJSON with `min_area=0` and with `min_area=5000`. How many
+#    polygons does each class lose?
+# 3. Run the border-blind segmenter with `margin=80` and `overlap=128`. Why do the seams come back?
+#
+# ## Summary
+# * A GeoTIFF's CRS and affine transform travel from the input to the label raster and the polygons.
+# * 16-bit data is stretched once per scene, from a decimated read, so tiles match.
+# * Overlapping tiles + "nearest tile centre decides" leave no seam and write each pixel once;
+#   memory is set by the tile size, not the scene.
+# * Polygons: GDAL traces regions, slivers go, outlines are simplified in metres, holes stay.
+#
+# ## What's next
+# Notebook 08 makes each tile faster (fast grid proposals, batched CLIP); notebooks 04-06 turn to
+# referring segmentation, whose masks can be exported the same way.
