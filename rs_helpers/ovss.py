@@ -205,6 +205,8 @@ def segment(image, classes: str | Sequence[str] | Vocabulary, *, sam, clip, bina
     rgb = np.asarray(getattr(image, "rgb", image))
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise BadInputError(f"image must be uint8 H x W x 3, got {rgb.dtype} {rgb.shape}")
+    if settings.max_side is not None and settings.max_side < 0:
+        raise BadInputError(f"max_side must be positive (or 0/None for the native size), got {settings.max_side}")
     if settings.selector not in SELECTORS:
         raise BadInputError(f"selector {settings.selector!r}: choose one of {', '.join(SELECTORS)}")
     if isinstance(generator, str):

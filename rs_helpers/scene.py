@@ -261,20 +261,25 @@ def read_class_names(path: str | Path) -> list[str] | None:
 
 
 # --------------------------------------------------------------------------- command-line wiring
+def add_vector_arguments(parser) -> None:
+    """``--geojson``, ``--to-wgs84``, ``--simplify``, ``--min-area`` (for ``ovss`` and ``refer``)."""
+    parser.add_argument("--geojson", default=None, help="also write the result as polygons (GeoJSON)")
+    parser.add_argument("--to-wgs84", action="store_true", help="GeoJSON in EPSG:4326 instead of the input CRS")
+    parser.add_argument("--simplify", type=float, default=0.0,
+                        help="polygon simplification tolerance in map units (metres), 0 = none")
+    parser.add_argument("--min-area", type=float, default=0.0,
+                        help="drop polygons smaller than this area (square map units, m^2)")
+
+
 def add_scene_arguments(parser) -> None:
-    """The tiling and vector-export options of ``rs-seg ovss`` (``--bands`` is the command's own)."""
+    """``--tile`` and ``--overlap`` plus :func:`add_vector_arguments` (``--bands`` is the command's own)."""
     parser.add_argument("--tile", type=int, default=None,
                         help=f"tile side in pixels; tiles are used when given or when the image is larger "
                              f"than {DEFAULT_TILE} px (then the default is {DEFAULT_TILE})")
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
                         help="pixels shared by neighbouring tiles; each pixel is decided by the tile whose "
                              "centre is nearest (default %(default)s)")
-    parser.add_argument("--geojson", default=None, help="also write the classes as polygons (GeoJSON)")
-    parser.add_argument("--to-wgs84", action="store_true", help="GeoJSON in EPSG:4326 instead of the input CRS")
-    parser.add_argument("--simplify", type=float, default=0.0,
-                        help="polygon simplification tolerance in map units (metres), 0 = none")
-    parser.add_argument("--min-area", type=float, default=0.0,
-                        help="drop polygons smaller than this area (square map units, m^2)")
+    add_vector_arguments(parser)
 
 
 def export_from_args(args, source, *, transform=None, crs=None, class_names=None) -> int:

@@ -2,8 +2,9 @@
 
 Three pieces:
 
-* :func:`tile_grid` lays fixed-size tiles over the scene with at least ``overlap`` pixels shared
-  between neighbours (the fewest that cover it, spread evenly, so every tile has the full size). Each :class:`Tile` also owns a *core*: the pixels whose nearest tile centre is this
+* :func:`tile_grid` lays fixed-size tiles over the scene with ``overlap`` pixels shared between
+  neighbours (the last row/column is shifted back inside the scene, so every tile has the full
+  size). Each :class:`Tile` also owns a *core*: the pixels whose nearest tile centre is this
   tile's. Cores partition the scene, and every core pixel is at least ``overlap // 2`` pixels
   away from its tile's border (unless that border is the scene's), which is what
   :mod:`rs_helpers.scene` uses to stitch without seams.
@@ -72,17 +73,18 @@ class Tile:
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets along one axis: the fewest tiles that cover ``length`` with neighbours sharing
-    at least ``overlap`` pixels, spread evenly from 0 to ``length - tile`` (so no tile is a near
-    duplicate of its neighbour). A scene no longer than ``tile`` is one tile."""
+    """Start offsets along one axis: every ``tile - overlap`` pixels from 0, the last one shifted
+    back so that it ends at ``length`` (every tile is full size; neighbours share at least
+    ``overlap`` pixels). A scene no longer than ``tile`` is one tile."""
     if tile < 1:
         raise BadInputError(f"tile size must be at least 1 pixel, got {tile}")
     if overlap < 0 or overlap >= tile:
         raise BadInputError(f"overlap must be in 0..{tile - 1} (less than the tile size {tile}), got {overlap}")
     if length <= tile:
         return [0]
-    n = math.ceil((length - overlap) / (tile - overlap))
-    return [i * (length - tile) // (n - 1) for i in range(n)]
+    step = tile - overlap
+    n = math.ceil((length - tile) / step) + 1
+    return [i * step for i in range(n - 1)] + [length - tile]
 
 
 def _core_bounds(starts: list[int], size: int, length: int) -> list[tuple[int, int]]:

@@ -30,6 +30,8 @@ ADDED_TOKENS = [
 TINY_MIN_PIXELS = 32 * 32
 TINY_MAX_PIXELS = 128 * 128
 EMBED_SCALE = 10.0
+TEXT_HIDDEN = 64
+MROPE_SECTION = [4, 2, 2]  # sums to head_dim / 2
 ROPE_THETA = 10_000.0  # the real 5e6 leaves 16-d heads almost no sense of nearby positions
 
 # The chat template of Qwen/Qwen3-VL-*-Instruct (chat_template.json), verbatim.
@@ -236,14 +238,14 @@ def tiny_qwen_config(tokenizer):
 
     ids = tokenizer.convert_tokens_to_ids
     vocab_size = -(-len(tokenizer) // 64) * 64  # padded like the real embedding table
-    text_hidden = 64
+    text_hidden, head_dim = TEXT_HIDDEN, TEXT_HIDDEN // 4
     return Qwen3VLConfig(
         text_config=dict(
-            vocab_size=vocab_size, hidden_size=text_hidden, intermediate_size=128,
-            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+            vocab_size=vocab_size, hidden_size=text_hidden, intermediate_size=2 * text_hidden,
+            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=head_dim,
             max_position_embeddings=4096, hidden_act="silu", rms_norm_eps=1e-6,
             rope_parameters={"rope_type": "default", "rope_theta": ROPE_THETA,
-                             "mrope_section": [4, 2, 2], "mrope_interleaved": True},
+                             "mrope_section": MROPE_SECTION, "mrope_interleaved": True},
             bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"),
             pad_token_id=ids("<|endoftext|>"), tie_word_embeddings=True,
         ),

@@ -142,6 +142,7 @@ def test_generator_timings_are_merged(tiny_sam, tiny_clip, rgb_image):
     (dict(classes="a;b", generator="nope"), "generator"),
     (dict(classes="a;b", settings=OvssSettings(selector="vote")), "selector"),
     (dict(classes="a;b;c", palette=[(1, 2, 3)]), "palette"),
+    (dict(classes="a;b", settings=OvssSettings(max_side=-1)), "max_side"),
 ])
 def test_bad_inputs(tiny_sam, tiny_clip, rgb_image, kwargs, match):
     kwargs.setdefault("settings", FAST)

@@ -36,9 +36,9 @@ def test_tile_starts_known_cases():
     assert tile_starts(100, 128, 16) == [0]  # smaller than a tile: one tile
     assert tile_starts(128, 128, 16) == [0]
     assert tile_starts(256, 128, 0) == [0, 128]
-    assert tile_starts(300, 128, 32) == [0, 86, 172]  # spread evenly, overlaps >= 32
-    assert tile_starts(8000, 2048, 128) == [0, 1488, 2976, 4464, 5952]
-    assert tile_starts(900, 512, 128) == [0, 194, 388]
+    assert tile_starts(300, 128, 32) == [0, 96, 172]  # last tile shifted back inside
+    assert tile_starts(8000, 2048, 128) == [0, 1920, 3840, 5760, 5952]
+    assert tile_starts(900, 512, 128) == [0, 384, 388]
 
 
 @pytest.mark.parametrize("tile, overlap", [(0, 0), (64, 64), (64, 100), (64, -1)])

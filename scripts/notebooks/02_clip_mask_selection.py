@@ -43,7 +43,6 @@ if TINY:
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from rs_helpers.models import load_clip, load_sam
 from rs_helpers.ovss import resize_labels, resize_rgb, work_size

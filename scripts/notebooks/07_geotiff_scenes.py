@@ -125,8 +125,8 @@ fig.tight_layout()
 # ## 2. Tiling a scene
 # SAM and CLIP see one tile at a time, so memory depends on the tile, not the scene: a 20,000 px
 # satellite scene goes through the same 1024 px window as a small chip. Tiles are
-# `tile` x `tile` pixels and neighbours share at least `overlap` pixels: the fewest tiles that
-# do so are spread evenly over the scene, so every tile is full size.
+# `tile` x `tile` pixels and neighbours share `overlap` pixels; the last row and column are
+# shifted back inside the scene so every tile is full size (it then shares more).
 #
 # **Who decides a pixel?** The tile whose centre is nearest. Near its border a tile sees objects
 # cut in half (SAM) and little context (CLIP), so its labels there are the least reliable; the
