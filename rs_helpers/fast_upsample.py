@@ -90,11 +90,16 @@ class Resampler:
             yield slice(start, min(n, start + step))
 
     def _bounds(self, low: torch.Tensor):
-        """Min and max of each cell's K x K neighbourhood (M x hu x wu)."""
-        ky, kx = self.rows.span, self.cols.span
-        pad = (0, kx - 1, 0, ky - 1)
-        lo = -F.max_pool2d(F.pad(-low[:, None], pad, value=-float("inf")), (ky, kx), stride=1)[:, 0]
-        hi = F.max_pool2d(F.pad(low[:, None], pad, value=-float("inf")), (ky, kx), stride=1)[:, 0]
+        """Min and max of each cell's K x K neighbourhood (M x hu x wu), cells past the edge ignored."""
+        lo, hi = low.clone(), low.clone()
+        for dim, span in ((1, self.rows.span), (2, self.cols.span)):
+            base_lo, base_hi = lo.clone(), hi.clone()
+            size = low.shape[dim]
+            for shift in range(1, min(span, size)):
+                a, b = lo.narrow(dim, 0, size - shift), base_lo.narrow(dim, shift, size - shift)
+                torch.minimum(a, b, out=a)
+                a, b = hi.narrow(dim, 0, size - shift), base_hi.narrow(dim, shift, size - shift)
+                torch.maximum(a, b, out=a)
         return lo, hi
 
     def _pixels(self, low: torch.Tensor, m: torch.Tensor, i: torch.Tensor, j: torch.Tensor):
@@ -113,12 +118,13 @@ class Resampler:
                 value.addcmul_(flat[row + ix[:, None, :, l]], wy[:, :, k, None] * wx[:, None, :, l])
         return value, ys, xs, vy[:, :, None] & vx[:, None, :]
 
-    def _uncertain_blocks(self, low, lo, hi, thresholds):
-        """Boolean M x hu x wu: blocks holding pixels on both sides of any threshold."""
-        unc = torch.zeros_like(lo, dtype=torch.bool)
-        for t in thresholds:
-            unc |= (lo <= t) & (hi > t)
-        return unc & (self.block > 0)
+    def _codes(self, low: torch.Tensor, thresholds: torch.Tensor):
+        """Per cell, how many thresholds its whole neighbourhood exceeds (``code``, M x hu x wu,
+        -1 where the neighbourhood straddles a threshold or the cell has no pixels)."""
+        lo, hi = self._bounds(low)
+        code = torch.bucketize(lo, thresholds, out_int32=True)
+        code = torch.where(code == torch.bucketize(hi, thresholds, out_int32=True), code, -1)
+        return torch.where(self.block > 0, code, -2)
 
     def stability_and_boxes(self, logits: torch.Tensor, mask_threshold: float, offset: float):
         """SAM's stability score (pixels above threshold + offset over pixels above threshold -
@@ -127,23 +133,25 @@ class Resampler:
         n = logits.shape[0]
         hu, wu = self.low_used
         ts = (mask_threshold - offset, mask_threshold, mask_threshold + offset)
+        thresholds = torch.tensor(ts, device=logits.device)
         counts = torch.zeros(3, n, dtype=torch.long, device=logits.device)
         big = 1 << 40
         ext = torch.tensor([big, big, -1, -1], device=logits.device).repeat(n, 1)  # x0 y0 x1 y1
-        block = self.block.to(logits.device)
+        block = self.block.reshape(-1)
         for sl in self._chunks(n, 4 * hu * wu):
             low = logits[sl, :hu, :wu].float()
-            lo, hi = self._bounds(low)
-            unc = self._uncertain_blocks(low, lo, hi, ts)
-            for a, t in enumerate(ts):
-                counts[a, sl] += (block * ((lo > t) & ~unc)).sum((1, 2))
-            sure = (lo > mask_threshold) & ~unc & (block > 0)
-            self._extend_from_blocks(ext, sl, sure)
-            m, i, j = unc.nonzero(as_tuple=True)
+            code = self._codes(low, thresholds)
+            m = code.shape[0]
+            hist = torch.zeros(m, 6, dtype=torch.long, device=low.device)  # codes -2..3
+            hist.scatter_add_(1, (code + 2).reshape(m, -1).long(), block.expand(m, -1))
+            for a in range(3):  # pixels in sure blocks above threshold a: codes a+1..3
+                counts[a, sl] += hist[:, 3 + a:].sum(1)
+            self._extend_from_blocks(ext, sl, code >= 2)
+            mi, i, j = (code == -1).nonzero(as_tuple=True)
             per = self.rows.max_block * self.cols.max_block * 4
-            for piece in self._chunks(len(m), per):
-                value, ys, xs, valid = self._pixels(low, m[piece], i[piece], j[piece])
-                owner = m[piece] + sl.start
+            for piece in self._chunks(len(mi), per):
+                value, ys, xs, valid = self._pixels(low, mi[piece], i[piece], j[piece])
+                owner = mi[piece] + sl.start
                 for a, t in enumerate(ts):
                     counts[a].index_add_(0, owner, ((value > t) & valid).sum((1, 2)))
                 pos = (value > mask_threshold) & valid
@@ -186,14 +194,12 @@ class Resampler:
         n = logits.shape[0]
         hu, wu = self.low_used
         h, w = self.out_hw
-        block = self.block.to(logits.device)
+        thresholds = torch.tensor([mask_threshold], device=logits.device)
         for sl in self._chunks(n, h * w + 4 * hu * wu):
             low = logits[sl, :hu, :wu].float()
-            lo, hi = self._bounds(low)
-            unc = self._uncertain_blocks(low, lo, hi, (mask_threshold,))
-            sure = (lo > mask_threshold) & ~unc & (block > 0)
-            full = sure.repeat_interleave(self.rows.counts, dim=1).repeat_interleave(self.cols.counts, dim=2)
-            m, i, j = unc.nonzero(as_tuple=True)
+            code = self._codes(low, thresholds)
+            full = (code == 1).repeat_interleave(self.rows.counts, dim=1).repeat_interleave(self.cols.counts, dim=2)
+            m, i, j = (code == -1).nonzero(as_tuple=True)
             per = self.rows.max_block * self.cols.max_block * 4
             for piece in self._chunks(len(m), per):
                 value, ys, xs, valid = self._pixels(low, m[piece], i[piece], j[piece])

@@ -47,6 +47,7 @@ class LoraSettings:
     lr_scheduler: str = "cosine"
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
     save_steps: int = 100
     logging_steps: int = 10
     gradient_checkpointing: bool | None = None  # None: on for cuda
@@ -228,12 +229,12 @@ def load_base(settings: LoraSettings):
 # --------------------------------------------------------------------------- training
 def train_lora(train_file: str | Path, out_dir: str | Path, settings: LoraSettings | None = None, *,
                eval_file: str | Path | None = None, resume: bool = False, merge: bool = False,
-               qwen=None, progress: bool = True) -> TrainResult:
+               qwen=None, progress: bool = True, callbacks: list | None = None) -> TrainResult:
     """Train a LoRA adapter on ``train_file`` and save it in ``out_dir``.
 
     ``qwen``: an already loaded base (:class:`rs_helpers.models.QwenVL`); LoRA layers are injected
     into it in place. ``resume``: continue from the last checkpoint in ``out_dir/checkpoints``
-    (the global step continues). ``merge``: also save the merged model in ``out_dir/merged``.
+    (the global step continues). ``callbacks``: extra ``transformers.TrainerCallback``s. ``merge``: also save the merged model in ``out_dir/merged``.
     ``eval_file``: a held-out JSONL in the same format; answers are generated and scored after
     training (parse rate, exact answers, click distance) into ``out_dir/rs_eval.json``.
     """
@@ -251,7 +252,6 @@ def train_lora(train_file: str | Path, out_dir: str | Path, settings: LoraSettin
         raise BadInputError(f"--resume: no checkpoint in {checkpoint_dir}")
     qwen = qwen or load_base(settings)
     model = get_peft_model(qwen.model, lora_config(settings))
-    model.config.use_cache = False
     trainable, total = count_parameters(model)
     device = next(model.parameters()).device
     cuda = device.type == "cuda"
@@ -262,7 +262,7 @@ def train_lora(train_file: str | Path, out_dir: str | Path, settings: LoraSettin
         gradient_accumulation_steps=settings.grad_accum, num_train_epochs=settings.epochs,
         max_steps=settings.max_steps or -1, learning_rate=settings.lr,
         lr_scheduler_type=settings.lr_scheduler, warmup_steps=settings.warmup_ratio,
-        weight_decay=settings.weight_decay, logging_steps=settings.logging_steps,
+        weight_decay=settings.weight_decay, max_grad_norm=settings.max_grad_norm, logging_steps=settings.logging_steps,
         save_strategy="steps", save_steps=settings.save_steps, save_total_limit=2,
         bf16=bf16, fp16=cuda and not bf16, gradient_checkpointing=checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
@@ -272,11 +272,10 @@ def train_lora(train_file: str | Path, out_dir: str | Path, settings: LoraSettin
     )
     pad_id = qwen.processor.tokenizer.pad_token_id
     trainer = Trainer(model=model, args=args, train_dataset=ChatDataset(records, qwen.processor, settings),
-                      data_collator=lambda examples: collate(examples, pad_id))
+                      data_collator=lambda examples: collate(examples, pad_id), callbacks=callbacks)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     trainer.train(resume_from_checkpoint=last if resume else None)
-    model.config.use_cache = True
     model.eval()
     model.save_pretrained(str(out_dir))
     result = TrainResult(adapter_dir=out_dir, global_step=int(trainer.state.global_step),

@@ -36,12 +36,10 @@ import numpy as np
 
 from .errors import BadInputError
 from .ovss import BINARY_PALETTE, OvssSettings, default_palette, peak_memory, resolve_binary
-from .tiling import OVERVIEW_SIDE, SceneReader, tile_grid
+from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, OVERVIEW_SIDE, SceneReader, needs_tiling, tile_grid  # noqa: F401
 from .vocabulary import TextCache, parse_classes
 
 IGNORE = 255
-DEFAULT_TILE = 1024
-DEFAULT_OVERLAP = 128
 GDAL_CACHE_MB = 64  # GDAL block cache during a scene run (its default, 5% of RAM, is not bounded)
 
 Segmenter = Callable[[np.ndarray], np.ndarray]
@@ -135,17 +133,6 @@ class SceneResult:
                 for i, (n, c) in enumerate(zip(self.class_names, self.palette))]
 
 
-def needs_tiling(path: str | Path, tile: int | None = None, max_untiled: int = DEFAULT_TILE) -> bool:
-    """True when ``tile`` is given or the raster's long side exceeds ``max_untiled`` pixels
-    (checked from the header, without reading pixels)."""
-    if tile:
-        return True
-    from .images import _open
-
-    with _open(path) as src:
-        return max(src.height, src.width) > max_untiled
-
-
 def _out_profile(reader: SceneReader) -> dict:
     profile = dict(driver="GTiff", height=reader.height, width=reader.width, count=1, dtype="uint8",
                    compress="deflate", BIGTIFF="IF_SAFER")
@@ -171,9 +158,6 @@ def segment_scene(path: str | Path, classes=None, *, out: str | Path, sam=None, 
     Nodata pixels of the input become 255 (ignore; 0 in binary maps); tiles that are all nodata
     are skipped. ``out`` ending in ``.png`` is written as a GeoTIFF first, then copied (no CRS).
     """
-    import rasterio
-    from tqdm.auto import tqdm
-
     t_start = time.perf_counter()
     out = Path(out)
     suffix = out.suffix.lower()
@@ -188,11 +172,41 @@ def segment_scene(path: str | Path, classes=None, *, out: str | Path, sam=None, 
     colours = [tuple(int(v) for v in c[:3]) for c in (palette or getattr(segmenter, "palette", None)
                                                       or default_palette(len(names)))]
     fill = 0 if binary else IGNORE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    target_path = out.with_name(out.stem + ".tmp.tif") if suffix == ".png" else out
+    try:
+        result = _run_tiles(path, segmenter, target_path, tile, overlap, bands, overview_side, gdal_cache_mb,
+                            progress, fill, names, colours, binary, tags)
+    except BaseException:
+        target_path.unlink(missing_ok=True)  # no half-written map left behind
+        raise
+    grid, counts, skipped, timings, (height, width, crs, transform) = result
+    if suffix == ".png":
+        from rasterio.shutil import copy as rio_copy
+
+        rio_copy(target_path, out, driver="PNG")
+        target_path.unlink()
+    total = max(int(counts.sum()), 1)
+    shares = {n: float(counts[i]) / total for i, n in enumerate(names)}
+    if counts[IGNORE] and not binary:
+        shares["(ignore)"] = float(counts[IGNORE]) / total
+    timings.update({f"pipeline.{k}": v for k, v in getattr(segmenter, "timings", {}).items()})
+    timings["total"] = time.perf_counter() - t_start
+    return SceneResult(path=out, class_names=names, palette=colours, shares=shares, height=height, width=width,
+                       crs=crs, transform=transform, tiles=len(grid), skipped=skipped, tile=tile, overlap=overlap,
+                       binary=binary, timings=timings, memory=peak_memory(getattr(clip, "device", None)),
+                       proposals=getattr(segmenter, "proposals", 0))
+
+
+def _run_tiles(path, segmenter, target_path, tile, overlap, bands, overview_side, gdal_cache_mb, progress, fill,
+               names, colours, binary, tags):
+    """The tile loop of :func:`segment_scene`: read, segment, write each tile's core."""
+    import rasterio
+    from tqdm.auto import tqdm
+
     counts = np.zeros(256, np.int64)
     timings = {"read": 0.0, "segment": 0.0, "write": 0.0}
     skipped = 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    target_path = out.with_name(out.stem + ".tmp.tif") if suffix == ".png" else out
     with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb * 2**20), SceneReader(path, bands, overview_side) as reader:
         grid = tile_grid(reader.height, reader.width, tile, overlap)
         with warnings.catch_warnings():
@@ -233,22 +247,7 @@ def segment_scene(path: str | Path, classes=None, *, out: str | Path, sam=None, 
             dst.update_tags(**meta)
             if reader.nodata is not None and not binary:
                 dst.nodata = IGNORE
-        height, width, crs, transform = reader.height, reader.width, reader.crs, reader.transform
-    if suffix == ".png":
-        from rasterio.shutil import copy as rio_copy
-
-        rio_copy(target_path, out, driver="PNG")
-        target_path.unlink()
-    total = max(int(counts.sum()), 1)
-    shares = {n: float(counts[i]) / total for i, n in enumerate(names)}
-    if counts[IGNORE] and not binary:
-        shares["(ignore)"] = float(counts[IGNORE]) / total
-    timings.update({f"pipeline.{k}": v for k, v in getattr(segmenter, "timings", {}).items()})
-    timings["total"] = time.perf_counter() - t_start
-    return SceneResult(path=out, class_names=names, palette=colours, shares=shares, height=height, width=width,
-                       crs=crs, transform=transform, tiles=len(grid), skipped=skipped, tile=tile, overlap=overlap,
-                       binary=binary, timings=timings, memory=peak_memory(getattr(clip, "device", None)),
-                       proposals=getattr(segmenter, "proposals", 0))
+        return grid, counts, skipped, timings, (reader.height, reader.width, reader.crs, reader.transform)
 
 
 def read_class_names(path: str | Path) -> list[str] | None:
@@ -258,37 +257,3 @@ def read_class_names(path: str | Path) -> list[str] | None:
     with _open(path) as src:
         text = src.tags().get("class_names")
     return json.loads(text) if text else None
-
-
-# --------------------------------------------------------------------------- command-line wiring
-def add_vector_arguments(parser) -> None:
-    """``--geojson``, ``--to-wgs84``, ``--simplify``, ``--min-area`` (for ``ovss`` and ``refer``)."""
-    parser.add_argument("--geojson", default=None, help="also write the result as polygons (GeoJSON)")
-    parser.add_argument("--to-wgs84", action="store_true", help="GeoJSON in EPSG:4326 instead of the input CRS")
-    parser.add_argument("--simplify", type=float, default=0.0,
-                        help="polygon simplification tolerance in map units (metres), 0 = none")
-    parser.add_argument("--min-area", type=float, default=0.0,
-                        help="drop polygons smaller than this area (square map units, m^2)")
-
-
-def add_scene_arguments(parser) -> None:
-    """``--tile`` and ``--overlap`` plus :func:`add_vector_arguments` (``--bands`` is the command's own)."""
-    parser.add_argument("--tile", type=int, default=None,
-                        help=f"tile side in pixels; tiles are used when given or when the image is larger "
-                             f"than {DEFAULT_TILE} px (then the default is {DEFAULT_TILE})")
-    parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
-                        help="pixels shared by neighbouring tiles; each pixel is decided by the tile whose "
-                             "centre is nearest (default %(default)s)")
-    add_vector_arguments(parser)
-
-
-def export_from_args(args, source, *, transform=None, crs=None, class_names=None) -> int:
-    """Write ``--geojson`` when asked (nothing otherwise); prints and returns the feature count."""
-    if not getattr(args, "geojson", None):
-        return 0
-    from .vectorize import export_geojson
-
-    n = export_geojson(source, args.geojson, transform=transform, crs=crs, class_names=class_names,
-                       simplify=args.simplify, min_area=args.min_area, to_wgs84=args.to_wgs84)
-    print(f"wrote {n} polygons to {args.geojson}" + (" (EPSG:4326)" if args.to_wgs84 else ""))
-    return n

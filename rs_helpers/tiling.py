@@ -28,6 +28,8 @@ from .errors import BadInputError
 from .images import MIN_SIDE, BandChoiceWarning, _open
 
 OVERVIEW_SIDE = 2048  # long side of the decimated read used for the scene-wide stretch
+DEFAULT_TILE = 1024  # SAM's input size: a tile goes through SAM at its native resolution
+DEFAULT_OVERLAP = 128
 
 
 # --------------------------------------------------------------------------- the grid
@@ -252,3 +254,27 @@ class SceneReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# --------------------------------------------------------------------------- command line
+def needs_tiling(path: str | Path, tile: int | None = None, max_untiled: int = DEFAULT_TILE) -> bool:
+    """True when ``tile`` is given or the raster's long side exceeds ``max_untiled`` pixels
+    (checked from the header, without reading pixels)."""
+    if tile:
+        return True
+    with _open(path) as src:
+        return max(src.height, src.width) > max_untiled
+
+
+def add_scene_arguments(parser) -> None:
+    """``--tile`` and ``--overlap``, plus :func:`rs_helpers.vectorize.add_vector_arguments`
+    (``--bands`` is the command's own)."""
+    from .vectorize import _at_least, add_vector_arguments
+
+    parser.add_argument("--tile", type=_at_least(16, int), default=None,
+                        help=f"tile side in pixels; tiles are used when given or when the image is larger "
+                             f"than {DEFAULT_TILE} px (then the default is {DEFAULT_TILE})")
+    parser.add_argument("--overlap", type=_at_least(0, int), default=DEFAULT_OVERLAP,
+                        help="pixels shared by neighbouring tiles; each pixel is decided by the tile whose "
+                             "centre is nearest (default %(default)s)")
+    add_vector_arguments(parser)

@@ -317,3 +317,61 @@ def plot_features(collection: dict, ax=None, palette=None, facecolor=None, alpha
         ax.add_patch(PathPatch(MplPath(verts, codes), facecolor=face, edgecolor=edgecolor, linewidth=linewidth))
     ax.autoscale_view()
     return ax
+
+
+# --------------------------------------------------------------------------- command line
+def _geojson_path(text: str) -> str:
+    import argparse
+
+    if not text.lower().endswith((".geojson", ".json")):
+        raise argparse.ArgumentTypeError(f"{text}: write a .geojson (or .json) file")
+    return text
+
+
+def _at_least(minimum: float, kind=float):
+    def parse(text: str):
+        import argparse
+
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text} is below {minimum}")
+        return value
+
+    return parse
+
+
+def add_vector_arguments(parser) -> None:
+    """``--geojson``, ``--to-wgs84``, ``--simplify``, ``--min-area`` (for ``ovss`` and ``refer``);
+    bad values stop argparse with exit code 2 before any model is loaded."""
+    parser.add_argument("--geojson", default=None, type=_geojson_path,
+                        help="also write the result as polygons (GeoJSON, one feature per region)")
+    parser.add_argument("--to-wgs84", action="store_true", help="GeoJSON in EPSG:4326 instead of the input CRS")
+    parser.add_argument("--simplify", type=_at_least(0.0), default=0.0,
+                        help="polygon simplification tolerance in map units (metres), 0 = none")
+    parser.add_argument("--min-area", type=_at_least(0.0), default=0.0,
+                        help="drop polygons smaller than this area (square map units, m^2)")
+
+
+def export_from_args(args, source, *, transform=None, crs=None, class_names=None) -> int:
+    """Write ``--geojson`` when asked (nothing otherwise); prints the feature count (and a one-line
+    warning for pixel coordinates) and returns it."""
+    import sys
+
+    if not getattr(args, "geojson", None):
+        return 0
+    from .vectorize import PixelCoordinatesWarning, export_geojson
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PixelCoordinatesWarning)
+        n = export_geojson(source, args.geojson, transform=transform, crs=crs, class_names=class_names,
+                           simplify=args.simplify, min_area=args.min_area, to_wgs84=args.to_wgs84)
+    for warning in caught:
+        if issubclass(warning.category, PixelCoordinatesWarning):
+            print(f"rs-seg: warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    print(f"wrote {n} polygons to {args.geojson}" + (" (EPSG:4326)" if args.to_wgs84 else ""))
+    return n

@@ -112,6 +112,7 @@ def generate(model, processor, inputs: dict, max_new_tokens: int = 256) -> tuple
     config.do_sample = False
     config.temperature = config.top_p = config.top_k = None
     config.num_beams = 1
+    config.use_cache = True
     config.max_new_tokens = int(max_new_tokens)
     with torch.inference_mode():
         output = model.generate(**batch, generation_config=config)

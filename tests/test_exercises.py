@@ -576,3 +576,31 @@ def test_nb07_tile_count():
 def test_incorrect_is_an_exception_with_the_message():
     with pytest.raises(Incorrect, match="percentage"):
         nb00.RoadFraction(labels=np.array([[1, 0]]), road=1).verify(50.0)
+
+
+# --------------------------------------------------------------------------- any size
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 12), width=st.integers(8, 3000), height=st.integers(8, 3000))
+def test_grid_checker_any_size(n, width, height):
+    q = nb01.GridPoints(n=n, width=width, height=height)
+    want = q.expected()
+    right(q, want[::-1])
+    if abs(width - height) > 2 * n:  # swapping x and y must then be noticed
+        ok, _ = q.feedback(want[:, ::-1])
+        assert not ok
+
+
+@settings(max_examples=25, deadline=None)
+@given(width=st.integers(1, 3000), height=st.integers(1, 3000), tile=st.integers(16, 600), data=st.data())
+def test_tile_checker_any_size(width, height, tile, data):
+    overlap = data.draw(st.integers(0, tile - 1))
+    q = nb07.TileOffsets(width=width, height=height, tile=tile, overlap=overlap)
+    namespace = {"width": width, "height": height, "tile": tile, "overlap": overlap}
+    if width >= tile and height >= tile:  # the notebook's solution assumes a scene at least one tile large
+        exec(q.solution_code.replace("print(", "(lambda *a: None)("), namespace)
+        right(q, namespace["answer"])
+    right(q, q.expected())

@@ -143,6 +143,7 @@ def test_needs_tiling_and_bad_inputs(tmp_path):
         segment_scene(small, out=tmp_path / "x.tif", tile=64, overlap=64, segmenter=ThresholdSegmenter())
     with pytest.raises(BadInputError):
         segment_scene(small, out=tmp_path / "x.tif", segmenter=lambda rgb: rgb[:5, :5, 0], progress=False)
+    assert not (tmp_path / "x.tif").exists()  # a failed run leaves no half-written map
 
 
 def test_ovss_tiles_share_one_text_cache(tmp_path, tiny_sam, tiny_clip):

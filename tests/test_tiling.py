@@ -157,13 +157,12 @@ def test_reader_georeferencing_and_overview(tmp_path):
 
 def test_palette_band_uses_its_colour_table(tmp_path):
     path = tmp_path / "pal.tif"
-    with rasterio.open(path, "w", driver="GTiff", height=8, width=8, count=1, dtype="uint8") as dst:
+    with rasterio.open(path, "w", driver="GTiff", height=8, width=8, count=1, dtype="uint8", crs="EPSG:32616",
+                       transform=Affine(0.5, 0, 733601.0, 0, -0.5, 3725139.0)) as dst:
         dst.write(np.full((1, 8, 8), 2, np.uint8))
         dst.write_colormap(1, {0: (0, 0, 0, 255), 2: (10, 200, 30, 255)})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with SceneReader(path) as reader:
-            assert reader.read(tile_grid(8, 8)[0])[3, 3].tolist() == [10, 200, 30]
+    with SceneReader(path) as reader:
+        assert reader.read(tile_grid(8, 8)[0])[3, 3].tolist() == [10, 200, 30]
 
 
 def test_bad_files(tmp_path):

@@ -180,3 +180,27 @@ def test_plot_and_extent():
     left, right, bottom, top = image_extent(TRANSFORM, 60, 80)
     assert (left, right, bottom, top) == (733601.0, 733641.0, 3725109.0, 3725139.0)
     assert image_extent(None, 60, 80) == (0, 80, 60, 0)
+
+
+def test_command_line_options_and_export(tmp_path, capsys):
+    import argparse
+
+    from rs_helpers.tiling import add_scene_arguments
+    from rs_helpers.vectorize import export_from_args
+
+    parser = argparse.ArgumentParser()
+    add_scene_arguments(parser)
+    args = parser.parse_args(["--geojson", str(tmp_path / "m.geojson"), "--simplify", "0.5", "--min-area", "2",
+                              "--tile", "512"])
+    assert (args.tile, args.overlap, args.simplify, args.min_area, args.to_wgs84) == (512, 128, 0.5, 2.0, False)
+    for bad in (["--geojson", "m.shp"], ["--simplify", "-1"], ["--min-area", "x"], ["--tile", "8"],
+                ["--overlap", "-3"]):
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args(bad)
+        assert exc.value.code == 2
+    n = export_from_args(args, square_with_hole(), transform=TRANSFORM, crs=UTM,
+                         class_names=["background", "building", "car"])
+    assert n == 1 and "wrote 1 polygons" in capsys.readouterr().out  # the 1 m^2 car is below 2 m^2
+    export_from_args(args, square_with_hole())  # not georeferenced: a one-line warning, pixel coordinates
+    assert "rs-seg: warning: the raster is not georeferenced" in capsys.readouterr().err
+    assert export_from_args(parser.parse_args([]), square_with_hole()) == 0  # no --geojson: nothing written

@@ -191,10 +191,63 @@ ax.set_title(f"{len(proposals)} SAM proposals ({S['points_per_side']}^2 grid)");
 
 # %% [markdown]
 # ## Exercises
-# Checked exercises for this notebook are added by the teaching layer. Meanwhile:
+# Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
+# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
+# shows our solution.
+
+# %%
+from rs_helpers.exercises.nb01 import q1, q2
+
+# %% [markdown]
+# **Exercise 1 · The grid of point prompts.** SAM's automatic mask generator prompts the decoder with an n x n
+# grid of points. For an image of **width 640 and height 480** and **n = 4**, write the 16 points as an array
+# of shape (16, 2) holding pixel **(x, y)** (x = column, y = row). As in segment-anything, each point sits at
+# the **centre of its cell** when the image is cut into n x n equal cells. Any order of the points is
+# accepted.
+
+# %%
+import numpy as np
+
+n, width, height = 4, 640, 480
+
+# %% tags=["solution"]
+axis = (np.arange(n) + 0.5) / n  # cell centres, as fractions of the side
+xs, ys = np.meshgrid(axis * width, axis * height)
+answer = np.stack([xs.ravel(), ys.ravel()], axis=1)
+
+# %%
+q1.check(answer)
+# q1.hint()
+# q1.solution()
+
+# %% [markdown]
+# **Exercise 2 · Which proposals survive SAM's filters?** `predicted_iou` and `stability_score` hold the two
+# quality scores of 25 proposals. With SAM's default thresholds, a proposal is kept when **`predicted_iou >
+# 0.88`** (strictly greater) **and** **`stability_score >= 0.95`** (greater or equal), exactly as in
+# segment-anything's `SamAutomaticMaskGenerator`. How many proposals are kept? (An integer.)
+
+# %%
+from rs_helpers.exercises.nb01 import example_scores
+
+predicted_iou, stability_score = example_scores()
+print("predicted IoU:  ", predicted_iou)
+print("stability score:", stability_score)
+
+# %% tags=["solution"]
+keep = (predicted_iou > 0.88) & (stability_score >= 0.95)
+answer = int(keep.sum())
+
+# %%
+q2.check(answer)
+# q2.hint()
+# q2.solution()
+
+# %% [markdown]
+# ### More to explore
 # 1. Which threshold removes more masks on this image, predicted IoU or stability?
 # 2. Estimate from section 4 how long a 64 x 64 grid would take here.
-#
+
+# %% [markdown]
 # ## Summary
 # * SAM embeds the image once; each point prompt is a cheap decoder pass with three candidates.
 # * A regular grid of points gives class-agnostic proposals; predicted IoU, stability and box NMS prune them.

@@ -251,10 +251,71 @@ except ImportError:  # no ipywidgets: run once with the defaults
 
 # %% [markdown]
 # ## Exercises
-# Checked exercises for this notebook are added by the teaching layer. Meanwhile:
+# Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
+# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
+# shows our solution.
+
+# %%
+from rs_helpers.exercises.nb02 import q1, q2
+
+# %% [markdown]
+# **Exercise 1 · A mask's majority class.** In multi-class selection each SAM mask takes the class that most
+# of its pixels have in CLIP's label map (a vote). `clip_labels` is a 12 x 12 CLIP label map (class indices
+# into `class_names`) and `mask` one SAM mask (boolean). Which class index does the mask take?
+
+# %%
+import numpy as np
+
+from rs_helpers.exercises.nb02 import example_maps
+
+clip_labels, mask, class_names = example_maps()
+print(class_names)
+print(clip_labels)
+print(mask.astype(int))
+
+# %% tags=["solution"]
+votes = np.bincount(clip_labels[mask], minlength=len(class_names))
+answer = int(votes.argmax())
+print(dict(zip(class_names, votes.tolist())), "->", class_names[answer])
+
+# %%
+q1.check(answer)
+# q1.hint()
+# q1.solution()
+
+# %% [markdown]
+# **Exercise 2 · Binary selection with tau.** For one class (binary extraction), a SAM mask is **kept when the
+# fraction of its pixels that CLIP labels as the target exceeds tau** (strictly), and the answer is the
+# **union of the kept masks**. `masks` holds 5 SAM masks (5 x 16 x 16, boolean), `clip_labels` the CLIP label
+# map and `target` the road index. With **tau = 0.5**, give the answer mask (16 x 16, boolean or 0/1). (The
+# list of kept mask indices is accepted too.)
+
+# %%
+import numpy as np
+
+from rs_helpers.exercises.nb02 import example_selection
+
+clip_labels, masks, target, class_names = example_selection()
+tau = 0.5
+print("target:", class_names[target], "| mask areas:", masks.sum(axis=(1, 2)))
+
+# %% tags=["solution"]
+fractions = np.array([(clip_labels[m] == target).mean() for m in masks])
+keep = fractions > tau
+answer = masks[keep].any(axis=0)
+print("road fraction per mask:", fractions.round(3), "-> kept:", np.flatnonzero(keep))
+
+# %%
+q2.check(answer)
+# q2.hint()
+# q2.solution()
+
+# %% [markdown]
+# ### More to explore
 # 1. Add a synonym to one class (e.g. `road,street,asphalt`) and see whether its share changes.
 # 2. Find the tau at which the binary building map of section 4 is best on this image.
-#
+
+# %% [markdown]
 # ## Summary
 # * Class names become text embeddings averaged over prompt templates; synonyms are max-pooled.
 # * The dense CLIP map needs training-free fixes; removing the CLS token's global bias is one of them.

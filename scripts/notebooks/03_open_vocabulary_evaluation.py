@@ -183,10 +183,97 @@ show_panels(last["raster"].rgb, last["truth"], last["result"].labels, last["samp
 
 # %% [markdown]
 # ## Exercises
-# Checked exercises for this notebook are added by the teaching layer. Meanwhile:
+# Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
+# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
+# shows our solution.
+
+# %%
+from rs_helpers.exercises.nb03 import q1, q2, q3
+
+# %% [markdown]
+# **Exercise 1 · IoU per class from a confusion matrix.** `cm` is the confusion matrix of a 3-class
+# prediction: `cm[g, p]` counts the pixels of true class g predicted as p. Compute the **IoU of each class**,
+# TP / (TP + FP + FN), as an array of 3 fractions (0 to 1).
+
+# %%
+import numpy as np
+
+from rs_helpers.exercises.nb03 import EXAMPLE_MATRIX
+
+cm = EXAMPLE_MATRIX.copy()
+print(cm)
+
+# %% tags=["solution"]
+tp = np.diag(cm)
+union = cm.sum(axis=1) + cm.sum(axis=0) - tp
+answer = tp / union
+
+# %%
+q1.check(answer)
+# q1.hint()
+# q1.solution()
+
+# %% [markdown]
+# **Exercise 2 · mIoU with an ignore index.** `pred` and `gt` are a prediction and its ground truth over the 4
+# classes of `class_names`; ground-truth pixels equal to **255 are unlabelled** and must not count at all.
+# Compute the **mIoU** (a fraction): the mean IoU over the classes that occur in the ground truth or the
+# prediction (a class in neither has no IoU and is left out of the mean, as in mmsegmentation).
+
+# %%
+import numpy as np
+
+from rs_helpers.exercises.nb03 import example_pair
+
+pred, gt, class_names = example_pair()
+print("ground truth:\n", gt, "\nprediction:\n", pred)
+
+# %% tags=["solution"]
+valid = gt != 255
+ious = []
+for c in range(len(class_names)):
+    p, g = (pred == c) & valid, (gt == c) & valid
+    union = (p | g).sum()
+    ious.append((p & g).sum() / union if union else np.nan)
+answer = float(np.nanmean(ious))
+
+# %%
+q2.check(answer)
+# q2.hint()
+# q2.solution()
+
+# %% [markdown]
+# **Exercise 3 · mIoU of a dataset.** `pairs` holds two (prediction, ground truth) images with classes 0
+# (background) and 1 (building). Compute the **dataset mIoU the way benchmarks do**: sum the confusion
+# matrices (or the per-class intersections and unions) over all images first, then take IoU per class and the
+# mean over classes.
+
+# %%
+import numpy as np
+
+from rs_helpers.exercises.nb03 import example_dataset
+from rs_helpers.metrics import ConfusionMatrix
+
+pairs = example_dataset()
+for pred, gt in pairs:
+    print("gt:\n", gt, "\npred:\n", pred)
+
+# %% tags=["solution"]
+cm = ConfusionMatrix(2)
+for pred, gt in pairs:
+    cm.update(pred, gt)
+answer = cm.miou()
+
+# %%
+q3.check(answer)
+# q3.hint()
+# q3.solution()
+
+# %% [markdown]
+# ### More to explore
 # 1. Compute by hand the mIoU of `pred` against `gt` in section 1 if the road class were absent from both.
 # 2. On the samples, does SAM + CLIP beat CLIP alone for every family? Where does it not, and why might that be?
-#
+
+# %% [markdown]
 # ## Summary
 # * IoU = TP / (TP + FP + FN), from one confusion matrix accumulated over a split; 255 is ignored.
 # * Multi-class sets report mIoU; extraction sets report the foreground IoU.
