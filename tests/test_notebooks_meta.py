@@ -83,8 +83,13 @@ def test_setup_cell_is_valid_python_after_ipython_transforms():
     compile(code, "<setup>", "exec")
 
 
-def test_readme_lists_every_notebook_with_its_title():
+def test_readme_table_matches_notebooks_titles_and_badges():
     readme = (ROOT / "README.md").read_text()
-    for path in NOTEBOOKS:
-        assert f"notebooks/{path.name}" in readme, f"README does not list {path.name}"
-        assert _title(path).split("·", 1)[-1].strip() in readme, f"README lacks the title of {path.name}"
+    rows = [line for line in readme.splitlines() if re.match(r"^\| \d\d \|", line)]
+    assert len(rows) == len(NOTEBOOKS), "one README table row per notebook"
+    slug = REPO_URL.split("github.com/")[1]
+    for row, path in zip(rows, NOTEBOOKS):
+        title = _title(path).split("·", 1)[-1].strip()
+        assert f"[{title}](notebooks/{path.name})" in row, f"README row for {path.name} lacks its title/link"
+        assert f"colab.research.google.com/github/{slug}/blob/main/notebooks/{path.name}" in row, (
+            f"README row for {path.name} lacks its Colab badge")
