@@ -19,6 +19,7 @@ def register(subparsers) -> None:
     from ..clip_dense import DenseSettings
     from ..models import DEFAULT_CLIP, DEFAULT_CLIP_PRETRAINED, DEFAULT_SAM, SAM_VARIANTS
     from ..ovss import PROPOSAL_GENERATORS, SELECTORS
+    from ..tiling import add_scene_arguments
 
     p = subparsers.add_parser("ovss", help="segment an image into named classes (SAM proposals + CLIP)",
                               description=__doc__)
@@ -53,6 +54,7 @@ def register(subparsers) -> None:
                    help="pixels with CLIP max probability below this go to the 'background' class")
     p.add_argument("--bands", default=None, help="1-based band numbers to read, one or three: 4,3,2")
     p.add_argument("--timings", action="store_true", help="print seconds per stage and peak memory")
+    add_scene_arguments(p)  # --tile --overlap --geojson --to-wgs84 --simplify --min-area
     add_common(p)
     p.set_defaults(func=run)
 
@@ -78,6 +80,8 @@ def run(args) -> int:
     from ..profile import get_profile
     from ..proposals import ProposalSettings
     from ..selection import SelectionSettings
+    from ..tiling import needs_tiling
+    from ..vectorize import export_from_args
     from ..vocabulary import parse_classes
 
     out = Path(args.out)
@@ -86,7 +90,6 @@ def run(args) -> int:
     parse_classes(args.classes)  # fail fast on a bad class list, before loading models
     profile = get_profile(args.profile)
     tiny = profile == "tiny"
-    image = read_image(args.image, bands=parse_bands(args.bands))
     grid = args.points_per_side or (TINY_GRID if tiny else ProposalSettings.points_per_side)
     if grid < 1 or args.points_per_batch < 1:
         raise BadInputError("--points-per-side and --points-per-batch must be at least 1")
@@ -102,8 +105,12 @@ def run(args) -> int:
         selector=args.selector,
         max_side=args.max_side or None,
     )
+    tiled = needs_tiling(args.image, args.tile)  # header only: a large scene is never read whole
+    image = None if tiled else read_image(args.image, bands=parse_bands(args.bands))
     sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=profile, device=args.device)
     clip = load_clip(args.clip, args.clip_pretrained, profile=profile, device=args.device)
+    if tiled:
+        return run_scene(args, out, settings, sam, clip, profile)
     result = segment(image, args.classes, sam=sam, clip=clip, binary=args.binary, target=args.target,
                      settings=settings, generator=args.proposals)
     write_label_raster(out, result.labels, like=image, palette=result.palette)
@@ -125,6 +132,40 @@ def run(args) -> int:
         print("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
         print("memory (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in result.memory.items()))
     print(f"wrote {out} and {legend_path(out)}")
+    export_from_args(args, result.labels, transform=image.transform, crs=image.crs, class_names=result.class_names)
+    if tiny:
+        print("(tiny profile: random models, these labels are MEANINGLESS)")
+    return 0
+
+
+def run_scene(args, out: Path, settings, sam, clip, profile: str) -> int:
+    """The tiled path: windowed reads, nearest-centre stitching, the GeoTIFF written tile by tile."""
+    from ..scene import DEFAULT_TILE, segment_scene
+    from ..vectorize import export_from_args
+
+    result = segment_scene(args.image, args.classes, sam=sam, clip=clip, out=out, tile=args.tile or DEFAULT_TILE,
+                           overlap=args.overlap, bands=parse_bands(args.bands), binary=args.binary,
+                           target=args.target, settings=settings, generator=args.proposals, tags={"profile": profile})
+    tiny = profile == "tiny"
+    legend = {
+        "image": str(args.image), "output": str(out), "binary": result.binary,
+        "target": result.class_names[1] if result.binary else None, "selector": settings.selector,
+        "profile": profile, "note": "tiny profile: random models, labels are meaningless" if tiny else "",
+        "size": [result.height, result.width], "tiles": result.tiles, "tile": result.tile,
+        "overlap": result.overlap, "stitching": "nearest tile centre", "proposals": result.proposals,
+        "classes": result.legend(), "settings": json.loads(json.dumps(asdict(settings), default=str)),
+    }
+    legend_path(out).write_text(json.dumps(legend, indent=2))
+    print(f"{Path(args.image).name}: {result.width} x {result.height} px in {result.tiles} tiles of {result.tile} px "
+          f"(overlap {result.overlap}), {result.proposals} SAM masks, selector {settings.selector}")
+    width = max(len(n) for n in result.shares)
+    for name, share in result.shares.items():
+        print(f"  {name:<{width}}  {100 * share:6.2f} %")
+    if args.timings:
+        print("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
+        print("memory (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in result.memory.items()))
+    print(f"wrote {out} and {legend_path(out)}")
+    export_from_args(args, out)
     if tiny:
         print("(tiny profile: random models, these labels are MEANINGLESS)")
     return 0

@@ -29,6 +29,9 @@ def register(subparsers) -> None:
     parser.add_argument("--bands", default=None, help="1-based bands to use as RGB, e.g. 4,3,2")
     parser.add_argument("--out", required=True, help="mask to write: .png (0/255) or .tif (GeoTIFF, keeps the CRS)")
     parser.add_argument("--clicks-out", default=None, help="write the clicks here (JSON, pixel coordinates)")
+    from ..vectorize import add_vector_arguments
+
+    add_vector_arguments(parser)  # --geojson --to-wgs84 --simplify --min-area
     add_common(parser)
     parser.set_defaults(func=run)
 
@@ -91,6 +94,9 @@ def run(args) -> int:
           f"SAM score {result.score:.3f}; written to {args.out}")
     print(f"time: VLM {vlm_s:.1f}s, SAM load {load_s:.1f}s, SAM embed {embed_s:.1f}s, "
           f"SAM predict {predict_s:.2f}s")
+    from ..vectorize import export_from_args
+
+    export_from_args(args, result.mask, transform=image.transform, crs=image.crs, class_names={1: args.text})
     if is_tiny(args.profile):
         print("TINY PROFILE: the models are random; this mask and these clicks are meaningless.", file=sys.stderr)
     return 0

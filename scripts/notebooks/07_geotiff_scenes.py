@@ -332,13 +332,68 @@ if is_tiny():
 
 # %% [markdown]
 # ## Exercises
-# The checked exercises for this notebook are added by the teaching layer. Ideas to explore now:
+# Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
+# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
+# shows our solution.
+
+# %%
+from rs_helpers.exercises.nb07 import q1, q2
+
+# %% [markdown]
+# **Exercise 1 · Tile windows of a scene.** A scene is **1000 pixels wide and 700 high**. Cut it into **256 x
+# 256** tiles that share **32 pixels** with their neighbours: along each axis a tile starts every 256 - 32 =
+# 224 pixels from 0, and the last tile is **shifted back** so that it ends exactly at the scene's edge (no
+# tile sticks out, none is smaller). Give every tile's window offset as `(row_off, col_off)` (row = y, col =
+# x). Any order is accepted.
+
+# %%
+width, height, tile, overlap = 1000, 700, 256, 32
+
+# %% tags=["solution"]
+def starts(length):
+    step = tile - overlap
+    out = list(range(0, length - tile + 1, step))
+    if out[-1] + tile < length:
+        out.append(length - tile)  # the last tile, shifted back inside the scene
+    return out
+
+answer = [(r, c) for r in starts(height) for c in starts(width)]
+print(len(answer), "tiles:", answer)
+
+# %%
+q1.check(answer)
+# q1.hint()
+# q1.solution()
+
+# %% [markdown]
+# **Exercise 2 · Tiles for a Sentinel-2 granule.** A Sentinel-2 granule at 10 m is **10980 x 10980** pixels.
+# With the same rule as exercise 1, **1024 x 1024** tiles and **128 pixels** of overlap, how many tiles does
+# it take?
+
+# %%
+side, tile, overlap = 10980, 1024, 128
+
+# %% tags=["solution"]
+import math
+
+per_axis = math.ceil((side - tile) / (tile - overlap)) + 1
+answer = per_axis ** 2
+print(per_axis, "x", per_axis, "=", answer, "tiles")
+
+# %%
+q2.check(answer)
+# q2.hint()
+# q2.solution()
+
+# %% [markdown]
+# ### More to explore
 # 1. Tile Atlanta with `tile=256` and `overlap` 0, 32 and 128. How many tiles, and how does the
 #    building IoU change (full profile)?
 # 2. Export the land-cover map as GeoJSON with `min_area=0` and with `min_area=5000`. How many
 #    polygons does each class lose?
 # 3. Run the border-blind segmenter with `margin=80` and `overlap=128`. Why do the seams come back?
-#
+
+# %% [markdown]
 # ## Summary
 # * A GeoTIFF's CRS and affine transform travel from the input to the label raster and the polygons.
 # * 16-bit data is stretched once per scene, from a decimated read, so tiles match.
