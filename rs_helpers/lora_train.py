@@ -195,7 +195,7 @@ def collate(examples: list[dict], pad_token_id: int) -> dict:
     batch = {}
     for key, pad in pads.items():
         if key in examples[0]:
-            batch[key] = torch.stack([torch.nn.functional.pad(e[key], (0, longest - e[key].shape[0]), value=pad)
+            batch[key] = torch.stack([torch.nn.functional.pad(e[key], (0, longest - len(e[key])), value=pad)
                                       for e in examples])
     for key in ("pixel_values", "image_grid_thw"):
         batch[key] = torch.cat([e[key] for e in examples], dim=0)
@@ -234,7 +234,8 @@ def train_lora(train_file: str | Path, out_dir: str | Path, settings: LoraSettin
 
     ``qwen``: an already loaded base (:class:`rs_helpers.models.QwenVL`); LoRA layers are injected
     into it in place. ``resume``: continue from the last checkpoint in ``out_dir/checkpoints``
-    (the global step continues). ``callbacks``: extra ``transformers.TrainerCallback``s. ``merge``: also save the merged model in ``out_dir/merged``.
+    (the global step continues); without it, ``out_dir`` must hold no checkpoints. ``merge``: also
+    save the merged model in ``out_dir/merged``. ``callbacks``: extra ``TrainerCallback``s.
     ``eval_file``: a held-out JSONL in the same format; answers are generated and scored after
     training (parse rate, exact answers, click distance) into ``out_dir/rs_eval.json``.
     """
@@ -250,8 +251,13 @@ def train_lora(train_file: str | Path, out_dir: str | Path, settings: LoraSettin
     last = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
     if resume and last is None:
         raise BadInputError(f"--resume: no checkpoint in {checkpoint_dir}")
+    if not resume and last is not None:
+        raise BadInputError(f"{out_dir} holds checkpoints of an earlier run ({Path(last).name}); "
+                            "continue it with --resume or choose another --out")
     qwen = qwen or load_base(settings)
-    model = get_peft_model(qwen.model, lora_config(settings))
+    with torch.random.fork_rng(devices=[]):  # LoRA init does not depend on what ran before
+        torch.manual_seed(settings.seed)
+        model = get_peft_model(qwen.model, lora_config(settings))
     trainable, total = count_parameters(model)
     device = next(model.parameters()).device
     cuda = device.type == "cuda"
@@ -261,14 +267,13 @@ def train_lora(train_file: str | Path, out_dir: str | Path, settings: LoraSettin
         output_dir=str(checkpoint_dir), per_device_train_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.grad_accum, num_train_epochs=settings.epochs,
         max_steps=settings.max_steps or -1, learning_rate=settings.lr,
-        lr_scheduler_type=settings.lr_scheduler, warmup_steps=settings.warmup_ratio,
-        weight_decay=settings.weight_decay, max_grad_norm=settings.max_grad_norm, logging_steps=settings.logging_steps,
+        lr_scheduler_type=settings.lr_scheduler, weight_decay=settings.weight_decay,
+        max_grad_norm=settings.max_grad_norm, logging_steps=settings.logging_steps,
         save_strategy="steps", save_steps=settings.save_steps, save_total_limit=2,
-        bf16=bf16, fp16=cuda and not bf16, gradient_checkpointing=checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
-        use_cpu=device.type == "cpu", dataloader_pin_memory=cuda, report_to="none",
-        remove_unused_columns=False, label_names=["labels"], seed=settings.seed,
+        bf16=bf16, fp16=cuda and not bf16, use_cpu=device.type == "cpu", dataloader_pin_memory=cuda,
+        report_to="none", remove_unused_columns=False, label_names=["labels"], seed=settings.seed,
         disable_tqdm=not progress, optim="adamw_torch",
+        **_version_args(TrainingArguments, settings.warmup_ratio, checkpointing),
     )
     pad_id = qwen.processor.tokenizer.pad_token_id
     trainer = Trainer(model=model, args=args, train_dataset=ChatDataset(records, qwen.processor, settings),
@@ -304,14 +309,27 @@ def _write_settings(out_dir: Path, settings: LoraSettings, base_id: str, result:
     import peft
     import transformers
 
+    from .profile import get_profile
+
     info = asdict(settings)
-    info.update(base_loaded=base_id, train_file=str(train_file), global_step=result.global_step,
+    info.update(profile=get_profile(settings.profile), base_loaded=base_id, train_file=str(train_file),
+                global_step=result.global_step,
                 trainable_params=result.trainable_params, total_params=result.total_params,
                 target_modules=TARGET_MODULES, train_seconds=round(seconds, 1),
                 final_loss=(result.losses[-1] if result.losses else None),
                 versions={"transformers": transformers.__version__, "peft": peft.__version__,
                           "torch": torch.__version__})
     (out_dir / SETTINGS_FILE).write_text(json.dumps(info, indent=1) + "\n")
+
+
+def _version_args(training_arguments, warmup_ratio: float, checkpointing: bool) -> dict:
+    """Arguments whose names differ between transformers 4.5x and 5."""
+    fields = training_arguments.__dataclass_fields__
+    args = {"warmup_ratio": warmup_ratio} if "warmup_ratio" in fields else {"warmup_steps": warmup_ratio}
+    name = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+    args[name] = checkpointing
+    args[name + "_kwargs"] = {"use_reentrant": False} if checkpointing else None
+    return args
 
 
 # --------------------------------------------------------------------------- evaluation

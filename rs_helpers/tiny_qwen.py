@@ -1,15 +1,13 @@
 """A tiny, seeded, random Qwen3-VL with a processor built offline.
 
 The architecture is the real ``Qwen3VLForConditionalGeneration`` (vision tower with deepstack
-mergers, M-RoPE text model), only very small. The tokenizer is a byte-level BPE without merges
-(with a few hundred merges learned from a fixed text; any NFC text round-trips exactly) that carries Qwen3-VL's special
+mergers, M-RoPE text model), only very small. The tokenizer is a byte-level BPE (a few hundred
+merges learned from a fixed text; any NFC text round-trips exactly) that carries Qwen3-VL's special
 tokens, and the processor uses Qwen3-VL-Instruct's chat template, patch size 16 and merge size 2.
 Its answers are MEANINGLESS: it exists so that tests, CI and notebooks can run the Qwen code paths
 (chat template, generation, LoRA training, save and reload) offline in seconds.
 """
 from __future__ import annotations
-
-import json
 
 import torch
 
@@ -177,35 +175,37 @@ cars, ships, bridges, farmland, forest, grass, bare soil, parking lot, harbor, a
 TINY_VOCAB_SIZE = 768  # bytes + merges learned from MERGE_CORPUS (before the special tokens)
 
 
-def _learn_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """Byte-level BPE vocabulary and merges learned (deterministically) from MERGE_CORPUS with
-    Qwen's pre-tokenizer."""
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
-    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+# Qwen2/Qwen3's pre-tokenizer split (digits one by one, words with their leading space, ...).
+PRETOKENIZE_REGEX = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
+                     r"""|\s*[\r\n]+|\s+(?!\S)|\s+""")
+
+
+def _byte_level_bpe():
+    """A ``tokenizers`` byte-level BPE like Qwen's (NFC, Qwen's split, byte-level bytes), its
+    merges learned deterministically from MERGE_CORPUS."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     bpe = Tokenizer(models.BPE())
+    bpe.normalizer = normalizers.NFC()
     bpe.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
+    bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=TINY_VOCAB_SIZE, min_frequency=1, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     bpe.train_from_iterator([MERGE_CORPUS], trainer)
-    model = json.loads(bpe.to_str())["model"]
-    return model["vocab"], [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    return bpe
 
 
 def build_tiny_tokenizer():
-    """A Qwen2 tokenizer (byte-level BPE with Qwen's pre-tokenizer, a few hundred merges) with
+    """A fast tokenizer (byte-level BPE with Qwen's pre-tokenizer, a few hundred merges) with
     Qwen3-VL's special tokens right after the learned vocabulary."""
     from tokenizers import AddedToken
-    from transformers import Qwen2Tokenizer
+    from transformers import PreTrainedTokenizerFast
 
-    vocab, merges = _learn_merges()
-    tokenizer = Qwen2Tokenizer(
-        vocab=vocab, merges=merges, unk_token=None, eos_token="<|endoftext|>",
-        pad_token="<|endoftext|>", model_max_length=131072,
-    )
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=_byte_level_bpe(), eos_token="<|endoftext|>",
+                                        pad_token="<|endoftext|>", model_max_length=131072)
     tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS],
                          special_tokens=True)
     tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in ADDED_TOKENS])
@@ -230,6 +230,16 @@ def build_tiny_processor():
                             video_processor=video_processor, chat_template=QWEN3_VL_CHAT_TEMPLATE)
 
 
+def _rope_kwargs() -> dict:
+    """M-RoPE settings, spelled for transformers 5 (rope_parameters) or 4.5x (rope_scaling)."""
+    from transformers import Qwen3VLTextConfig
+
+    rope = {"rope_type": "default", "mrope_section": MROPE_SECTION, "mrope_interleaved": True}
+    if "rope_parameters" in getattr(Qwen3VLTextConfig, "__dataclass_fields__", {}):
+        return {"rope_parameters": {**rope, "rope_theta": ROPE_THETA}}
+    return {"rope_theta": ROPE_THETA, "rope_scaling": rope}
+
+
 def tiny_qwen_config(tokenizer):
     """A ``Qwen3VLConfig`` of the real design: 2 text layers (hidden 64, GQA 4/2 heads, M-RoPE),
     a 2-block vision tower (patch 16, merge 2) whose blocks 0 and 1 feed deepstack mergers
@@ -243,9 +253,7 @@ def tiny_qwen_config(tokenizer):
         text_config=dict(
             vocab_size=vocab_size, hidden_size=text_hidden, intermediate_size=2 * text_hidden,
             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=head_dim,
-            max_position_embeddings=4096, hidden_act="silu", rms_norm_eps=1e-6,
-            rope_parameters={"rope_type": "default", "rope_theta": ROPE_THETA,
-                             "mrope_section": MROPE_SECTION, "mrope_interleaved": True},
+            max_position_embeddings=4096, hidden_act="silu", rms_norm_eps=1e-6, **_rope_kwargs(),
             bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"),
             pad_token_id=ids("<|endoftext|>"), tie_word_embeddings=True,
         ),

@@ -152,7 +152,9 @@ class QwenBackend:
         from .models import DEFAULT_QWEN, load_qwen
 
         trained = read_adapter_settings(adapter)
-        self.system_prompt = trained.get("system_prompt", SYSTEM_PROMPT) if system_prompt is _DEFAULT else system_prompt
+        if system_prompt is _DEFAULT:
+            system_prompt = trained.get("system_prompt", SYSTEM_PROMPT)
+        self.system_prompt = system_prompt
         self.max_pixels = trained.get("max_pixels") if max_pixels is _DEFAULT else max_pixels
         self.max_new_tokens = int(max_new_tokens)
         if qwen is None:
