@@ -11,22 +11,20 @@
 and compares the masks (share of each side's masks with a partner of IoU >= 0.95). Random-weight
 masks are noisy, which inflates the reference's post-processing cost, so post-processing is also
 compared on masks of realistic shape: decoder logits built from a sample's ground-truth regions
-(:func:`realistic_outputs`), fed to both post-processing paths.
+(:mod:`rs_helpers.bench_masks`), fed to both post-processing paths.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from .fast_proposals import generate_fast, mask_match, proposals_from_logits
-from .proposals import ProposalSettings, Proposals, from_sam_records, grid_points, remove_small_regions
+from .bench_masks import MATCH_IOU, _sync, compare_postprocessing
+from .fast_proposals import generate_fast, mask_match
+from .proposals import ProposalSettings, Proposals, grid_points
 from .timings import Timings
-
-MATCH_IOU = 0.95
 
 
 @dataclass
@@ -44,11 +42,6 @@ class PathResult:
         self.total += total
         self.peak_mib = max(self.peak_mib, peak_bytes / 2**20)
         self.masks += masks
-
-
-def _sync(device) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def bench_images(size: int, count: int = 1) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -110,118 +103,246 @@ def timed_fast(sam, image: np.ndarray, settings: ProposalSettings, device, **opt
     return proposals, timings, time.perf_counter() - start
 
 
-# ----------------------------------------------------------------------------- realistic masks
-def _signed_logits(mask: np.ndarray, slope: float) -> np.ndarray:
-    """Smooth logits of a boolean mask: ``slope`` x signed distance to its edge, clipped."""
-    from scipy import ndimage
-
-    inside = ndimage.distance_transform_edt(mask) - 0.5
-    outside = ndimage.distance_transform_edt(~mask) - 0.5
-    return np.clip(slope * np.where(mask, inside, -outside), -20, 20).astype(np.float32)
-
-
-def realistic_outputs(labels: np.ndarray, points_per_side: int, img_size: int = 1024, slope: float = 8.0,
-                      seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    """Decoder outputs of realistic shape for an image with class map ``labels``: for each grid
-    point, three masks (the point's ground-truth region cut to a disc around it, the whole
-    connected region, every region of that class), as logits ``slope`` x signed distance in
-    low-resolution pixels, with predicted IoU drawn uniformly in [0.8, 1). Returns (low
-    P x 3 x L x L, iou P x 3, points P x 2) in SAM's frame (L = img_size / 4)."""
-    from scipy import ndimage
+def decoder_agreement(sam, image: np.ndarray, device, points: int = 8, **options) -> dict:
+    """The fast encoder + decoder (with the fast path's dtype) against the unmodified ones
+    (fp32) on ``points`` grid points of ``image``: the largest logit difference relative to the
+    largest logit, the share of low-resolution mask pixels of equal sign, the largest IoU gap."""
     from segment_anything.utils.transforms import ResizeLongestSide
 
-    h, w = labels.shape
-    low = img_size // 4
-    in_h, in_w = ResizeLongestSide.get_preprocess_shape(h, w, img_size)
-    vh, vw = -(-in_h // 4), -(-in_w // 4)
-    ys = np.minimum((np.arange(vh) + 0.5) * h / vh, h - 1).astype(int)
-    xs = np.minimum((np.arange(vw) + 0.5) * w / vw, w - 1).astype(int)
-    lab = np.full((low, low), 255, np.uint8)
-    lab[:vh, :vw] = labels[ys][:, xs]
-    points = grid_points(points_per_side, w, h)
-    components = {c: ndimage.label(lab == c, structure=np.ones((3, 3)))[0] for c in np.unique(lab)}
-    yy, xx = np.mgrid[:low, :low]
-    radius = max(4, low // 16)
-    out = np.zeros((len(points), 3, low, low), np.float32)
-    cache: dict = {}
-    for i, (x, y) in enumerate(points):
-        px, py = min(int(x * vw / w), vw - 1), min(int(y * vh / h), vh - 1)
-        c = lab[py, px]
-        comp = components[c] == components[c][py, px]
-        disc = (xx - px) ** 2 + (yy - py) ** 2 <= radius ** 2
-        out[i, 0] = _signed_logits(comp & disc, slope)
-        for j, key in ((1, (int(c), int(components[c][py, px]))), (2, (int(c),))):
-            if key not in cache:
-                cache[key] = _signed_logits(comp if j == 1 else lab == c, slope)
-            out[i, j] = cache[key]
-    iou = np.random.default_rng(seed).uniform(0.8, 1.0, (len(points), 3)).astype(np.float32)
-    return torch.from_numpy(out), torch.from_numpy(iou), points
+    from .fast_decoder import FastDecoder
+    from .fast_encoder import sdpa_attention
+    from .fast_proposals import _autocast
+
+    transform = ResizeLongestSide(sam.image_encoder.img_size)
+    h, w = image.shape[:2]
+    grid = grid_points(int(np.ceil(np.sqrt(points))), w, h)[:points]
+    with torch.no_grad():
+        x = torch.as_tensor(transform.apply_image(image), device=device).permute(2, 0, 1).contiguous()[None]
+        x = sam.preprocess(x)
+        coords = torch.as_tensor(transform.apply_coords(grid, (h, w)), device=device)[:, None, :]
+        labels = torch.ones(len(grid), 1, dtype=torch.int, device=device)
+        sparse, dense = sam.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
+        embedding = sam.image_encoder(x)
+        ref_low, ref_iou = sam.mask_decoder(embedding, sam.prompt_encoder.get_dense_pe(), sparse, dense, True)
+        with _autocast(torch.device(device), options.get("dtype")):
+            with sdpa_attention(sam.image_encoder):
+                fast_embedding = sam.image_encoder(x)
+            decoder = FastDecoder(sam)
+            low, iou = decoder(sparse, *decoder.prepare(fast_embedding))
+    scale = ref_low.abs().max().clamp(min=1e-12)
+    return {"points": len(grid), "max_logit_diff_rel": float((low - ref_low).abs().max() / scale),
+            "sign_agreement": float(((low > 0) == (ref_low > 0)).float().mean()),
+            "max_iou_diff": float((iou - ref_iou).abs().max())}
 
 
-class _ReplayPredictor:
-    """Stands in for ``SamPredictor`` inside ``SamAutomaticMaskGenerator``: returns given
-    low-resolution logits, upsampled by SAM's own ``postprocess_masks``."""
+# ----------------------------------------------------------------------------- the benchmark
+@dataclass
+class BenchConfig:
+    """What :func:`run_bench` measures (the ``rs-seg bench`` options)."""
 
-    def __init__(self, low: torch.Tensor, iou: torch.Tensor, points: np.ndarray, img_size: int):
-        from segment_anything.modeling import Sam
-        from segment_anything.utils.transforms import ResizeLongestSide
-
-        self.model = SimpleNamespace(image_encoder=SimpleNamespace(img_size=img_size), mask_threshold=0.0)
-        self.postprocess = lambda masks, inp, orig: Sam.postprocess_masks(self.model, masks, inp, orig)
-        self.transform = ResizeLongestSide(img_size)
-        self.low, self.iou, self.points, self.cursor = low, iou, points, 0
-        self.device = low.device
-
-    def set_image(self, image: np.ndarray, image_format: str = "RGB") -> None:
-        self.original_size = image.shape[:2]
-        self.input_size = self.transform.get_preprocess_shape(*image.shape[:2], self.transform.target_length)
-        self.cursor = 0
-
-    def reset_image(self) -> None:
-        pass
-
-    def predict_torch(self, point_coords, point_labels, boxes=None, mask_input=None,
-                      multimask_output=True, return_logits=False):
-        n = point_coords.shape[0]
-        low = self.low[self.cursor:self.cursor + n]
-        iou = self.iou[self.cursor:self.cursor + n]
-        self.cursor += n
-        masks = self.postprocess(low, self.input_size, self.original_size)
-        return (masks if return_logits else masks > 0), iou, low
+    variant: str = "vit_b"
+    device: str | None = None
+    points_per_side: int = 16
+    size: int = 512
+    images: int = 1
+    profile: str | None = None
+    random_weights: bool = False
+    margin: float | None = None
+    compile: bool = False
+    batch_size: int | None = None
+    realistic: bool = True
 
 
-def reference_from_logits(low, iou, points, image_hw, img_size: int, settings: ProposalSettings) -> Proposals:
-    """The reference post-processing (``SamAutomaticMaskGenerator``'s own code) on given outputs."""
-    from segment_anything import SamAutomaticMaskGenerator
-
-    params = asdict(settings)
-    min_area = params.pop("min_mask_region_area")
-    params["crop_n_layers"] = 0
-    replay = _ReplayPredictor(low, iou, points, img_size)
-    generator = SamAutomaticMaskGenerator(SimpleNamespace(image_encoder=replay.model.image_encoder),
-                                          output_mode="binary_mask", min_mask_region_area=0, **params)
-    generator.predictor = replay
-    h, w = image_hw
-    records = generator.generate(np.zeros((h, w, 3), np.uint8))
-    return remove_small_regions(from_sam_records(records, h, w), min_area, settings.box_nms_thresh)
+def liven_random_sam(sam, scale: float = 100.0) -> None:
+    """Give a random-weight SAM masks with large logits and predicted IoU near 0.95 (as the tiny
+    profile does), so that the filters have something to pass. Masks stay meaningless."""
+    with torch.no_grad():
+        for mlp in sam.mask_decoder.output_hypernetworks_mlps:
+            mlp.layers[-1].weight.mul_(scale)
+            mlp.layers[-1].bias.mul_(scale)
+        head = sam.mask_decoder.iou_prediction_head.layers[-1]
+        head.weight.mul_(0.01)
+        head.bias.fill_(0.95)
 
 
-def compare_postprocessing(labels: np.ndarray, settings: ProposalSettings, img_size: int = 1024,
-                           device="cpu", margin: float | None = None) -> dict:
-    """Reference vs fast post-processing on :func:`realistic_outputs` of ``labels``."""
-    low, iou, points = realistic_outputs(labels, settings.points_per_side, img_size)
-    low, iou = low.to(device), iou.to(device)
-    hw = labels.shape
-    _sync(device)
-    start = time.perf_counter()
-    ref = reference_from_logits(low, iou, points, hw, img_size, settings)
-    _sync(device)
-    t_ref = time.perf_counter() - start
-    extra = {} if margin is None else {"margin": margin}
-    start = time.perf_counter()
-    fast = proposals_from_logits(low, iou, points, hw, img_size, settings, **extra)
-    _sync(device)
-    t_fast = time.perf_counter() - start
-    a, b = mask_match(ref.masks, fast.masks, MATCH_IOU)
-    return {"reference_s": t_ref, "fast_s": t_fast, "reference_masks": len(ref), "fast_masks": len(fast),
-            "matched_reference": a, "matched_fast": b, "candidates": int(low.shape[0] * 3)}
+def load_bench_sam(config: BenchConfig):
+    """(sam, description) for the benchmark: tiny, random weights, or the real checkpoint."""
+    from .device import pick_device
+    from .models import build_sam_architecture, load_sam
+    from .profile import announce_tiny, is_tiny
+
+    device = pick_device(config.device)
+    if is_tiny(config.profile):
+        announce_tiny(f"SAM (asked for {config.variant})")
+        sam = build_sam_architecture("tiny").eval().to(device)
+        return sam, "tiny random SAM (TINY PROFILE: timings and masks are meaningless)"
+    if config.random_weights:
+        sam = build_sam_architecture(config.variant).eval().to(device)
+        liven_random_sam(sam)
+        return sam, (f"SAM {config.variant} with RANDOM WEIGHTS (speed does not depend on weight values; "
+                     "hypernetwork outputs x100 and IoU head 0.95 as in the tiny profile; masks are meaningless)")
+    return load_sam(config.variant, device=device), f"SAM {config.variant} (official weights)"
+
+
+def _device_name(device) -> str:
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import os
+    import platform
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"CPU {platform.machine()}, {torch.get_num_threads()} threads, load average {load:.1f}"
+
+
+def run_bench(config: BenchConfig, sam=None, log=print) -> dict:
+    """Reference, fast path and floor on the same images; returns a JSON-ready dict."""
+    from .device import pick_device
+
+    device = pick_device(config.device)
+    description = "given model"
+    if sam is None:
+        sam, description = load_bench_sam(config)
+    settings = ProposalSettings(points_per_side=config.points_per_side)
+    options = {k: v for k, v in (("margin", config.margin), ("batch_size", config.batch_size)) if v is not None}
+    options["compile"] = config.compile
+    images = bench_images(config.size, config.images)
+    if device.type == "cuda" or config.compile:  # warm up kernels (and compile) outside the timings
+        warm = ProposalSettings(points_per_side=2)
+        timed_reference(sam, images[0][1], warm, device)
+        timed_fast(sam, images[0][1], settings if config.compile else warm, device, **options)
+    ref, fast = PathResult(), PathResult()
+    matched, realistic, agreement = [], [], []
+    for name, rgb, labels in images:
+        log(f"[bench] {name}: reference ...")
+        ref_props, spent, total, peak = timed_reference(sam, rgb, settings, device)
+        ref.add({**spent, "post-processing": total - sum(spent.values())}, total, peak, len(ref_props))
+        log(f"[bench] {name}: fast ...")
+        fast_props, timings, total = timed_fast(sam, rgb, settings, device, **options)
+        stages = {k: timings.seconds(k) for k in ("sam encoder", "sam decoder")}
+        stages["post-processing"] = total - sum(stages.values())
+        stages.update({f"  {k}": v.seconds for k, v in timings.stages.items() if k not in stages})
+        fast.add(stages, total, timings.peak_bytes, len(fast_props))
+        matched.append(mask_match(ref_props.masks, fast_props.masks, MATCH_IOU))
+        agreement.append(decoder_agreement(sam, rgb, device, **{k: v for k, v in options.items() if k == "dtype"}))
+        if config.realistic:
+            log(f"[bench] {name}: post-processing on realistic masks ...")
+            realistic.append(compare_postprocessing(labels, settings, sam.image_encoder.img_size, device,
+                                                    config.margin))
+    floor = {"sam encoder": ref.stages["sam encoder"], "sam decoder": ref.stages["sam decoder"]}
+    floor["total"] = sum(floor.values())
+    result = {
+        "model": description, "variant": config.variant, "device": str(device), "device_name": _device_name(device),
+        "images": [name for name, _, _ in images], "size": config.size, "points_per_side": config.points_per_side,
+        "settings": asdict(settings), "options": {k: str(v) for k, v in options.items()},
+        "reference": asdict(ref), "fast": asdict(fast), "floor": floor,
+        "match": {"reference_in_fast": float(np.mean([m[0] for m in matched])),
+                  "fast_in_reference": float(np.mean([m[1] for m in matched]))},
+        "realistic": _sum_realistic(realistic) if realistic else None,
+        "decoder_agreement": {"points": sum(a["points"] for a in agreement),
+                              "max_logit_diff_rel": max(a["max_logit_diff_rel"] for a in agreement),
+                              "sign_agreement": min(a["sign_agreement"] for a in agreement),
+                              "max_iou_diff": max(a["max_iou_diff"] for a in agreement)},
+        "synthetic_weights": description != f"SAM {config.variant} (official weights)",
+    }
+    result["headline"] = _headline(result)
+    return result
+
+
+def _sum_realistic(rows: list[dict]) -> dict:
+    out = {k: sum(r[k] for r in rows) for k in ("reference_s", "fast_s", "reference_masks", "fast_masks", "candidates")}
+    for k in ("matched_reference", "matched_fast"):
+        out[k] = float(np.mean([r[k] for r in rows]))
+    return out
+
+
+def _headline(result: dict) -> dict:
+    """Totals for the last line. With synthetic weights the model run's masks are noise, so the
+    post-processing time and the mask comparison come from the realistic masks when measured."""
+    ref, fast, floor = result["reference"], result["fast"], result["floor"]
+    use_realistic = result["synthetic_weights"] and result["realistic"] is not None
+    if use_realistic:
+        real = result["realistic"]
+        ref_total = ref["stages"]["sam encoder"] + ref["stages"]["sam decoder"] + real["reference_s"]
+        fast_total = fast["stages"]["sam encoder"] + fast["stages"]["sam decoder"] + real["fast_s"]
+        masks_fast, masks_ref = real["fast_masks"], real["reference_masks"]
+        matched = min(real["matched_reference"], real["matched_fast"])
+    else:
+        ref_total, fast_total = ref["total"], fast["total"]
+        masks_fast, masks_ref = fast["masks"], ref["masks"]
+        matched = min(result["match"]["reference_in_fast"], result["match"]["fast_in_reference"])
+    return {"reference_s": ref_total, "fast_s": fast_total, "floor_s": floor["total"],
+            "speedup": ref_total / fast_total, "floor_ratio": fast_total / floor["total"],
+            "masks_fast": masks_fast, "masks_reference": masks_ref, "matched": matched,
+            "post_processing_from": "realistic masks" if use_realistic else "model run"}
+
+
+def format_report(result: dict) -> str:
+    """The printed report; its last line is the ``proposals: ...`` summary."""
+    ref, fast, floor, h = result["reference"], result["fast"], result["floor"], result["headline"]
+    n = result["points_per_side"]
+    st = result["settings"]
+    lines = [
+        f"rs-seg bench: {result['model']}",
+        f"device {result['device']} ({result['device_name']}); {len(result['images'])} image(s) "
+        f"{result['size']} x {result['size']} ({', '.join(result['images'])}); {n} x {n} grid = {n * n} points; "
+        f"thresholds: predicted IoU {st['pred_iou_thresh']}, stability {st['stability_score_thresh']}, "
+        f"box NMS {st['box_nms_thresh']}; fast options {result['options']}",
+        "floor = the unmodified encoder + the unmodified decoder forward for every grid point, fp32 "
+        "(measured by hooks inside the reference run)",
+        "",
+    ]
+    rows = [("stage", "reference s", "fast s", "floor s")]
+    for stage in ("sam encoder", "sam decoder"):
+        rows.append((stage, f"{ref['stages'][stage]:.2f}", f"{fast['stages'][stage]:.2f}", f"{floor[stage]:.2f}"))
+    rows.append(("post-processing (model run)", f"{ref['stages']['post-processing']:.2f}",
+                 f"{fast['stages']['post-processing']:.2f}", "-"))
+    for k, v in fast["stages"].items():
+        if k.startswith("  "):
+            rows.append((k, "", f"{v:.2f}", ""))
+    real = result["realistic"]
+    if real:
+        rows.append(("post-processing (realistic masks)", f"{real['reference_s']:.2f}", f"{real['fast_s']:.2f}", "-"))
+    rows.append(("total (model run)", f"{ref['total']:.2f}", f"{fast['total']:.2f}", f"{floor['total']:.2f}"))
+    if h["post_processing_from"] == "realistic masks":
+        rows.append(("total (post-processing on realistic masks)", f"{h['reference_s']:.2f}", f"{h['fast_s']:.2f}",
+                     f"{floor['total']:.2f}"))
+    rows.append(("peak memory MiB (model run)", f"{ref['peak_mib']:.0f}", f"{fast['peak_mib']:.0f}", ""))
+    width = max(len(r[0]) for r in rows)
+    lines += [f"{r[0]:<{width}}  {r[1]:>11}  {r[2]:>8}  {r[3]:>8}" for r in rows]
+    m = result["match"]
+    noise = " (random-weight masks: noise)" if result["synthetic_weights"] else ""
+    lines += ["", f"model run masks{noise}: reference {ref['masks']}, fast {fast['masks']}; "
+              f"{100 * m['reference_in_fast']:.1f}% of reference masks have a fast mask with IoU >= {MATCH_IOU}, "
+              f"{100 * m['fast_in_reference']:.1f}% vice versa"]
+    d = result["decoder_agreement"]
+    lines.append(f"fast encoder + decoder vs unmodified (fp32) on {d['points']} grid points: max logit difference "
+                 f"{d['max_logit_diff_rel']:.1e} of the largest logit, {100 * d['sign_agreement']:.3f}% of "
+                 f"low-resolution mask pixels agree, max predicted-IoU difference {d['max_iou_diff']:.1e}")
+    if real:
+        lines.append(f"realistic masks: decoder logits made from the shipped ground-truth regions of "
+                     f"{', '.join(result['images'])} (per grid point: the point's region cut to a disc, the region, "
+                     f"its whole class; logits 8 x signed distance), {real['candidates']} candidates through both "
+                     f"post-processings: reference {real['reference_masks']}, fast {real['fast_masks']} masks; "
+                     f"matched {100 * real['matched_reference']:.1f}% / {100 * real['matched_fast']:.1f}%")
+    lines.append(f"headline: encoder and decoder from the model run, post-processing and masks from the "
+                 f"{h['post_processing_from']}")
+    lines.append(f"proposals: fast {h['speedup']:.2f}x faster than reference, {h['floor_ratio']:.2f}x the floor "
+                 f"(masks {h['masks_fast']} vs {h['masks_reference']}, matched {100 * h['matched']:.1f}%)")
+    return "\n".join(lines)
+
+
+def memory_probe(sam, size: int, points_per_side: int, device, **options) -> dict:
+    """Peak memory of the fast path alone on one ``size`` x ``size`` image (a sample resized)."""
+    from PIL import Image
+
+    from .timings import rss_bytes
+
+    rgb = bench_images(512, 1)[0][1]
+    image = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
+    before = rss_bytes()
+    proposals, timings, total = timed_fast(sam, image, ProposalSettings(points_per_side=points_per_side), device,
+                                           **options)
+    return {"size": size, "points_per_side": points_per_side, "seconds": total, "masks": len(proposals),
+            "output_mib": proposals.masks.nbytes / 2**20, "rss_before_mib": before / 2**20,
+            "peak_mib": timings.peak_bytes / 2**20, "peak_kind": timings.peak_kind, "stages": timings.table()}

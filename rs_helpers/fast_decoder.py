@@ -45,8 +45,9 @@ class FastDecoder:
     as ``sam.mask_decoder(..., multimask_output=True)`` does.
     """
 
-    def __init__(self, sam):
+    def __init__(self, sam, upscale_chunk: int | None = None):
         self.sam = sam
+        self.upscale_chunk = upscale_chunk  # points per upscaler pass (bounds its activations' memory)
         self.dec = sam.mask_decoder
         self.tf = self.dec.transformer
         self.num_mask_tokens = self.dec.num_mask_tokens
@@ -125,7 +126,10 @@ class FastDecoder:
         wo = attn.out_proj.weight.view(c, heads, d).to(v.dtype)
         vw = torch.einsum("bthd,chd->bhtc", v, wo) + attn.out_proj.bias.to(v.dtype) / heads
         vw = vw.reshape(b, heads * t, c)
-        return torch.baddbmm(residual.to(vw.dtype).expand(b, -1, -1), weights.transpose(1, 2).to(vw.dtype), vw)
+        weights = weights.transpose(1, 2).to(vw.dtype)
+        if residual.dtype == vw.dtype:  # fp32: one fused pass
+            return torch.baddbmm(residual.expand(b, -1, -1), weights, vw)
+        return residual + torch.bmm(weights, vw)  # autocast: keep the residual stream in fp32
 
     # ------------------------------------------------------------------ forward
     def transformer(self, tokens: torch.Tensor, src, pe, k0, v0, q0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,7 +184,11 @@ class FastDecoder:
         masks = masks.view(b, h, w, 2, 2, 2, 2, m).permute(0, 7, 1, 3, 5, 2, 4, 6)
         return masks.reshape(b, m, 4 * h, 4 * w)
 
-    def __call__(self, sparse: torch.Tensor, src, pe, k0, v0, q0) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, sparse: torch.Tensor, src, pe, k0, v0, q0,
+                 iou_thresh: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B x 3 x 4h x 4w logits, B x 3 IoU). With ``iou_thresh``, points whose three predicted
+        IoUs are all <= it skip the upscaler (their logits are returned as zeros): the predicted
+        IoU needs only the transformer, and such masks are filtered out first anyway."""
         dec = self.dec
         b = sparse.shape[0]
         out_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)
@@ -190,8 +198,21 @@ class FastDecoder:
         mask_tokens = hs[:, 1:1 + self.num_mask_tokens, :]
         hyper = torch.stack([dec.output_hypernetworks_mlps[i](mask_tokens[:, i, :])
                              for i in range(1, self.num_mask_tokens)], dim=1)
-        masks = self.upscale(keys, hyper)
-        return masks.float(), iou.float()
+        if iou_thresh is None:
+            return self._upscale_chunks(keys, hyper), iou.float()
+        need = torch.nonzero((iou > iou_thresh).any(1))[:, 0]
+        h, w = self.sam.prompt_encoder.image_embedding_size
+        masks = torch.zeros(b, self.num_mask_tokens - 1, 4 * h, 4 * w, device=keys.device)
+        if len(need):
+            masks[need] = self._upscale_chunks(keys[need], hyper[need])
+        return masks, iou.float()
+
+    def _upscale_chunks(self, keys: torch.Tensor, hyper: torch.Tensor) -> torch.Tensor:
+        step = self.upscale_chunk or keys.shape[0]
+        if step >= keys.shape[0]:
+            return self.upscale(keys, hyper).float()
+        return torch.cat([self.upscale(keys[i:i + step], hyper[i:i + step]).float()
+                          for i in range(0, keys.shape[0], step)])
 
 
 def supports_fast_decoder(sam) -> bool:

@@ -54,17 +54,10 @@ class _Axis:
         self.span = int((last - first).max()) + 1  # neighbourhood size K
         counts = np.bincount(first, minlength=self.used)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        self.max_block = int(counts.max())
         to = dict(device=device)
         self.idx, self.weight = torch.as_tensor(idx, **to), torch.as_tensor(weight, **to)
+        self.taps = [(self.idx[:, k].contiguous(), self.weight[:, k].contiguous()) for k in range(idx.shape[1])]
         self.counts, self.starts = torch.as_tensor(counts, **to), torch.as_tensor(starts, **to)
-
-    def lines(self, cells: torch.Tensor):
-        """Output lines of the blocks starting at low-resolution ``cells`` (n): (n x B, valid)."""
-        ar = torch.arange(self.max_block, device=cells.device)
-        lines = self.starts[cells][:, None] + ar
-        valid = ar < self.counts[cells][:, None]
-        return lines.clamp(max=self.idx.shape[0] - 1), valid
 
 
 class Resampler:
@@ -77,6 +70,7 @@ class Resampler:
 
     def __init__(self, low_hw, padded: int, input_hw, out_hw, device, budget: int = 2**23):
         self.out_hw = tuple(int(v) for v in out_hw)
+        self.padded, self.input_hw = int(padded), tuple(int(v) for v in input_hw)
         self.device = torch.device(device)
         self.budget = int(budget)
         self.rows = _Axis(int(low_hw[0]), int(padded), int(input_hw[0]), self.out_hw[0], self.device)
@@ -103,20 +97,27 @@ class Resampler:
         return lo, hi
 
     def _pixels(self, low: torch.Tensor, m: torch.Tensor, i: torch.Tensor, j: torch.Tensor):
-        """Exact logits of every pixel of the blocks (m, i, j): (n x By x Bx, ys, xs, valid)."""
-        ys, vy = self.rows.lines(i)
-        xs, vx = self.cols.lines(j)
-        wu = low.shape[2]
+        """Exact logits of every pixel of the blocks (m, i, j) as flat lists (value, m, y, x)."""
+        r, c = self.rows, self.cols
+        ny, nx = r.counts[i], c.counts[j]
+        per = ny * nx
+        cell = torch.repeat_interleave(torch.arange(len(m), device=low.device), per)
+        local = torch.arange(len(cell), device=low.device) - torch.repeat_interleave(torch.cumsum(per, 0) - per, per)
+        nx_c = nx[cell]
+        y = r.starts[i[cell]] + torch.div(local, nx_c, rounding_mode="floor")
+        x = c.starts[j[cell]] + local % nx_c
+        mm = m[cell]
+        hu, wu = low.shape[1], low.shape[2]
         flat = low.reshape(-1)
-        base = (m * (low.shape[1] * wu))[:, None, None]
-        iy, wy = self.rows.idx[ys], self.rows.weight[ys]  # n x By x K
-        ix, wx = self.cols.idx[xs], self.cols.weight[xs]  # n x Bx x K
-        value = torch.zeros(len(m), ys.shape[1], xs.shape[1], device=low.device)
-        for k in range(iy.shape[2]):
-            row = base + iy[:, :, k, None] * wu
-            for l in range(ix.shape[2]):
-                value.addcmul_(flat[row + ix[:, None, :, l]], wy[:, :, k, None] * wx[:, None, :, l])
-        return value, ys, xs, vy[:, :, None] & vx[:, None, :]
+        value = torch.zeros(len(cell), device=low.device)
+        base = mm * (hu * wu)
+        col_taps = [(idx[x], weight[x]) for idx, weight in c.taps]
+        for idx, weight in r.taps:
+            row = base + idx[y] * wu
+            wy = weight[y]
+            for ix, wx in col_taps:
+                value.addcmul_(flat[row + ix], wy * wx)
+        return value, mm, y, x
 
     def _codes(self, low: torch.Tensor, thresholds: torch.Tensor):
         """Per cell, how many thresholds its whole neighbourhood exceeds (``code``, M x hu x wu,
@@ -125,6 +126,21 @@ class Resampler:
         code = torch.bucketize(lo, thresholds, out_int32=True)
         code = torch.where(code == torch.bucketize(hi, thresholds, out_int32=True), code, -1)
         return torch.where(self.block > 0, code, -2)
+
+    def _dense(self, low: torch.Tensor) -> torch.Tensor:
+        """Full-resolution logits by SAM's own two resizes (G x H x W), for masks whose edge
+        pixels are most of the image (noisy masks)."""
+        up = F.interpolate(low[:, None].float(), (self.padded, self.padded), mode="bilinear", align_corners=False)
+        up = up[..., :self.input_hw[0], :self.input_hw[1]]
+        return F.interpolate(up, self.out_hw, mode="bilinear", align_corners=False)[:, 0]
+
+    def _split(self, code: torch.Tensor) -> torch.Tensor:
+        """True for masks cheaper to upsample whole: evaluating their uncertain pixels (K x K
+        gathers each, about twice the cost of an interpolated pixel) would cost more than SAM's
+        two resizes (padded^2 + H x W pixels)."""
+        uncertain = (self.block * (code == -1)).sum((1, 2))
+        taps = self.rows.idx.shape[1] * self.cols.idx.shape[1]
+        return 2 * taps * uncertain > self.padded ** 2 + self.out_hw[0] * self.out_hw[1]
 
     def stability_and_boxes(self, logits: torch.Tensor, mask_threshold: float, offset: float):
         """SAM's stability score (pixels above threshold + offset over pixels above threshold -
@@ -141,6 +157,10 @@ class Resampler:
         for sl in self._chunks(n, 4 * hu * wu):
             low = logits[sl, :hu, :wu].float()
             code = self._codes(low, thresholds)
+            dense = self._split(code)
+            if dense.any():
+                self._dense_stats(logits[sl][dense], torch.nonzero(dense)[:, 0] + sl.start, ts, counts, ext)
+                code[dense] = -2
             m = code.shape[0]
             hist = torch.zeros(m, 6, dtype=torch.long, device=low.device)  # codes -2..3
             hist.scatter_add_(1, (code + 2).reshape(m, -1).long(), block.expand(m, -1))
@@ -148,14 +168,13 @@ class Resampler:
                 counts[a, sl] += hist[:, 3 + a:].sum(1)
             self._extend_from_blocks(ext, sl, code >= 2)
             mi, i, j = (code == -1).nonzero(as_tuple=True)
-            per = self.rows.max_block * self.cols.max_block * 4
-            for piece in self._chunks(len(mi), per):
-                value, ys, xs, valid = self._pixels(low, mi[piece], i[piece], j[piece])
-                owner = mi[piece] + sl.start
+            for piece in self._pieces(i, j):
+                value, mm, ys, xs = self._pixels(low, mi[piece], i[piece], j[piece])
+                owner = mm + sl.start
                 for a, t in enumerate(ts):
-                    counts[a].index_add_(0, owner, ((value > t) & valid).sum((1, 2)))
-                pos = (value > mask_threshold) & valid
-                self._extend_from_pixels(ext, owner, pos, ys, xs)
+                    counts[a].index_add_(0, owner, (value > t).long())
+                pos = value > mask_threshold
+                self._extend_from_pixels(ext, owner[pos], ys[pos], xs[pos])
         stability = counts[2].to(torch.int32) / counts[0].to(torch.int32)
         empty = ext[:, 2] < 0
         boxes = torch.where(empty[:, None], torch.zeros_like(ext), ext)
@@ -179,15 +198,37 @@ class Resampler:
         part[:, 2:] = torch.where(has[:, None], torch.maximum(part[:, 2:], found[:, 2:]), part[:, 2:])
         ext[sl] = part
 
+    def _dense_stats(self, low, owner, ts, counts, ext):
+        h, w = self.out_hw
+        for sl in self._chunks(len(owner), 2 * (self.padded ** 2 + h * w)):
+            full = self._dense(low[sl])
+            for a, t in enumerate(ts):
+                counts[a, owner[sl]] += (full > t).sum((1, 2))
+            pos = full > ts[1]
+            rows, cols = pos.any(2), pos.any(1)
+            ar_h, ar_w = torch.arange(h, device=pos.device), torch.arange(w, device=pos.device)
+            found = torch.stack([torch.where(cols, ar_w, 1 << 40).amin(1), torch.where(rows, ar_h, 1 << 40).amin(1),
+                                 torch.where(cols, ar_w, -1).amax(1), torch.where(rows, ar_h, -1).amax(1)], 1)
+            ext[owner[sl]] = found
+
     @staticmethod
-    def _extend_from_pixels(ext, owner, pos, ys, xs):
-        big = 1 << 40
-        y = ys[:, :, None].expand_as(pos)
-        x = xs[:, None, :].expand_as(pos)
-        for col, coord, reduce, fill in ((0, x, "amin", big), (1, y, "amin", big), (2, x, "amax", -1), (3, y, "amax", -1)):
-            value = torch.where(pos, coord, fill).flatten(1)
-            value = value.amin(1) if reduce == "amin" else value.amax(1)
-            ext[:, col].scatter_reduce_(0, owner, value, reduce=reduce)
+    def _extend_from_pixels(ext, owner, ys, xs):
+        for col, coord, reduce in ((0, xs, "amin"), (1, ys, "amin"), (2, xs, "amax"), (3, ys, "amax")):
+            ext[:, col].scatter_reduce_(0, owner, coord, reduce=reduce)
+
+    def _pieces(self, i: torch.Tensor, j: torch.Tensor):
+        """Slices of the uncertain cells whose pixel lists fit the budget."""
+        if len(i) == 0:
+            return
+        pixels = torch.cumsum(self.rows.counts[i] * self.cols.counts[j], 0).cpu().numpy()
+        step = max(1, self.budget // 16)
+        start = 0
+        while start < len(i):
+            offset = pixels[start - 1] if start else 0
+            stop = int(np.searchsorted(pixels, offset + step, side="right"))
+            stop = max(stop, start + 1)
+            yield slice(start, stop)
+            start = stop
 
     def masks(self, logits: torch.Tensor, mask_threshold: float):
         """Yield (indices, boolean full-resolution masks G x H x W) of ``logits > mask_threshold``."""
@@ -198,13 +239,13 @@ class Resampler:
         for sl in self._chunks(n, h * w + 4 * hu * wu):
             low = logits[sl, :hu, :wu].float()
             code = self._codes(low, thresholds)
+            dense = self._split(code)
+            code[dense] = -2
             full = (code == 1).repeat_interleave(self.rows.counts, dim=1).repeat_interleave(self.cols.counts, dim=2)
             m, i, j = (code == -1).nonzero(as_tuple=True)
-            per = self.rows.max_block * self.cols.max_block * 4
-            for piece in self._chunks(len(m), per):
-                value, ys, xs, valid = self._pixels(low, m[piece], i[piece], j[piece])
-                mm = m[piece][:, None, None].expand_as(value)
-                yy = ys[:, :, None].expand_as(value)
-                xx = xs[:, None, :].expand_as(value)
-                full[mm[valid], yy[valid], xx[valid]] = value[valid] > mask_threshold
+            for piece in self._pieces(i, j):
+                value, mm, ys, xs = self._pixels(low, m[piece], i[piece], j[piece])
+                full[mm, ys, xs] = value > mask_threshold
+            if dense.any():
+                full[dense] = self._dense(logits[sl][dense]) > mask_threshold
             yield torch.arange(sl.start, sl.stop, device=logits.device), full

@@ -10,6 +10,9 @@ the process's peak resident set size (VmHWM from ``/proc/self/status``, reset at
 start through ``/proc/self/clear_refs`` where Linux allows it, else the lifetime peak from
 ``resource.getrusage``, which only grows). Stages may nest and repeat: times and calls add up;
 a stage's peak is the highest reading seen while it was open.
+
+Side effect on the CPU: resetting the kernel's peak-RSS counter also resets what outside tools
+read afterwards (``/usr/bin/time -v`` then reports the peak since the last reset only).
 """
 from __future__ import annotations
 

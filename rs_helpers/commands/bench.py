@@ -1,0 +1,68 @@
+"""``rs-seg bench``: reference vs fast SAM grid proposals vs the floor, on the same images."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    from ..cli import add_common
+
+    parser = subparsers.add_parser(
+        "bench", help="time SAM grid proposals: reference generator, fast path and the floor",
+        description="Runs segment-anything's automatic mask generator (reference) and the fast path on the same "
+                    "images in one process; reports per-stage times, the floor (unmodified encoder + decoder "
+                    "forward for every grid point, fp32), peak memory and how well the masks match. The last "
+                    "line is 'proposals: fast X.XXx faster than reference, Y.YYx the floor (masks N vs M, "
+                    "matched P%%)'.")
+    add_common(parser)
+    parser.add_argument("--sam", default="vit_b", help="SAM variant: vit_b, vit_l or vit_h (default vit_b)")
+    parser.add_argument("--points-per-side", type=int, default=None, help="grid size (default 16; tiny: 8)")
+    parser.add_argument("--size", type=int, default=None, help="image side in pixels (default 512; tiny: 128)")
+    parser.add_argument("--images", type=int, default=1, help="how many sample images (default 1)")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="the architecture with random weights (speed does not depend on weight values)")
+    parser.add_argument("--margin", type=float, default=None,
+                        help="fast path: low-resolution stability pre-filter slack (1 = always exact)")
+    parser.add_argument("--batch-size", type=int, default=None, help="fast path: points per decoder call")
+    parser.add_argument("--compile", action="store_true", help="fast path: try torch.compile on the decoder")
+    parser.add_argument("--no-realistic", action="store_true",
+                        help="skip the post-processing comparison on ground-truth-shaped masks")
+    parser.add_argument("--memory-size", type=int, default=None, metavar="PX",
+                        help="instead: peak memory of the fast path alone on a PX x PX image")
+    parser.add_argument("--out", default=None, help="also write the results as JSON to this file")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..bench import BenchConfig, format_report, load_bench_sam, memory_probe, run_bench
+    from ..profile import is_tiny
+
+    tiny = is_tiny(args.profile)
+    config = BenchConfig(
+        variant=args.sam, device=args.device, profile=args.profile,
+        points_per_side=args.points_per_side or (8 if tiny else 16), size=args.size or (128 if tiny else 512),
+        images=args.images, random_weights=args.random_weights, margin=args.margin, compile=args.compile,
+        batch_size=args.batch_size, realistic=not args.no_realistic,
+    )
+    log = (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if args.memory_size:
+        sam, description = load_bench_sam(config)
+        options = {"compile": config.compile}
+        if config.margin is not None:
+            options["margin"] = config.margin
+        result = memory_probe(sam, args.memory_size, config.points_per_side, next(sam.parameters()).device, **options)
+        result["model"] = description
+        print(f"rs-seg bench --memory-size: {description}")
+        print(result.pop("stages"))
+        print(f"fast path on a {result['size']} x {result['size']} image, {config.points_per_side} x "
+              f"{config.points_per_side} grid: {result['seconds']:.1f} s, {result['masks']} masks "
+              f"(output array {result['output_mib']:.0f} MiB); peak memory {result['peak_mib']:.0f} MiB "
+              f"({result['peak_kind']}; process RSS before the call {result['rss_before_mib']:.0f} MiB)")
+    else:
+        result = run_bench(config, log=log)
+        print(format_report(result))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2, default=str))
+    return 0
