@@ -44,6 +44,11 @@ DEFAULT_MARGIN = 0.15  # measured full-res minus low-res stability: <= 0.09 (noi
 _COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # mask decoder -> compiled call or None
 
 
+def _budget(device) -> int:
+    """Elements per intermediate tensor of the resampler: fewer, larger launches on a GPU."""
+    return 2**26 if torch.device(device).type == "cuda" else 2**23
+
+
 def _disable(progress: bool | None, steps: int) -> bool | None:
     """tqdm's ``disable``: None (auto: terminals and notebooks) for long loops, unless set."""
     if progress is None:
@@ -147,7 +152,7 @@ def _crop_candidates(sam, crop_image: np.ndarray, crop_box, orig_hw, grid: np.nd
     with maybe_stage(timings, "sam decoder"), torch.no_grad(), _autocast(device, dtype):
         shared = decoder.prepare(embedding)
     low_hw = (4 * embedding.shape[-2], 4 * embedding.shape[-1])
-    resampler = Resampler(low_hw, sam.image_encoder.img_size, input_hw, (ch, cw), device)
+    resampler = Resampler(low_hw, sam.image_encoder.img_size, input_hw, (ch, cw), device, budget=_budget(device))
     points_all = grid * np.array([[cw, ch]])
     crop = _Crop()
     starts = range(0, len(points_all), batch_size)
@@ -289,7 +294,7 @@ def proposals_from_logits(low: torch.Tensor, iou: torch.Tensor, points: np.ndarr
     on masks of known shape."""
     h, w = image_hw
     input_hw = ResizeLongestSide.get_preprocess_shape(h, w, img_size)
-    resampler = Resampler(tuple(low.shape[-2:]), img_size, input_hw, (h, w), low.device)
+    resampler = Resampler(tuple(low.shape[-2:]), img_size, input_hw, (h, w), low.device, budget=_budget(low.device))
     crop_box = [0, 0, w, h]
     crop = _Crop()
     with maybe_stage(timings, "filtering"), torch.no_grad():

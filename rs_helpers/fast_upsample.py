@@ -12,7 +12,9 @@ cell, so for a threshold t a block is certainly above t (minimum > t) or certain
 <= t) except near the mask's edge. :class:`Resampler` counts the certain blocks at low resolution
 (block size x cell) and evaluates only the uncertain pixels exactly. Counts above t, boxes and
 masks therefore equal those of the upsampled logits (up to floating-point rounding) at a cost
-that grows with the masks' perimeters, not with the image area.
+that grows with the masks' perimeters, not with the image area. Masks whose uncertain pixels
+would cost more than upsampling them whole (noise, e.g. from random weights) go through SAM's own
+two resizes instead, one bounded batch at a time.
 """
 from __future__ import annotations
 

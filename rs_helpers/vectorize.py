@@ -6,9 +6,8 @@ rings). Given a path it streams the band from disk, so a large label raster is n
 whole. Then, per polygon:
 
 * slivers whose area (holes subtracted, before simplification) is below ``min_area`` are dropped;
-* outlines are simplified with a tolerance of ``simplify`` map units (Douglas-Peucker; with
-  shapely installed its topology-preserving version, otherwise a numpy one that may, rarely, let
-  a simplified ring touch another);
+* outlines are simplified with a tolerance of ``simplify`` map units (shapely's
+  topology-preserving Douglas-Peucker: rings never cross, holes are kept unless they collapse);
 * coordinates stay in the raster's CRS (a legacy ``crs`` member names it) or, with
   ``to_wgs84=True``, are reprojected to EPSG:4326 (:func:`rasterio.warp.transform_geom`), after
   simplifying, so the tolerance keeps its meaning.
@@ -39,76 +38,23 @@ class PixelCoordinatesWarning(UserWarning):
     """The raster has no CRS: polygons are in pixel coordinates."""
 
 
-def have_shapely() -> bool:
-    try:
-        import shapely  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 # --------------------------------------------------------------------------- geometry
-def ring_area(ring) -> float:
-    """Unsigned shoelace area of a closed ring [(x, y), ...]."""
-    xy = np.asarray(ring, float)
-    x, y = xy[:, 0], xy[:, 1]
-    return abs(float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]))) / 2
-
-
 def polygon_area(rings) -> float:
     """Area of a GeoJSON polygon's rings: the exterior minus the holes."""
-    return max(ring_area(rings[0]) - sum(ring_area(r) for r in rings[1:]), 0.0)
+    from shapely.geometry import Polygon
+
+    return float(Polygon(rings[0], rings[1:]).area)
 
 
-def _douglas_peucker(points: np.ndarray, tolerance: float) -> np.ndarray:
-    """Douglas-Peucker on an open polyline (both ends kept), with an explicit stack."""
-    keep = np.zeros(len(points), bool)
-    keep[[0, -1]] = True
-    stack = [(0, len(points) - 1)]
-    while stack:
-        i, j = stack.pop()
-        if j <= i + 1:
-            continue
-        seg = points[j] - points[i]
-        rel = points[i + 1:j] - points[i]
-        norm = math.hypot(*seg)
-        dist = np.hypot(rel[:, 0], rel[:, 1]) if norm == 0 else np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / norm
-        k = int(np.argmax(dist))
-        if dist[k] > tolerance:
-            stack += [(i, i + 1 + k), (i + 1 + k, j)]
-            keep[i + 1 + k] = True
-    return points[keep]
-
-
-def simplify_ring(ring, tolerance: float):
-    """A closed ring simplified within ``tolerance`` (a subset of its vertices), or ``None`` when
-    it collapses to fewer than three distinct points."""
-    pts = np.asarray(ring, float)[:-1]
-    if tolerance <= 0 or len(pts) < 4:
-        return [tuple(p) for p in np.asarray(ring, float)]
-    far = int(np.argmax(np.hypot(*(pts - pts[0]).T)))  # split the ring at its two far ends
-    first = _douglas_peucker(pts[:far + 1], tolerance)
-    second = _douglas_peucker(np.vstack([pts[far:], pts[:1]]), tolerance)
-    out = np.vstack([first, second[1:]])
-    if len(out) < 4 or ring_area(out) == 0:
-        return None
-    return [tuple(p) for p in out]
-
-
-def simplify_polygon(geom: dict, tolerance: float, engine: str = "auto") -> dict | None:
-    """A GeoJSON polygon simplified (holes kept unless they collapse); ``None`` when the exterior
-    collapses. ``engine``: ``"shapely"``, ``"numpy"`` or ``"auto"`` (shapely when installed)."""
+def simplify_polygon(geom: dict, tolerance: float) -> dict | None:
+    """A GeoJSON polygon simplified within ``tolerance`` without changing its topology;
+    ``None`` when it collapses."""
     if tolerance <= 0:
         return geom
-    if engine == "shapely" or (engine == "auto" and have_shapely()):
-        from shapely.geometry import mapping, shape
+    from shapely.geometry import mapping, shape
 
-        simple = shape(geom).simplify(tolerance, preserve_topology=True)
-        return None if simple.is_empty else json.loads(json.dumps(mapping(simple)))
-    rings = [simplify_ring(r, tolerance) for r in geom["coordinates"]]
-    if rings[0] is None:
-        return None
-    return {"type": "Polygon", "coordinates": [rings[0]] + [r for r in rings[1:] if r is not None]}
+    simple = shape(geom).simplify(tolerance, preserve_topology=True)
+    return None if simple.is_empty else json.loads(json.dumps(mapping(simple)))
 
 
 # --------------------------------------------------------------------------- units
@@ -145,7 +91,7 @@ def _crs_member(crs) -> dict:
 # --------------------------------------------------------------------------- vectorize
 def vectorize(source, *, transform=None, crs=None, class_names=None, classes: Sequence | None = None,
               simplify: float = 0.0, min_area: float = 0.0, to_wgs84: bool = False, connectivity: int = 4,
-              skip_names: Sequence[str] = SKIP_NAMES, engine: str = "auto") -> dict:
+              skip_names: Sequence[str] = SKIP_NAMES) -> dict:
     """Polygons of a label raster as a GeoJSON FeatureCollection (a dict).
 
     ``source``: a label raster path (streamed; CRS, transform and the class names written by
@@ -162,8 +108,6 @@ def vectorize(source, *, transform=None, crs=None, class_names=None, classes: Se
     from rasterio.features import shapes
     from rasterio.warp import transform_geom
 
-    if engine not in ("auto", "shapely", "numpy"):
-        raise BadInputError(f"engine {engine!r}: choose auto, shapely or numpy")
     if simplify < 0 or min_area < 0:
         raise BadInputError("--simplify and --min-area must not be negative")
     opened = None
@@ -213,7 +157,7 @@ def vectorize(source, *, transform=None, crs=None, class_names=None, classes: Se
             area = polygon_area(geom["coordinates"])
             if area < area_min:
                 continue
-            geom = simplify_polygon(geom, tolerance, engine)
+            geom = simplify_polygon(geom, tolerance)
             if geom is None:
                 continue
             key = "area_m2" if crs is not None else "area_px"
