@@ -151,6 +151,7 @@ class BenchConfig:
     compile: bool = False
     batch_size: int | None = None
     realistic: bool = True
+    repeat: int = 1  # runs per path and image, alternating; the fastest counts (shared machines)
 
 
 def liven_random_sam(sam, scale: float = 100.0) -> None:
@@ -214,11 +215,17 @@ def run_bench(config: BenchConfig, sam=None, log=print) -> dict:
     ref, fast = PathResult(), PathResult()
     matched, realistic, agreement = [], [], []
     for name, rgb, labels in images:
-        log(f"[bench] {name}: reference ...")
-        ref_props, spent, total, peak = timed_reference(sam, rgb, settings, device)
+        best_ref = best_fast = None
+        for attempt in range(max(1, config.repeat)):  # alternate the paths; keep each one's fastest run
+            log(f"[bench] {name}: reference (run {attempt + 1}) ...")
+            run = timed_reference(sam, rgb, settings, device)
+            best_ref = run if best_ref is None or run[2] < best_ref[2] else best_ref
+            log(f"[bench] {name}: fast (run {attempt + 1}) ...")
+            run = timed_fast(sam, rgb, settings, device, **options)
+            best_fast = run if best_fast is None or run[2] < best_fast[2] else best_fast
+        ref_props, spent, total, peak = best_ref
         ref.add({**spent, "post-processing": total - sum(spent.values())}, total, peak, len(ref_props))
-        log(f"[bench] {name}: fast ...")
-        fast_props, timings, total = timed_fast(sam, rgb, settings, device, **options)
+        fast_props, timings, total = best_fast
         stages = {k: timings.seconds(k) for k in ("sam encoder", "sam decoder")}
         stages["post-processing"] = total - sum(stages.values())
         stages.update({f"  {k}": v.seconds for k, v in timings.stages.items() if k not in stages})
@@ -228,12 +235,13 @@ def run_bench(config: BenchConfig, sam=None, log=print) -> dict:
         if config.realistic:
             log(f"[bench] {name}: post-processing on realistic masks ...")
             realistic.append(compare_postprocessing(labels, settings, sam.image_encoder.img_size, device,
-                                                    config.margin))
+                                                    config.margin, repeat=config.repeat))
     floor = {"sam encoder": ref.stages["sam encoder"], "sam decoder": ref.stages["sam decoder"]}
     floor["total"] = sum(floor.values())
     result = {
         "model": description, "variant": config.variant, "device": str(device), "device_name": _device_name(device),
         "images": [name for name, _, _ in images], "size": config.size, "points_per_side": config.points_per_side,
+        "repeat": config.repeat,
         "settings": asdict(settings), "options": {k: str(v) for k, v in options.items()},
         "reference": asdict(ref), "fast": asdict(fast), "floor": floor,
         "match": {"reference_in_fast": float(np.mean([m[0] for m in matched])),
@@ -289,7 +297,8 @@ def format_report(result: dict) -> str:
         f"thresholds: predicted IoU {st['pred_iou_thresh']}, stability {st['stability_score_thresh']}, "
         f"box NMS {st['box_nms_thresh']}; fast options {result['options']}",
         "floor = the unmodified encoder + the unmodified decoder forward for every grid point, fp32 "
-        "(measured by hooks inside the reference run)",
+        "(measured by hooks inside the reference run)"
+        + (f"; each path run {result['repeat']} times alternately, fastest run shown" if result["repeat"] > 1 else ""),
         "",
     ]
     rows = [("stage", "reference s", "fast s", "floor s")]

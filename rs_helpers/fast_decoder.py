@@ -17,7 +17,9 @@ same function with these rewrites (equal up to floating-point rounding):
 * token-to-image attention uses ``scaled_dot_product_attention`` (one head of width 256:
   after folding, all heads share the image keys and values);
 * the two transposed convolutions of the upscaler are per-pixel matrix products in a
-  channels-last layout, and only the three multimask outputs are produced.
+  channels-last layout, run a few points at a time (``upscale_chunk``: bounded memory), only
+  the three multimask outputs are produced, and with ``iou_thresh`` points whose three
+  predicted IoUs fail the threshold skip the upscaler (the IoU head needs only the transformer).
 
 Only the decoder's own parameters are used; the module is not modified.
 """
@@ -38,11 +40,10 @@ class FastDecoder:
     """Batched multimask decoding of single-point prompts against one image embedding.
 
     ``shared = decoder.prepare(image_embedding)`` computes what every point shares once per image;
-    ``decoder(sparse, *shared)`` takes the prompt encoder's sparse embeddings (B x T x C) (the
-    shared tensors are explicit arguments so that ``torch.compile`` can reuse one graph for
-    every image) and returns the three multimask
-    low-resolution logits (B x 3 x 4h x 4w, float32) and their predicted IoU (B x 3, float32),
-    as ``sam.mask_decoder(..., multimask_output=True)`` does.
+    ``decoder(sparse, *shared)`` takes the prompt encoder's sparse embeddings (B x T x C) and
+    returns the three multimask low-resolution logits (B x 3 x 4h x 4w, float32) and their
+    predicted IoU (B x 3, float32), as ``sam.mask_decoder(..., multimask_output=True)`` does.
+    The shared tensors are explicit arguments so that ``torch.compile`` reuses one graph.
     """
 
     def __init__(self, sam, upscale_chunk: int | None = None):

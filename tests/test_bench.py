@@ -54,10 +54,10 @@ def test_fast_postprocessing_matches_reference_on_realistic_masks():
 
 
 def test_run_bench_tiny_report():
-    result = run_bench(BenchConfig(profile="tiny", size=64, points_per_side=4), log=lambda m: None)
+    result = run_bench(BenchConfig(profile="tiny", size=64, points_per_side=4, repeat=2), log=lambda m: None)
     report = format_report(result)
     assert LAST_LINE.match(report.splitlines()[-1]), report.splitlines()[-1]
-    assert "TINY PROFILE" in report
+    assert "TINY PROFILE" in report and "fastest run shown" in report
     for path in ("reference", "fast"):
         assert result[path]["stages"]["sam encoder"] > 0 and result[path]["stages"]["sam decoder"] > 0
     assert result["floor"]["total"] == pytest.approx(

@@ -27,6 +27,8 @@ def register(subparsers) -> None:
                         help="fast path: low-resolution stability pre-filter slack (1 = always exact)")
     parser.add_argument("--batch-size", type=int, default=None, help="fast path: points per decoder call")
     parser.add_argument("--compile", action="store_true", help="fast path: try torch.compile on the decoder")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per path, alternating; the fastest counts (for shared machines; default 1)")
     parser.add_argument("--no-realistic", action="store_true",
                         help="skip the post-processing comparison on ground-truth-shaped masks")
     parser.add_argument("--memory-size", type=int, default=None, metavar="PX",
@@ -44,7 +46,7 @@ def run(args) -> int:
         variant=args.sam, device=args.device, profile=args.profile,
         points_per_side=args.points_per_side or (8 if tiny else 16), size=args.size or (128 if tiny else 512),
         images=args.images, random_weights=args.random_weights, margin=args.margin, compile=args.compile,
-        batch_size=args.batch_size, realistic=not args.no_realistic,
+        batch_size=args.batch_size, realistic=not args.no_realistic, repeat=args.repeat,
     )
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
     if args.memory_size:
