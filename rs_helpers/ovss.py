@@ -26,12 +26,28 @@ import numpy as np
 from .clip_dense import DenseMap, DenseSettings, dense_map
 from .crop_selector import CropSettings, classify_crops
 from .errors import BadInputError
+from .fast_proposals import generate_fast
 from .proposals import ProposalCache, ProposalSettings, Proposals, generate_reference
 from .selection import IGNORE, Selection, SelectionSettings, select_binary, select_from_scores, select_semantic
 from .vocabulary import Vocabulary, encode_vocabulary, parse_classes
 
 Generator = Callable[..., Proposals]  # fn(sam, image_rgb, ProposalSettings) -> Proposals
-PROPOSAL_GENERATORS: dict[str, Generator] = {"reference": generate_reference}
+
+
+def fast(sam, image_rgb: np.ndarray, settings: ProposalSettings) -> Proposals:
+    """The fast generator (same masks as the reference, see fast_proposals), with its
+    per-stage seconds and peak memory recorded on the result."""
+    from .timings import Timings
+
+    timings = Timings(device=str(next(sam.parameters()).device))
+    proposals = generate_fast(sam, image_rgb, settings, timings=timings)
+    proposals.stages = {name: {"seconds": st.seconds, "peak_mib": st.peak_bytes / 2**20}
+                        for name, st in timings.stages.items()}
+    return proposals
+
+
+PROPOSAL_GENERATORS: dict[str, Generator] = {"fast": fast, "reference": generate_reference}
+DEFAULT_GENERATOR = "fast"
 SELECTORS = ("dense", "crop")
 
 BINARY_PALETTE = [(0, 0, 0), (255, 255, 255)]
@@ -136,6 +152,15 @@ def resize_labels(labels: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     return labels[rows][:, cols]
 
 
+def _memory(clip, stage_peaks: dict) -> dict[str, float]:
+    """Peak memory of the run. The fast generator's stage timer resets the process high-water mark
+    at each stage, so the run's CPU peak is the larger of the final reading and the stage peaks."""
+    memory = peak_memory(getattr(clip, "device", None))
+    if "peak_rss_mib" in memory and stage_peaks and "peak_cuda_mib" not in memory:
+        memory["peak_rss_mib"] = max(memory["peak_rss_mib"], *stage_peaks.values())
+    return {**memory, **stage_peaks}
+
+
 def class_shares(labels: np.ndarray, class_names: Sequence[str]) -> dict[str, float]:
     """Fraction of pixels per class (and ``"(ignore)"`` for 255 when present)."""
     counts = np.bincount(labels.ravel(), minlength=256).astype(np.float64) / max(labels.size, 1)
@@ -193,7 +218,7 @@ def resolve_binary(vocabulary: Vocabulary, target: str | None, background_names=
 # --------------------------------------------------------------------------- the pipeline
 def segment(image, classes: str | Sequence[str] | Vocabulary, *, sam, clip, binary: bool = False,
             target: str | None = None, settings: OvssSettings = OvssSettings(),
-            generator: str | Generator = "reference", proposal_cache: ProposalCache | None = None,
+            generator: str | Generator = DEFAULT_GENERATOR, proposal_cache: ProposalCache | None = None,
             text_cache=None, palette: Sequence[Sequence[int]] | None = None) -> OvssResult:
     """Segment ``image`` (uint8 H x W x 3 array or :class:`~rs_helpers.images.RasterImage`) into
     ``classes`` ("building;road;water", commas = synonyms). ``binary=True``: a 0/1 map of
@@ -242,8 +267,10 @@ def segment(image, classes: str | Sequence[str] | Vocabulary, *, sam, clip, bina
             proposals = proposal_cache.get(sam, work, settings.proposals, generator)
         else:
             proposals = generator(sam, work, settings.proposals)
-    for key, value in (getattr(proposals, "timings", None) or {}).items():
-        timings[f"proposals.{key}"] = float(value)
+    stage_peaks = {}
+    for key, value in proposals.stages.items():
+        timings[f"proposals.{key}"] = float(value["seconds"])
+        stage_peaks[f"proposals.{key} peak_mib"] = float(value["peak_mib"])
     with _timed(timings, "clip_text"):
         kwargs = {} if text_cache is None else {"cache": text_cache}
         text = encode_vocabulary(clip, vocab, settings.dense.templates, settings.dense.synonyms, **kwargs)
@@ -269,7 +296,7 @@ def segment(image, classes: str | Sequence[str] | Vocabulary, *, sam, clip, bina
     timings["total"] = time.perf_counter() - t0
     return OvssResult(
         labels=labels, class_names=names, palette=colours[:len(names)], shares=class_shares(labels, names),
-        timings=timings, memory=peak_memory(getattr(clip, "device", None)), vocabulary=vocab, binary=binary,
+        timings=timings, memory=_memory(clip, stage_peaks), vocabulary=vocab, binary=binary,
         target=names[1] if binary else None, selector=settings.selector, work_size=size,
         work_labels=selection.labels, proposals=proposals, dense=dense, selection=selection,
     )

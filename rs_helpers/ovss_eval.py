@@ -164,7 +164,7 @@ def evaluate(dataset: OvssDataset, segmenter: Segmenter, limit: int | None = Non
     return report
 
 
-def model_segmenter(sam, clip, settings=None, proposal_cache=None, text_cache=None) -> Segmenter:
+def model_segmenter(sam, clip, settings=None, proposal_cache=None, text_cache=None, generator="fast") -> Segmenter:
     """The real pipeline as a segmenter: SAM grid proposals + CLIP selection (``ovss.segment``)."""
     from .ovss import OvssSettings, segment
 
@@ -172,7 +172,7 @@ def model_segmenter(sam, clip, settings=None, proposal_cache=None, text_cache=No
 
     def run(image, classes, binary):
         result = segment(image, list(classes), sam=sam, clip=clip, binary=binary, settings=settings,
-                         proposal_cache=proposal_cache, text_cache=text_cache)
+                         proposal_cache=proposal_cache, text_cache=text_cache, generator=generator)
         return result.labels
 
     return run

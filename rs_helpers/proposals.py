@@ -44,6 +44,8 @@ class Proposals:
     stability_score: np.ndarray  # N float
     boxes: np.ndarray  # N x 4 XYXY int (inclusive-exclusive pixel box)
     points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # N x 2 prompt (x, y)
+    # per-stage cost of making them: {"sam encoder": {"seconds": s, "peak_mib": m}, ...} (may be empty)
+    stages: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.masks.shape[0])

@@ -53,7 +53,7 @@ class OvssTiles:
     :func:`rs_helpers.ovss.segment`); ``timings`` sums each stage over the tiles."""
 
     def __init__(self, classes, *, sam, clip, binary: bool = False, target: str | None = None,
-                 settings: OvssSettings = OvssSettings(), generator="reference",
+                 settings: OvssSettings = OvssSettings(), generator="fast",
                  text_cache: TextCache | None = None, palette=None):
         vocab = parse_classes(classes)
         if binary:
@@ -146,7 +146,7 @@ def _out_profile(reader: SceneReader) -> dict:
 def segment_scene(path: str | Path, classes=None, *, out: str | Path, sam=None, clip=None,
                   tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, bands: Sequence[int] | None = None,
                   binary: bool = False, target: str | None = None, settings: OvssSettings = OvssSettings(),
-                  generator="reference", segmenter: Segmenter | None = None, palette=None,
+                  generator="fast", segmenter: Segmenter | None = None, palette=None,
                   text_cache: TextCache | None = None, tags: dict | None = None, progress: bool = True,
                   overview_side: int = OVERVIEW_SIDE, gdal_cache_mb: int = GDAL_CACHE_MB) -> SceneResult:
     """Segment the raster at ``path`` tile by tile and write the label GeoTIFF ``out``.

@@ -126,11 +126,25 @@ def test_registered_generator_by_name(tiny_sam, tiny_clip, rgb_image):
 def test_generator_timings_are_merged(tiny_sam, tiny_clip, rgb_image):
     def timed(sam, image_rgb, settings):
         proposals = HandGenerator()(sam, image_rgb, settings)
-        proposals.timings = {"encoder": 0.5, "decoder": 0.25}
+        proposals.stages = {"encoder": {"seconds": 0.5, "peak_mib": 10.0},
+                            "decoder": {"seconds": 0.25, "peak_mib": 20.0}}
         return proposals
 
     result = segment(rgb_image, "a;b", sam=tiny_sam, clip=tiny_clip, settings=FAST, generator=timed)
     assert result.timings["proposals.encoder"] == 0.5 and result.timings["proposals.decoder"] == 0.25
+    assert result.memory["proposals.decoder peak_mib"] == 20.0
+
+
+def test_fast_generator_is_the_default_and_reports_its_stages(tiny_sam, tiny_clip, rgb_image):
+    from rs_helpers.ovss import DEFAULT_GENERATOR
+
+    assert DEFAULT_GENERATOR == "fast"
+    result = segment(rgb_image, "a;b", sam=tiny_sam, clip=tiny_clip, settings=FAST)
+    for stage in ("sam encoder", "sam decoder", "filtering"):
+        assert result.timings[f"proposals.{stage}"] >= 0
+        assert result.memory[f"proposals.{stage} peak_mib"] > 0
+    reference = segment(rgb_image, "a;b", sam=tiny_sam, clip=tiny_clip, settings=FAST, generator="reference")
+    assert len(reference.proposals) == len(result.proposals)
 
 
 @pytest.mark.parametrize("kwargs,match", [

@@ -12,7 +12,7 @@ def register(kinds) -> None:
     from ..cli import add_common
     from ..datasets import list_datasets
     from ..models import DEFAULT_CLIP, DEFAULT_CLIP_PRETRAINED, DEFAULT_SAM, SAM_VARIANTS
-    from ..ovss import SELECTORS
+    from ..ovss import DEFAULT_GENERATOR, PROPOSAL_GENERATORS, SELECTORS
 
     p = kinds.add_parser("ovss", help="open-vocabulary segmentation on a benchmark (mIoU / IoU table)",
                          description=__doc__)
@@ -30,6 +30,8 @@ def register(kinds) -> None:
     p.add_argument("--points-per-side", type=int, default=None, help="SAM grid n x n (default 29; 8 under tiny)")
     p.add_argument("--points-per-batch", type=int, default=64, help="grid points per SAM batch (memory)")
     p.add_argument("--selector", default="dense", choices=SELECTORS, help="dense (mask votes) or crop")
+    p.add_argument("--proposals", default=DEFAULT_GENERATOR, choices=sorted(PROPOSAL_GENERATORS),
+                   help="proposal generator (default %(default)s)")
     p.add_argument("--tau", type=float, default=0.5, help="binary sets: keep masks whose target fraction exceeds this")
     p.add_argument("--max-side", type=int, default=1024, help="working resolution's long side (0: native)")
     p.add_argument("--templates", default="imagenet80", help="prompt templates: imagenet80, short, aerial, single")
@@ -85,7 +87,7 @@ def run(args) -> int:
     clip = load_clip(args.clip, args.clip_pretrained, profile=profile, device=args.device)
     described = {"sam": args.sam, "clip": f"{args.clip}/{args.clip_pretrained}", "points_per_side": grid,
                  "selector": args.selector, "tau": args.tau, "max_side": args.max_side, "templates": args.templates}
-    report = evaluate(dataset, model_segmenter(sam, clip, settings), limit=args.limit,
+    report = evaluate(dataset, model_segmenter(sam, clip, settings, generator=args.proposals), limit=args.limit,
                       progress=not args.no_progress, profile=profile, settings=described)
     out = Path(args.out or f"outputs/eval_ovss_{dataset.name}_{dataset.split}.json")
     written = write_results(report, out)

@@ -18,7 +18,7 @@ def register(subparsers) -> None:
     from ..cli import add_common
     from ..clip_dense import DenseSettings
     from ..models import DEFAULT_CLIP, DEFAULT_CLIP_PRETRAINED, DEFAULT_SAM, SAM_VARIANTS
-    from ..ovss import PROPOSAL_GENERATORS, SELECTORS
+    from ..ovss import DEFAULT_GENERATOR, PROPOSAL_GENERATORS, SELECTORS
     from ..tiling import add_scene_arguments
 
     p = subparsers.add_parser("ovss", help="segment an image into named classes (SAM proposals + CLIP)",
@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--pred-iou-thresh", type=float, default=0.88)
     p.add_argument("--stability-score-thresh", type=float, default=0.95)
     p.add_argument("--min-region-area", type=int, default=0, help="remove islands/holes smaller than this")
-    p.add_argument("--proposals", default="reference", choices=sorted(PROPOSAL_GENERATORS),
+    p.add_argument("--proposals", default=DEFAULT_GENERATOR, choices=sorted(PROPOSAL_GENERATORS),
                    help="proposal generator (default %(default)s)")
     p.add_argument("--selector", default="dense", choices=SELECTORS,
                    help="dense: masks vote on the dense CLIP map; crop: each mask's crop classified")
