@@ -121,9 +121,13 @@ def show_proposals(image: np.ndarray, masks: np.ndarray, ax=None, seed: int = 0,
 
 def show_panels(image: np.ndarray, ground_truth: np.ndarray | None, prediction: np.ndarray, palette,
                 class_names: Sequence[str], titles: Sequence[str] = ("Image", "Ground truth", "Prediction"),
-                suptitle: str | None = None, size: float = 4.5):
-    """Image | Ground truth | Prediction side by side; returns the figure."""
+                suptitle: str | None = None, size: float = 4.5, tiny_warning: bool | None = None):
+    """Image | Ground truth | Prediction side by side; returns the figure. Under the tiny
+    profile (``tiny_warning`` None = follow the active profile) the figure says, in red, that the
+    prediction is meaningless."""
     import matplotlib.pyplot as plt
+
+    from .profile import is_tiny
 
     n = 3 if ground_truth is not None else 2
     fig, axes = plt.subplots(1, n, figsize=(size * n, size))
@@ -131,7 +135,10 @@ def show_panels(image: np.ndarray, ground_truth: np.ndarray | None, prediction: 
     if ground_truth is not None:
         show_semantic(ground_truth, palette, class_names, axes[1], legend=False, title=titles[1])
     show_semantic(prediction, palette, class_names, axes[-1], legend=True, title=titles[-1])
-    if suptitle:
+    if tiny_warning if tiny_warning is not None else is_tiny():
+        suptitle = ((suptitle + "\n") if suptitle else "") + "TINY PROFILE: random models, the prediction is MEANINGLESS"
+        fig.suptitle(suptitle, color="#c00", fontweight="bold")
+    elif suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig

@@ -51,3 +51,14 @@ def test_box_semantic_proposals_and_panels(rgb_image):
     fig = plotting.show_panels(rgb_image, labels, labels, [(0, 0, 0), (255, 0, 0)], ["bg", "house"])
     assert len(fig.axes) == 3
     plt.close("all")
+
+
+def test_panels_announce_the_tiny_profile(rgb_image, monkeypatch):
+    labels = np.zeros(rgb_image.shape[:2], np.uint8)
+    monkeypatch.setenv("RS_HELPERS_PROFILE", "tiny")
+    fig = plotting.show_panels(rgb_image, labels, labels, [(0, 0, 0)], ["bg"])
+    assert "MEANINGLESS" in fig._suptitle.get_text()
+    monkeypatch.setenv("RS_HELPERS_PROFILE", "full")
+    fig = plotting.show_panels(rgb_image, labels, labels, [(0, 0, 0)], ["bg"], suptitle="real")
+    assert fig._suptitle.get_text() == "real"
+    plt.close("all")
