@@ -9,11 +9,16 @@ One JSON object per line (the format ``rs-seg train-lora`` reads)::
 
     {"image": "/abs/path.png", "text": "...", "task": "referring", "n_clicks": 6,
      "clicks": [{"x": 512, "y": 300, "label": 1}, ...], "answer": "{\\"clicks\\": [...]}",
-     "id": "...", "iou": 0.87, "stop_reason": "n_clicks"}
+     "id": "...", "iou": 0.87, "stop_reason": "n_clicks",
+     "dataset": "rrsisd", "root": "/abs/RRSIS-D", "split": "train"}
 
 ``n_clicks`` is the N of the prompt ("write up to N clicks"), kept even when the simulation
 stopped early, so training prompts match inference prompts. ``id``, ``iou`` (SAM's IoU with the
 simulated clicks) and ``stop_reason`` are for inspection; the trainer ignores them.
+``dataset`` / ``root`` / ``split`` say where the sample came from (registry name, absolute root or
+null for the shipped samples, split; all null when unknown): with them a held-out file is itself a
+referring dataset, ``rs-seg eval refer --dataset jsonl --root heldout.jsonl`` (the trainer ignores
+them too).
 
 Samples are grouped by image so that SAM embeds each image once. A held-out split is drawn by
 *image* (never the same image in training and evaluation), with a fixed seed.
@@ -68,6 +73,33 @@ def example(record, sim, n_clicks: int = DEFAULT_N_CLICKS) -> dict:
             "stop_reason": sim.stop_reason}
 
 
+SOURCE_KEYS = ("dataset", "root", "split")
+UNKNOWN_SOURCE = {"dataset": None, "root": None, "split": None}
+
+
+def dataset_source(ds) -> dict:
+    """The provenance fields of a loaded referring dataset: its registry name, its root as an
+    absolute path (None for the shipped samples) and its split."""
+    root = getattr(ds, "root", None)
+    return {"dataset": str(ds.name), "root": None if root is None else str(Path(root).expanduser().resolve()),
+            "split": getattr(ds, "split", None)}
+
+
+def infer_source(records: Sequence) -> dict:
+    """Provenance for records given without one: the shipped samples are recognised (id and image);
+    anything else is unknown (all fields None)."""
+    from .samples import load_referring
+
+    try:
+        shipped = {(s.id, str(Path(s.image).resolve())) for s in load_referring()}
+    except (OSError, ValueError, KeyError, BadInputError):
+        return dict(UNKNOWN_SOURCE)
+    keys = {(str(getattr(r, "id", "")), str(Path(r.image).expanduser().resolve())) for r in records}
+    if keys and keys <= shipped:
+        return {"dataset": "samples", "root": None, "split": "all"}
+    return dict(UNKNOWN_SOURCE)
+
+
 def group_by_image(records: Sequence) -> list[list]:
     """Records grouped by image path, groups in order of first appearance (records keep theirs)."""
     groups: dict[str, list] = {}
@@ -79,7 +111,7 @@ def group_by_image(records: Sequence) -> list[list]:
 def build_examples(records: Sequence, sam=None, n_clicks: int = DEFAULT_N_CLICKS, *,
                    multimask: bool = True, stop_iou: float | None = None,
                    make_predict: Callable[[np.ndarray], Predict] | None = None,
-                   progress: bool = True) -> LoraDataSummary:
+                   progress: bool = True, source: dict | None = None) -> LoraDataSummary:
     """Simulate clicks for every record and return the training lines.
 
     ``records``: objects with ``.image``, ``.text``, ``.task``, ``.id`` and ``.load() -> (RasterImage,
@@ -87,6 +119,8 @@ def build_examples(records: Sequence, sam=None, n_clicks: int = DEFAULT_N_CLICKS
     ``make_predict(image_rgb) -> predict``: how to get SAM for one image (default: ``sam`` through
     :func:`sam_predictor_fn`); it is called once per image. Records whose mask is empty, has the
     wrong size or cannot be read are skipped and listed in ``skipped`` (with a warning).
+    ``source``: the ``dataset`` / ``root`` / ``split`` written on every line (see
+    :func:`dataset_source`); default: :func:`infer_source` (the shipped samples, else unknown).
     """
     from tqdm.auto import tqdm
 
@@ -96,6 +130,7 @@ def build_examples(records: Sequence, sam=None, n_clicks: int = DEFAULT_N_CLICKS
         if sam is None:
             raise BadInputError("build_examples needs a SAM model (or make_predict)")
         make_predict = lambda rgb: sam_predictor_fn(sam, rgb, multimask=multimask)  # noqa: E731
+    source = {key: (source or {}).get(key) for key in SOURCE_KEYS} if source else infer_source(records)
     summary = LoraDataSummary(examples=[])
     bar = tqdm(total=len(records), desc="simulating clicks", unit="sample", disable=not progress)
     for group in group_by_image(records):
@@ -115,7 +150,7 @@ def build_examples(records: Sequence, sam=None, n_clicks: int = DEFAULT_N_CLICKS
                 if predict is None:
                     predict = make_predict(image.rgb)  # one image embedding per image
                 sim = simulate_clicks(mask, predict, n_clicks=n_clicks, stop_iou=stop_iou)
-                summary.examples.append(example(record, sim, n_clicks))
+                summary.examples.append({**example(record, sim, n_clicks), **source})
             except BadInputError as exc:
                 summary.skipped.append((rid, str(exc)))
                 warnings.warn(f"lora-data: skipped {rid}: {exc}", stacklevel=2)
@@ -168,6 +203,12 @@ def load_records(dataset: str, root: str | Path | None = None, split: str | None
     """The first ``limit`` records of a referring / reasoning dataset (``samples``, ``rrsisd``,
     ``earthreason``, ``refsegrs``). ``all_questions``: one record per question for datasets that
     ask several questions per image (EarthReason); otherwise each image's first question."""
+    return load_records_with_source(dataset, root, split, limit, all_questions)[0]
+
+
+def load_records_with_source(dataset: str, root: str | Path | None = None, split: str | None = None,
+                             limit: int | None = None, all_questions: bool = False) -> tuple[list, dict]:
+    """:func:`load_records` and the dataset's provenance (:func:`dataset_source`) to write on the lines."""
     from .datasets import get_referring_dataset
 
     ds = get_referring_dataset(dataset, root=root, split=split)
@@ -183,19 +224,20 @@ def load_records(dataset: str, root: str | Path | None = None, split: str | None
         records = records[:limit]
     if not records:
         raise BadInputError(f"dataset {dataset!r} has no samples" + (f" in split {split!r}" if split else ""))
-    return records
+    return records, dataset_source(ds)
 
 
 def write_lora_data(records: Sequence, out: str | Path, sam=None, n_clicks: int = DEFAULT_N_CLICKS, *,
                     holdout: float = 0.0, holdout_out: str | Path | None = None, seed: int = 0,
                     multimask: bool = True, stop_iou: float | None = None,
                     make_predict: Callable[[np.ndarray], Predict] | None = None,
-                    progress: bool = True) -> LoraDataSummary:
-    """Build the examples and write the training file (and the held-out file if ``holdout``)."""
+                    progress: bool = True, source: dict | None = None) -> LoraDataSummary:
+    """Build the examples and write the training file (and the held-out file if ``holdout``).
+    ``source``: the provenance written on every line (see :func:`build_examples`)."""
     if holdout and not holdout_out:
         raise BadInputError("a held-out fraction needs a file to write it to (--holdout-out)")
     summary = build_examples(records, sam, n_clicks, multimask=multimask, stop_iou=stop_iou,
-                             make_predict=make_predict, progress=progress)
+                             make_predict=make_predict, progress=progress, source=source)
     if not summary.examples:
         reasons = "; ".join(f"{i}: {r}" for i, r in summary.skipped[:5])
         raise BadInputError(f"no usable sample ({reasons})")

@@ -36,7 +36,7 @@ def _check(fake, ds):
 def test_registry_lists_the_17_benchmarks_and_samples():
     assert len(OVSS_BENCHMARKS) == 17
     assert list_datasets("ovss") == OVSS_BENCHMARKS + ["samples"]
-    assert set(list_datasets("referring")) == {"rrsisd", "refsegrs", "earthreason", "samples"}
+    assert set(list_datasets("referring")) == {"rrsisd", "refsegrs", "earthreason", "samples", "jsonl"}
     with pytest.raises(BadInputError):
         list_datasets("nope")
 
@@ -282,3 +282,62 @@ def test_polygons_rasterise_as_pycocotools(polygon, size, coco_rle):
 
     expected = rle_decode({"size": [size, size], "counts": coco_rle})
     np.testing.assert_array_equal(polygons_to_mask([polygon], size, size), expected)
+
+
+# --------------------------------------------------------------------------- jsonl (lora-data files)
+def _jsonl(path, lines):
+    import json
+
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    return path
+
+
+def test_jsonl_dataset_returns_the_source_records_in_file_order(tmp_path):
+    refsegrs = fl.make_refsegrs(tmp_path)["root"]
+    earth = fl.make_earthreason(tmp_path)["root"]
+    shipped = get_referring_dataset("samples")
+    src = {"dataset": "refsegrs", "root": str(refsegrs), "split": "test"}
+    path = _jsonl(tmp_path / "held.jsonl", [
+        {"id": "refsegrs_1_1", "text": "x", **src},
+        {"id": shipped[2].id, "dataset": "samples", "root": None, "split": "all"},
+        "",
+        {"id": "refsegrs_0", **src},
+        {"id": "earthreason_test_a_q1", "dataset": "earthreason", "root": str(earth), "split": "test"},  # --all-questions
+    ])
+    ds = get_referring_dataset("jsonl", root=path)
+    assert [s.id for s in ds] == ["refsegrs_1_1", shipped[2].id, "refsegrs_0", "earthreason_test_a_q1"]
+    assert ds[0].text == "another car" and ds[3].text == "which area suits a ferry?"
+    assert ds[2].load()[1].sum() == 16
+    assert ds.reported == {} and ds.split == "all" and len(ds.lines) == 4
+    assert "refsegrs test" in ds.title and "samples all" in ds.title
+    # a relative root is read from the file's folder
+    rel = _jsonl(tmp_path / "rel.jsonl", [{"id": "refsegrs_0", "dataset": "refsegrs",
+                                          "root": refsegrs.relative_to(tmp_path).as_posix(), "split": "test"}])
+    assert [s.id for s in get_referring_dataset("jsonl", root=rel)] == ["refsegrs_0"]
+
+
+def test_jsonl_dataset_bad_lines_name_the_line(tmp_path):
+    refsegrs = fl.make_refsegrs(tmp_path)["root"]
+    good = {"id": "refsegrs_0", "dataset": "refsegrs", "root": str(refsegrs), "split": "test"}
+    cases = [
+        ([good, {"id": "refsegrs_0", "text": "no provenance"}], r"line 2: no provenance"),
+        ([good, {**good, "dataset": None}], r"line 2: no provenance"),
+        ([{**good, "id": "refsegrs_99"}], r"line 1: id 'refsegrs_99' is not in refsegrs split test"),
+        ([good, "", {**good, "root": str(tmp_path / "gone")}], r"line 3: cannot open refsegrs"),
+        (["{not json"], r"line 1: not JSON"),
+        ([{**good, "id": None}], r"line 1: no \"id\""),
+    ]
+    for lines, message in cases:
+        with pytest.raises(BadInputError, match=message):
+            get_referring_dataset("jsonl", root=_jsonl(tmp_path / "bad.jsonl", lines))
+    rrsisd = fl.make_rrsisd(tmp_path)["root"]
+    (rrsisd / "images/rrsisd/JPEGImages/00003.jpg").unlink()
+    line = {"id": "rrsisd_3", "dataset": "rrsisd", "root": str(rrsisd), "split": "test"}
+    with pytest.raises(BadInputError, match=r"line 2: rrsisd_3: image file .*00003.jpg is missing"):
+        get_referring_dataset("jsonl", root=_jsonl(tmp_path / "bad.jsonl", [good, line]))
+    with pytest.raises(BadInputError, match="no such file"):
+        get_referring_dataset("jsonl", root=tmp_path / "missing.jsonl")
+    with pytest.raises(BadInputError, match="--root FILE.jsonl"):
+        get_referring_dataset("jsonl")
+    with pytest.raises(BadInputError, match="holds no lines"):
+        get_referring_dataset("jsonl", root=_jsonl(tmp_path / "empty.jsonl", [""]))

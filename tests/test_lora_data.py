@@ -230,3 +230,54 @@ def test_lora_data_command_on_fake_benchmark_folders(tmp_path, capsys):
     assert "skipped earthreason_test_b_q0: empty target mask" in capsys.readouterr().out
     assert main(["lora-data", "--dataset", "rrsisd", "--root", str(rrsisd["root"]), "--all-questions",
                  "--out", str(out), "--profile", "tiny"]) == 2
+
+
+# --------------------------------------------------------------------------- provenance
+def test_lines_carry_their_provenance(tmp_path):
+    from rs_helpers.lora_data import dataset_source, infer_source, load_records_with_source
+    from rs_helpers.samples import load_referring
+
+    assert infer_source(load_referring()[:3]) == {"dataset": "samples", "root": None, "split": "all"}
+    shape = (30, 30)
+    records = [_record(tmp_path, f"r{i}", f"img{i}.png", _rect(shape, (i, i + 8), (3, 20))) for i in range(2)]
+    assert infer_source(records) == {"dataset": None, "root": None, "split": None}
+    summary = build_examples(records, n_clicks=2, make_predict=_oracle_factory([]), progress=False)
+    assert all(e["dataset"] is None and "root" in e and "split" in e for e in summary.examples)
+    source = {"dataset": "refsegrs", "root": "/abs/RefSegRS", "split": "train"}
+    summary = build_examples(records, n_clicks=2, make_predict=_oracle_factory([]), progress=False, source=source)
+    assert all({k: e[k] for k in source} == source for e in summary.examples)
+
+    import fake_layouts as fl
+
+    fake = fl.make_refsegrs(tmp_path)
+    recs, src = load_records_with_source("refsegrs", root=fake["root"], split="val")
+    assert src == {"dataset": "refsegrs", "root": str(fake["root"].resolve()), "split": "val"} and len(recs) == 1
+    assert dataset_source(type("D", (), {"name": "samples", "root": None, "split": "all"})())["root"] is None
+
+
+def test_held_out_file_is_a_dataset_for_eval_refer(tmp_path, capsys):
+    """lora-data writes the provenance; the trainer still reads the file; eval refer --dataset jsonl
+    scores exactly the held-out samples (replayed answers, tiny SAM: numbers meaningless)."""
+    from rs_helpers.cli import main
+    from rs_helpers.lora_train import read_train_file
+
+    train, held = tmp_path / "train.jsonl", tmp_path / "heldout.jsonl"
+    assert main(["lora-data", "--dataset", "samples", "--limit", "4", "--n-clicks", "1", "--out", str(train),
+                 "--holdout", "0.5", "--holdout-out", str(held), "--profile", "tiny", "--device", "cpu"]) == 0
+    held_lines, train_lines = read_jsonl(held), read_jsonl(train)
+    assert held_lines and train_lines
+    for line in held_lines + train_lines:
+        assert {k: line[k] for k in ("dataset", "root", "split")} == {"dataset": "samples", "root": None,
+                                                                      "split": "all"}
+        assert set(line) >= {"image", "text", "task", "n_clicks", "clicks", "answer", "id", "iou", "stop_reason"}
+    assert [r.text for r in read_train_file(held)] == [line["text"] for line in held_lines]
+    capsys.readouterr()
+
+    out = tmp_path / "results.json"
+    assert main(["eval", "refer", "--dataset", "jsonl", "--root", str(held), "--vlm", "replay",
+                 "--profile", "tiny", "--device", "cpu", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "heldout.jsonl (samples all)" in printed and "gIoU" in printed
+    data = json.loads(out.read_text())
+    assert [s["id"] for s in data["samples"]] == [line["id"] for line in held_lines]
+    assert data["reported_gIoU"] == {}

@@ -1,9 +1,17 @@
-"""``rs-seg eval refer``: gIoU / cIoU / P@t of the generative branch on a referring dataset."""
+"""``rs-seg eval refer``: gIoU / cIoU / P@t of the generative branch on a referring dataset.
+
+``--dataset jsonl --root FILE.jsonl`` scores the samples named by a ``rs-seg lora-data`` file, e.g.
+a LoRA adapter on its held-out split::
+
+    rs-seg lora-data --dataset rrsisd --root /data/RRSIS-D --out train.jsonl --holdout 0.1 --holdout-out heldout.jsonl
+    rs-seg train-lora --train train.jsonl --out adapter/
+    rs-seg eval refer --dataset jsonl --root heldout.jsonl --vlm qwen:Qwen/Qwen3-VL-2B-Instruct --adapter adapter/
+"""
 from __future__ import annotations
 
 from ..cli import add_common
 
-DATASETS = ("samples", "rrsisd", "refsegrs", "earthreason")
+DATASETS = ("samples", "rrsisd", "refsegrs", "earthreason", "jsonl")
 
 
 def register(kinds) -> None:
@@ -14,7 +22,9 @@ def register(kinds) -> None:
                     "per-sample results (IoU, clicks, raw answers, tokens) as JSON. Answers without "
                     "usable clicks count as IoU 0 and are listed.")
     parser.add_argument("--dataset", default="samples", help=f"one of {', '.join(DATASETS)} (default samples)")
-    parser.add_argument("--root", default=None, help="the dataset's folder (not needed for samples)")
+    parser.add_argument("--root", default=None,
+                        help="the dataset's folder (not needed for samples); for jsonl, a file from "
+                             "rs-seg lora-data (e.g. its --holdout-out lines)")
     parser.add_argument("--split", default=None, help="test (default), val or train")
     parser.add_argument("--vlm", default="openai:gpt-5",
                         help="openai:MODEL, qwen:MODEL_ID_OR_DIR or replay:FILE.json (default openai:gpt-5)")

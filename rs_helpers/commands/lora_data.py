@@ -10,8 +10,9 @@ def register(subparsers) -> None:
         "lora-data", help="make LoRA training data: simulated SAM clicks as target answers",
         description="For every sample, simulate the clicks that make SAM reproduce the ground-truth "
                     "mask (rs-seg clicks), move them to the 0-1000 grid and write one JSON line: image, "
-                    "text, task, clicks and the exact answer the model should write. rs-seg train-lora "
-                    "reads this file.")
+                    "text, task, clicks and the exact answer the model should write, with where the sample "
+                    "came from (dataset, root, split). rs-seg train-lora reads this file; a held-out "
+                    "file is also a dataset: rs-seg eval refer --dataset jsonl --root heldout.jsonl.")
     parser.add_argument("--dataset", required=True,
                         help="samples (the shipped queries), rrsisd, earthreason or refsegrs")
     parser.add_argument("--root", default=None, help="the dataset folder (not needed for samples)")
@@ -41,7 +42,7 @@ def run(args) -> int:
 
     from ..datasets import referring_class
     from ..errors import BadInputError
-    from ..lora_data import load_records, write_lora_data
+    from ..lora_data import load_records_with_source, write_lora_data
     from ..models import load_sam
     from ..profile import is_tiny
 
@@ -52,14 +53,14 @@ def run(args) -> int:
     if args.holdout_out and not args.holdout:
         raise BadInputError("--holdout-out needs --holdout FRACTION (e.g. 0.1)")
     split = args.split or ("train" if "train" in referring_class(args.dataset).splits else None)
-    records = load_records(args.dataset, root=args.root, split=split, limit=args.limit,
-                           all_questions=args.all_questions)
+    records, source = load_records_with_source(args.dataset, root=args.root, split=split, limit=args.limit,
+                                               all_questions=args.all_questions)
     sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=args.profile, device=args.device)
     with warnings.catch_warnings():  # skipped samples are listed below, once
         warnings.simplefilter("ignore", UserWarning)
         summary = write_lora_data(records, args.out, sam, args.n_clicks, holdout=args.holdout,
                                   holdout_out=args.holdout_out, seed=args.seed,
-                                  multimask=not args.single_mask, stop_iou=args.stop_iou)
+                                  multimask=not args.single_mask, stop_iou=args.stop_iou, source=source)
     n_images = len({e["image"] for e in summary.examples})
     print(f"{len(summary.examples)} examples from {n_images} images "
           f"(mean SAM IoU with the simulated clicks {summary.mean_iou:.3f})")

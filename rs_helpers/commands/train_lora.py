@@ -15,6 +15,8 @@ def register(subparsers) -> None:
                     "projections; vision tower frozen), loss on the answer tokens only. Saves only "
                     "the adapter plus rs_train_settings.json; use it with "
                     "`rs-seg refer --vlm qwen:BASE --adapter ADAPTER_DIR`.",
+        epilog="Score the adapter on the held-out lines of rs-seg lora-data (gIoU / cIoU): "
+               "rs-seg eval refer --dataset jsonl --root heldout.jsonl --vlm qwen:BASE --adapter ADAPTER_DIR",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--train", required=True, help="training JSONL (image, text, task, clicks, answer)")

@@ -22,7 +22,7 @@ OVSS_REGISTRY = {
 }
 REFERRING_REGISTRY = {
     "rrsisd": "rrsisd:RRSISD", "refsegrs": "refsegrs:RefSegRS", "earthreason": "earthreason:EarthReason",
-    "samples": "samples:ReferringSamples",
+    "samples": "samples:ReferringSamples", "jsonl": "jsonl:JsonlLines",
 }
 _ALIASES = {"oem": "openearthmap", "xbd": "xbd-pre", "whuaerial": "whu-aerial", "whusat": "whu-sat-ii",
             "whusatii": "whu-sat-ii", "whusat2": "whu-sat-ii", "chn6": "chn6-cug", "wbs": "wbs-si",
@@ -68,7 +68,8 @@ def referring_class(name: str):
 
 
 def get_referring_dataset(name: str, root: str | Path | None = None, split: str | None = None):
-    """A referring / reasoning benchmark (rrsisd, refsegrs, earthreason, samples) by name."""
+    """A referring / reasoning benchmark (rrsisd, refsegrs, earthreason, samples) by name; ``jsonl``
+    reads the samples named by a ``rs-seg lora-data`` file (``root`` is the file)."""
     return referring_class(name)(root=root, split=split)
 
 

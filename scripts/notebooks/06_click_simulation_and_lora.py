@@ -274,6 +274,8 @@ for name, metrics in (("before", answers_before), ("after", answers_after)):
 # rs-seg refer IMAGE --text "the largest open field" --vlm qwen:Qwen/Qwen3-VL-2B-Instruct --adapter runs/06_lora/adapter --out mask.png
 # rs-seg eval refer --dataset rrsisd --root /data/RRSIS-D --vlm qwen:Qwen/Qwen3-VL-2B-Instruct --adapter runs/06_lora/adapter
 # ```
+#
+# The held-out evaluation above, on the command line (each line of `heldout.jsonl` names its sample): `rs-seg eval refer --dataset jsonl --root heldout.jsonl --vlm qwen:Qwen/Qwen3-VL-2B-Instruct --adapter adapter/`
 # For reference, the paper reports 67.6 gIoU on RRSIS-D test after LoRA tuning Qwen3-VL-2B on the
 # RRSIS-D training set (12,181 samples), and 72.7 on EarthReason; nothing here reproduces that.
 
