@@ -185,7 +185,9 @@ def select_from_scores(masks: np.ndarray, scores: np.ndarray, fallback_labels: n
                        binary_target: int | None = None) -> Selection:
     """Selection when each mask already has class scores (e.g. from the crop selector):
     argmax and paint (multi-class), or keep score[target] > tau and unite (binary)."""
-    scores = np.asarray(scores, dtype=np.float64).reshape(len(masks), -1)
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores.reshape(len(masks), scores.shape[-1] if scores.ndim == 2 else -1) if len(masks) else \
+        np.zeros((0, scores.shape[-1] if scores.ndim == 2 else 0))
     if binary_target is not None:
         keep = scores[:, binary_target] > settings.tau if len(scores) else np.zeros(0, bool)
         labels = _unite(masks, keep, fallback_map(fallback_labels, settings.fallback, None, binary_target=binary_target))

@@ -166,3 +166,15 @@ def test_single_cover_pixels_take_their_masks_vote(boxes, seed):
         votes = np.bincount(labels[m], minlength=3)
         assert votes[sel.mask_classes[i]] == votes.max()
     assert np.array_equal(sel.labels[counts == 0], labels[counts == 0])
+
+
+def test_select_from_scores_without_masks_falls_back_to_pixel_labels():
+    from rs_helpers.selection import select_from_scores
+
+    fallback = np.array([[0, 1], [1, 0]], np.uint8)
+    empty = np.zeros((0, 2, 2), bool)
+    for scores in (np.zeros((0, 3)), np.zeros(0)):
+        multi = select_from_scores(empty, scores, fallback)
+        assert (multi.labels == fallback).all() and len(multi.mask_classes) == 0
+        binary = select_from_scores(empty, scores, fallback, binary_target=1)
+        assert binary.labels.shape == (2, 2) and len(binary.mask_classes) == 0

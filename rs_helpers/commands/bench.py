@@ -33,6 +33,13 @@ def register(subparsers) -> None:
                         help="skip the post-processing comparison on ground-truth-shaped masks")
     parser.add_argument("--memory-size", type=int, default=None, metavar="PX",
                         help="instead: peak memory of the fast path alone on a PX x PX image")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="instead: the whole OVSS pipeline (proposals + CLIP + selection), reference "
+                             "generator + one CLIP call per mask vs the fast path with the dense selector; last "
+                             "line 'pipeline: fast X.XXx faster than reference (...)'")
+    parser.add_argument("--clip", default="ViT-B-16",
+                        help="--pipeline: open_clip model name (default ViT-B-16; random weights with "
+                             "--random-weights; tiny: the tiny CLIP)")
     parser.add_argument("--out", default=None, help="also write the results as JSON to this file")
     parser.set_defaults(func=run)
 
@@ -49,7 +56,15 @@ def run(args) -> int:
         batch_size=args.batch_size, realistic=not args.no_realistic, repeat=args.repeat,
     )
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
-    if args.memory_size:
+    if args.pipeline:
+        from ..bench_pipeline import PipelineConfig, format_pipeline_report, run_pipeline_bench
+
+        result = run_pipeline_bench(PipelineConfig(
+            variant=args.sam, clip=args.clip, device=args.device, profile=args.profile,
+            points_per_side=config.points_per_side, size=config.size, images=args.images,
+            random_weights=args.random_weights, repeat=args.repeat), log=log)
+        print(format_pipeline_report(result))
+    elif args.memory_size:
         sam, description = load_bench_sam(config)
         options = {"compile": config.compile}
         if config.margin is not None:
