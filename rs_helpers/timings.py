@@ -179,4 +179,32 @@ def rss_bytes() -> int:
     return int(kib or 0) * 1024
 
 
-__all__ = ["StageTiming", "Timings", "maybe_stage", "cpu_peak_bytes", "rss_bytes"]
+def format_seconds(seconds: float) -> str:
+    """A duration for people: '30 ms', '4.2 s', '42 s', '3.5 min', '1.2 h'."""
+    if seconds < 0.1:
+        return f"{1000 * seconds:.0f} ms"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def estimate_remaining(done_seconds: float, done_units: float, total_units: float, unit: str = "unit") -> str:
+    """What the work done so far predicts for the rest, at the same rate, as one line:
+    ``estimate_remaining(12.0, 1, 4, "tile")`` -> 'expected about 36 s for the remaining 3 tiles (12 s per tile)'."""
+    remaining = total_units - done_units
+    if done_units <= 0:
+        return f"no estimate yet for {total_units:g} {unit}s (nothing timed)"
+    if remaining <= 0:
+        return f"nothing left: {done_units:g} {unit}s done in {format_seconds(done_seconds)}"
+    rate = done_seconds / done_units
+    plural = unit if remaining == 1 else unit + "s"
+    return (f"expected about {format_seconds(rate * remaining)} for the remaining {remaining:g} {plural} "
+            f"({format_seconds(rate)} per {unit})")
+
+
+__all__ = ["StageTiming", "Timings", "maybe_stage", "cpu_peak_bytes", "rss_bytes", "format_seconds",
+           "estimate_remaining"]

@@ -218,6 +218,27 @@ print(f"reference {reference_seconds:.2f} s, fast {timings.total_seconds:.2f} s;
       f"masks {len(reference)} vs {len(fast)}, matched {100 * a_in_b:.0f}% / {100 * b_in_a:.0f}%")
 
 # %% [markdown]
+# ## 7. Explore: grid density and thresholds
+# The explorer embeds the image **once**, runs the decoder once per grid density (its raw
+# answers are kept), and re-filters them when a threshold moves: only a new density costs a
+# decoder pass, a threshold costs almost nothing. It shows the default settings at once, so
+# "Run all" does not wait for you. The masks equal those of `generate_fast` for the same settings.
+#
+# *Try it:* lower the stability threshold and watch ragged masks appear; raise the box NMS IoU
+# to 1.0 to see the duplicates NMS removes. Under the tiny profile the masks are meaningless.
+
+# %%
+from rs_helpers.timings import format_seconds
+from rs_helpers.widgets import grid_explorer
+
+explorer = grid_explorer(sam, image, points_per_side=S["threshold_grid"], max_points_per_side=S["points_per_side"])
+if explorer is not None:
+    n = S["points_per_side"]
+    print(f"from this explorer's timings, a fresh {n} x {n} grid would take about "
+          f"{format_seconds(explorer.state.expected_seconds(n))} here")
+explorer
+
+# %% [markdown]
 # ## Exercises
 # Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
 # raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`

@@ -133,6 +133,22 @@ fig.tight_layout()
 # *Try it:* set `cls_lambda=0.6` or `sliding_window=False` in a `DenseSettings` above and compare.
 
 # %% [markdown]
+# **How long will SAM take here?** The next sections prompt SAM with a grid on each image. A
+# small grid first (the image encoder plus a few prompts) gives a per-prompt rate, as in
+# notebook 01, and from it the expected time of the full grid.
+
+# %%
+from rs_helpers.timings import format_seconds
+from rs_helpers.widgets import GridExplorerState
+
+probe = GridExplorerState(sam, image)
+probe.raw(min(4, S["points_per_side"]))  # the encoder once, then a small grid through the decoder
+sam_seconds = probe.expected_seconds(S["points_per_side"])
+print(f"SAM encoder {format_seconds(probe.encoder_seconds)}; expected about {format_seconds(sam_seconds)} per image "
+      f"for a {S['points_per_side']} x {S['points_per_side']} grid (plus the generator's post-processing)")
+del probe
+
+# %% [markdown]
 # ## 3. Voting masks into a semantic map
 # Each SAM mask takes the majority CLIP class of its pixels; masks are painted large first so
 # small ones stay on top; pixels that no mask covers keep CLIP's own label. SAM supplies the
@@ -163,6 +179,9 @@ show_panels(image, gt_work, voted.labels, sample.palette, sample.class_names,
 # tau; 0.5 is our default, and the sweep shows how much it matters.
 
 # %%
+print(f"SAM on a second image next: expected about {format_seconds(sam_seconds)}")
+
+# %%
 from rs_helpers.selection import select_binary
 
 bsample = get_sample(S["binary_sample"])
@@ -189,6 +208,10 @@ fig.tight_layout()
 # The other common SAM + CLIP design classifies each mask by itself: its box is cropped, pixels
 # outside the mask are greyed, and all crops go through CLIP in one batch. It sees each region
 # out of context, which helps for objects and hurts for stuff (roads, fields) whose crops look alike.
+
+# %%
+print(f"the fast generator's proposals are not cached yet: expected about {format_seconds(sam_seconds)} for SAM, "
+      "then one CLIP batch of crops")
 
 # %%
 from rs_helpers.ovss import OvssSettings, segment

@@ -95,6 +95,7 @@ from rs_helpers.models import load_clip, load_sam
 from rs_helpers.ovss import OvssSettings, resize_labels, segment
 from rs_helpers.proposals import ProposalSettings
 from rs_helpers.samples import list_samples
+from rs_helpers.timings import estimate_remaining
 
 sam = load_sam(S["sam"], profile=S["profile"], device=S["device"])
 clip = load_clip(S["clip"], profile=S["profile"], device=S["device"])
@@ -123,6 +124,8 @@ for sample in tqdm(samples, desc="samples"):
     group["clip"].update(clip_only, truth)
     one = confusion_matrix(result.labels, truth, k)
     per_image.append((sample.name, one.foreground_iou() if sample.binary else one.miou(), result.timings["total"]))
+    if len(per_image) == 1 and len(samples) > 1:  # the first sample's time predicts the rest
+        tqdm.write(estimate_remaining(result.timings["total"], 1, len(samples), unit="sample"))
     last = dict(sample=sample, raster=raster, truth=truth, result=result)
 
 for name, score, seconds in per_image:

@@ -165,6 +165,21 @@ if is_tiny():
     print("TINY PROFILE: SAM is random, so this mask is MEANINGLESS (it only exercises the code).")
 
 # %% [markdown]
+# ### Explore: place clicks yourself
+# Start from the model's clicks above. Move the sliders (x, y in pixels; the yellow cross), pick
+# positive or negative and press *add click*; *clear* removes them all. Or paste a click answer in
+# the model format (0-1000 grid) into the text box: it goes through the same parser, and an
+# answer it refuses shows the parser's message. The image is embedded once, so each new click
+# costs only a decoder pass. The defaults are drawn at once, so "Run all" does not wait.
+#
+# *Try it:* put one negative click on a neighbouring object the mask spills into.
+
+# %%
+from rs_helpers.widgets import click_explorer
+
+click_explorer(sam, image.rgb, clicks=pixel_clicks)
+
+# %% [markdown]
 # ## 6. Scoring on the sample queries
 # `evaluate_refer` runs every query through prompt -> VLM -> parser -> SAM and scores it:
 #

@@ -158,6 +158,11 @@ print(f"yellow frame: tile {middle.index}; shaded: the cores (each pixel belongs
 # tags. Binary mode writes 0/1.
 
 # %%
+print(f"Atlanta: {len(tiles)} tiles, each through SAM ({S['points_per_side']} x {S['points_per_side']} grid) "
+      "and CLIP. The progress bar shows the time left; the time per tile measured on this scene "
+      "gives the estimates printed before the next model runs.")
+
+# %%
 import tempfile
 from pathlib import Path
 
@@ -200,6 +205,15 @@ fig.tight_layout()
 # ## 4. Land cover on the Chesapeake tile
 # The same call with a vocabulary and the land-cover palette. `bands=(1, 2, 3)` picks true colour
 # (without it the four-band image would be read as its first three bands, with a warning).
+
+# %%
+from rs_helpers.timings import estimate_remaining
+
+facts = describe(chesapeake.image)
+chesapeake_tiles = len(tile_grid(facts["height"], facts["width"], S["chesapeake_tile"], S["chesapeake_overlap"]))
+# SAM and CLIP resize every tile to their own input size, so a tile costs about the same on both scenes
+print(f"Chesapeake: {chesapeake_tiles} tiles; at Atlanta's rate, "
+      + estimate_remaining(buildings.timings["total"], buildings.tiles, buildings.tiles + chesapeake_tiles, "tile"))
 
 # %%
 from rs_helpers.metrics import mean_iou
@@ -257,6 +271,12 @@ print("orange: kept; red: lost along the tile borders (away from the scene's own
 # With real models the effect is subtler: masks cut at the border, a CLIP label that changes
 # with context. The next cell (on with the full profile) compares the building maps stitched
 # with and without overlap and shows where they disagree.
+
+# %%
+if S["seam_with_models"]:
+    plain_tiles = len(tile_grid(scene_rgb.shape[0], scene_rgb.shape[1], S["atlanta_tile"], 0))
+    print(f"the next cell runs {plain_tiles} tiles without overlap; at Atlanta's rate, "
+          + estimate_remaining(buildings.timings["total"], buildings.tiles, buildings.tiles + plain_tiles, "tile"))
 
 # %%
 if S["seam_with_models"]:
