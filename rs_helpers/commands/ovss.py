@@ -125,17 +125,22 @@ def run(args) -> int:
     legend_path(out).write_text(json.dumps(legend, indent=2))
     print(f"{Path(args.image).name}: {result.labels.shape[1]} x {result.labels.shape[0]} px, "
           f"{len(result.proposals)} SAM masks, selector {result.selector}")
-    width = max(len(n) for n in result.shares)
-    for name, share in result.shares.items():
-        print(f"  {name:<{width}}  {100 * share:6.2f} %")
-    if args.timings:
-        print("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
-        print("memory (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in result.memory.items()))
-    print(f"wrote {out} and {legend_path(out)}")
+    _print_report(result, out, args.timings)
     export_from_args(args, result.labels, transform=image.transform, crs=image.crs, class_names=result.class_names)
     if tiny:
         print("(tiny profile: random models, these labels are MEANINGLESS)")
     return 0
+
+
+def _print_report(result, out: Path, timings: bool) -> None:
+    """Per-class pixel shares, optionally seconds per stage and peak memory, and the files written."""
+    width = max(len(n) for n in result.shares)
+    for name, share in result.shares.items():
+        print(f"  {name:<{width}}  {100 * share:6.2f} %")
+    if timings:
+        print("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
+        print("memory (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in result.memory.items()))
+    print(f"wrote {out} and {legend_path(out)}")
 
 
 def run_scene(args, out: Path, settings, sam, clip, profile: str) -> int:
@@ -158,13 +163,7 @@ def run_scene(args, out: Path, settings, sam, clip, profile: str) -> int:
     legend_path(out).write_text(json.dumps(legend, indent=2))
     print(f"{Path(args.image).name}: {result.width} x {result.height} px in {result.tiles} tiles of {result.tile} px "
           f"(overlap {result.overlap}), {result.proposals} SAM masks, selector {settings.selector}")
-    width = max(len(n) for n in result.shares)
-    for name, share in result.shares.items():
-        print(f"  {name:<{width}}  {100 * share:6.2f} %")
-    if args.timings:
-        print("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
-        print("memory (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in result.memory.items()))
-    print(f"wrote {out} and {legend_path(out)}")
+    _print_report(result, out, args.timings)
     export_from_args(args, out)
     if tiny:
         print("(tiny profile: random models, these labels are MEANINGLESS)")
