@@ -113,3 +113,29 @@ def test_4000_pixel_image_bounded_memory(tmp_path):
     print(f"4000 x 4000, tiny profile, grid 2: peak RSS {peak:.0f} MiB")
     assert peak < 2 * 1024
     assert describe(out)["width"] == 4000
+
+
+def test_geotiff_map_and_geojson_in_map_coordinates(tmp_path):
+    """A georeferenced sample: the class map keeps CRS and transform, the polygons lie in the scene."""
+    import json
+
+    import rasterio
+
+    from rs_helpers.samples import get_sample
+
+    sample = get_sample("atlanta_buildings")
+    out, polygons = tmp_path / "map.tif", tmp_path / "map.geojson"
+    code = main(["ovss", str(sample.image), "--classes", "background; building", "--binary", "--target", "building",
+                 "--points-per-side", "4", "--max-side", "256", "--out", str(out), "--geojson", str(polygons),
+                 "--profile", "tiny", "--device", "cpu"])
+    assert code == 0
+    with rasterio.open(sample.image) as src, rasterio.open(out) as dst:
+        assert dst.crs == src.crs and dst.transform == src.transform and dst.shape == src.shape
+        left, bottom, right, top = src.bounds
+    collection = json.loads(polygons.read_text())
+    has_building = bool((read_mask(out) == 1).any())
+    assert bool(collection["features"]) == has_building
+    for feature in collection["features"]:
+        assert feature["properties"]["class"] == "building"
+        for x, y in feature["geometry"]["coordinates"][0]:
+            assert left <= x <= right and bottom <= y <= top

@@ -70,6 +70,21 @@ def test_refer_geotiff_keeps_the_crs(server, image_tif, tmp_path):
         assert src.crs.to_epsg() == 32616 and src.transform == from_origin(500000, 3700000, 0.5, 0.5)
 
 
+def test_refer_geotiff_writes_a_polygon_in_wgs84(server, image_tif, tmp_path):
+    import json
+
+    out, polygons = tmp_path / "mask.tif", tmp_path / "mask.geojson"
+    assert main(["refer", str(image_tif), "--text", "the bright disc", "--base-url", server.url, "--device", "cpu",
+                 "--out", str(out), "--geojson", str(polygons), "--to-wgs84"]) == 0
+    mask = read_mask(out) > 0
+    features = json.loads(polygons.read_text())["features"]
+    assert bool(mask.any()) == bool(features)
+    for feature in features:
+        assert feature["properties"]["class"] == "the bright disc"
+        for x, y in feature["geometry"]["coordinates"][0]:
+            assert -88.0 < x < -86.9 and 33.4 < y < 33.5  # UTM 16N (500000, 3700000) is near 87 W, 33.4 N
+
+
 def test_refer_no_clicks_exits_4_with_the_raw_answer(server, image_png, tmp_path, capsys):
     server.replies = [(200, completion("Sorry, I cannot find that in the image."), 0)]
     out = tmp_path / "mask.png"
