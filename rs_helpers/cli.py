@@ -33,6 +33,28 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
 
 
+def add_sam_options(parser: argparse.ArgumentParser, single_mask: bool = True) -> None:
+    """--sam, --sam-checkpoint (and --single-mask): shared by every command that runs SAM."""
+    parser.add_argument("--sam", default="vit_l", choices=["vit_b", "vit_l", "vit_h"],
+                        help="SAM variant (default %(default)s)")
+    parser.add_argument("--sam-checkpoint", default=None, help="a local SAM checkpoint instead of the download")
+    if single_mask:
+        parser.add_argument("--single-mask", action="store_true",
+                            help="ask SAM for one mask instead of keeping the best of three")
+
+
+def parse_bands(text: str | None) -> tuple[int, ...] | None:
+    """``--bands 4,3,2`` -> (4, 3, 2); None when not given."""
+    if not text:
+        return None
+    try:
+        return tuple(int(b) for b in text.split(","))
+    except ValueError:
+        from .errors import BadInputError
+
+        raise BadInputError(f"--bands {text!r}: give 1-based band numbers such as 4,3,2") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rs-seg",

@@ -2,7 +2,7 @@
 mask with SAM in the loop (how LoRA training targets are made)."""
 from __future__ import annotations
 
-from ..cli import add_common
+from ..cli import add_common, add_sam_options, parse_bands
 
 
 def register(subparsers) -> None:
@@ -17,10 +17,7 @@ def register(subparsers) -> None:
     parser.add_argument("--n", type=int, default=6, help="at most N clicks (default 6)")
     parser.add_argument("--stop-iou", type=float, default=None,
                         help="stop once the IoU reaches this value (default: only when perfect)")
-    parser.add_argument("--sam", default="vit_l", help="SAM variant: vit_b, vit_l (default), vit_h")
-    parser.add_argument("--sam-checkpoint", default=None, help="a local SAM checkpoint file")
-    parser.add_argument("--single-mask", action="store_true",
-                        help="ask SAM for one mask instead of keeping the best of three")
+    add_sam_options(parser)
     parser.add_argument("--bands", default=None, help="1-based bands to use as RGB, e.g. 4,3,2")
     parser.add_argument("--out", required=True, help="clicks file to write (JSON, pixel coordinates)")
     add_common(parser)
@@ -39,11 +36,7 @@ def run(args) -> int:
 
     if args.n < 1:
         raise BadInputError("--n must be at least 1")
-    try:
-        bands = [int(b) for b in args.bands.split(",")] if args.bands else None
-    except ValueError:
-        raise BadInputError(f"--bands {args.bands}: want 1-based band numbers such as 4,3,2") from None
-    image = read_image(args.image, bands=bands)
+    image = read_image(args.image, bands=parse_bands(args.bands))
     gt = read_mask(args.mask)
     if gt.shape != (image.height, image.width):
         raise BadInputError(f"{args.mask} is {gt.shape[1]}x{gt.shape[0]} but the image is "

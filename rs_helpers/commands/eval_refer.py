@@ -9,7 +9,7 @@ a LoRA adapter on its held-out split::
 """
 from __future__ import annotations
 
-from ..cli import add_common
+from ..cli import add_common, add_sam_options
 
 DATASETS = ("samples", "rrsisd", "refsegrs", "earthreason", "jsonl")
 
@@ -31,10 +31,8 @@ def register(kinds) -> None:
     parser.add_argument("--adapter", default=None, help="LoRA adapter folder for a qwen: model")
     parser.add_argument("--base-url", default=None, help="OpenAI-compatible server URL")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="qwen: the answer's token limit")
-    parser.add_argument("--sam", default="vit_l", help="SAM variant (default vit_l)")
-    parser.add_argument("--sam-checkpoint", default=None, help="a local SAM checkpoint file")
+    add_sam_options(parser)
     parser.add_argument("--n-clicks", type=int, default=6, help="ask for up to N clicks (default 6)")
-    parser.add_argument("--single-mask", action="store_true", help="one SAM mask instead of the best of three")
     parser.add_argument("--limit", type=int, default=None, help="only the first N queries")
     parser.add_argument("--out", default=None, help="write the results here (JSON)")
     add_common(parser)

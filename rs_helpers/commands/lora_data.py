@@ -2,7 +2,7 @@
 target click answer) from a referring / reasoning dataset, with SAM in the loop."""
 from __future__ import annotations
 
-from ..cli import add_common
+from ..cli import add_common, add_sam_options
 
 
 def register(subparsers) -> None:
@@ -21,10 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("--n-clicks", type=int, default=6, help="at most N clicks per sample (default 6)")
     parser.add_argument("--stop-iou", type=float, default=None,
                         help="stop a sample's clicks once SAM's IoU reaches this (default: only when perfect)")
-    parser.add_argument("--sam", default="vit_l", help="SAM variant: vit_b, vit_l (default), vit_h")
-    parser.add_argument("--sam-checkpoint", default=None, help="a local SAM checkpoint file")
-    parser.add_argument("--single-mask", action="store_true",
-                        help="ask SAM for one mask instead of keeping the best of three")
+    add_sam_options(parser)
     parser.add_argument("--all-questions", action="store_true",
                         help="earthreason: one line per question of each image (default: its first question)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N samples")

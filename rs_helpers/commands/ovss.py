@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from ..cli import parse_bands
 from ..errors import BadInputError
 
 TINY_GRID = 8  # default points per side under the tiny profile (its masks are meaningless anyway)
@@ -58,14 +59,6 @@ def register(subparsers) -> None:
     add_common(p)
     p.set_defaults(func=run)
 
-
-def parse_bands(text: str | None):
-    if not text:
-        return None
-    try:
-        return tuple(int(b) for b in text.split(","))
-    except ValueError:
-        raise BadInputError(f"--bands {text!r}: give band numbers like 1,2,3") from None
 
 
 def legend_path(out: Path) -> Path:

@@ -1,7 +1,7 @@
 """``rs-seg refer IMAGE --text ...``: one mask for a referring expression or a reasoning question."""
 from __future__ import annotations
 
-from ..cli import add_common
+from ..cli import add_common, add_sam_options, parse_bands
 
 
 def register(subparsers) -> None:
@@ -19,11 +19,8 @@ def register(subparsers) -> None:
     parser.add_argument("--adapter", default=None, help="LoRA adapter folder for a qwen: model (rs-seg train-lora)")
     parser.add_argument("--base-url", default=None,
                         help="OpenAI-compatible server (default $OPENAI_BASE_URL or api.openai.com)")
-    parser.add_argument("--sam", default="vit_l", help="SAM variant: vit_b, vit_l (default), vit_h")
-    parser.add_argument("--sam-checkpoint", default=None, help="a local SAM checkpoint file")
+    add_sam_options(parser)
     parser.add_argument("--n-clicks", type=int, default=6, help="ask for up to N clicks (default 6)")
-    parser.add_argument("--single-mask", action="store_true",
-                        help="ask SAM for one mask instead of keeping the best of three")
     parser.add_argument("--max-new-tokens", type=int, default=None,
                         help="qwen: the answer's token limit (default 256)")
     parser.add_argument("--bands", default=None, help="1-based bands to use as RGB, e.g. 4,3,2")
@@ -55,11 +52,7 @@ def run(args) -> int:
         raise BadInputError("--n-clicks must be at least 1")
     if not args.out.lower().endswith((".png", ".tif", ".tiff")):
         raise BadInputError(f"--out {args.out}: write .png, .tif or .tiff")
-    try:
-        bands = [int(b) for b in args.bands.split(",")] if args.bands else None
-    except ValueError:
-        raise BadInputError(f"--bands {args.bands}: want 1-based band numbers such as 4,3,2") from None
-    image = read_image(args.image, bands=bands)
+    image = read_image(args.image, bands=parse_bands(args.bands))
     backend = make_backend(args.vlm, base_url=args.base_url, adapter=args.adapter,
                            profile=args.profile, device=args.device, **backend_options(args))
     # Ask the model first: an answer without clicks exits 4 before SAM is loaded.
