@@ -68,7 +68,8 @@ def resize_long_side(height: int, width: int, long_side: int) -> tuple[int, int]
 
 def to_tensor(image_rgb: np.ndarray, size_hw: tuple[int, int], mean, std, device) -> torch.Tensor:
     """uint8 H x W x 3 -> normalised 1 x 3 x h x w float tensor resized (antialiased) to ``size_hw``."""
-    x = torch.from_numpy(np.ascontiguousarray(image_rgb)).to(device).permute(2, 0, 1)[None].float() / 255
+    writable = np.require(image_rgb, requirements=["C", "W"])  # copies read-only (PIL) arrays only
+    x = torch.from_numpy(writable).to(device).permute(2, 0, 1)[None].float() / 255
     if tuple(x.shape[-2:]) != tuple(size_hw):
         x = F.interpolate(x, size=size_hw, mode="bilinear", align_corners=False, antialias=True)
     mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)

@@ -258,6 +258,8 @@ def load_qwen(model_id: str = DEFAULT_QWEN, profile: str | None = None,
 
         model, processor = build_tiny_qwen(seed=TINY_SEED)
         model_id = "tiny-qwen3-vl"
+        if dtype is not None:  # like a real load in bf16: exercises the same half-precision paths
+            model = model.to(dtype)
     else:
         if not local.is_dir() and not _qwen_cached(model_id) and not host_reachable("huggingface.co"):
             raise WeightsUnavailableError(_qwen_offline(model_id, OSError("offline")))

@@ -1,0 +1,112 @@
+"""The same pipelines on every device and precision this machine has: CPU in fp32, bf16 and fp16
+autocast here; CUDA (bf16/fp16 autocast, gradient checkpointing) where a GPU is present.
+
+The CUDA cases are skipped without a GPU; `scripts/gpu/check.sh` runs this file on a GPU machine.
+Tiny random models: what is tested is that the half-precision and accelerator paths compute the
+same masks as the fp32 reference and that training and generation run there, not mask quality.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from rs_helpers.fast_proposals import generate_fast, mask_match
+from rs_helpers.models import build_tiny_sam, load_clip, load_qwen
+from rs_helpers.proposals import ProposalSettings, generate_reference
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+# Relaxed thresholds and no NMS: ~170 noisy masks, many of them near a threshold.
+MANY = dict(pred_iou_thresh=0.0, stability_score_thresh=0.5, box_nms_thresh=1.0, crop_nms_thresh=1.0)
+DEVICE_DTYPES = [
+    ("cpu", torch.float32), ("cpu", torch.bfloat16), ("cpu", torch.float16),
+    pytest.param("cuda", torch.float32, marks=CUDA), pytest.param("cuda", None, marks=CUDA),  # None: bf16/fp16
+]
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The tiny models run faster on one thread than on two busy ones."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def image():
+    """A shipped sample, small: 64 x 80."""
+    from rs_helpers.samples import list_samples
+
+    rgb = list_samples()[0].load_image().rgb
+    return np.asarray(Image.fromarray(rgb).resize((80, 64), Image.BILINEAR))
+
+
+@pytest.mark.parametrize("device, dtype", DEVICE_DTYPES)
+def test_fast_proposals_match_fp32_reference(device, dtype, image):
+    """The fast path under autocast gives the masks of segment-anything's generator in fp32."""
+    reference_sam = build_tiny_sam().eval()
+    sam = build_tiny_sam().eval().to(device)
+    settings = ProposalSettings(points_per_side=8, **MANY)
+    ref = generate_reference(reference_sam, image, settings)
+    fast = generate_fast(sam, image, settings, dtype=dtype)
+    assert len(ref) >= 100  # a real comparison
+    a, b = mask_match(ref.masks, fast.masks, 0.95)
+    assert a >= 0.95 and b >= 0.95, (device, dtype, a, b)
+    assert abs(len(ref) - len(fast)) <= max(2, len(ref) // 50)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_ovss_runs_on_device(device, image):
+    from rs_helpers.models import load_sam
+    from rs_helpers.ovss import segment
+
+    sam = load_sam(profile="tiny", device=device)
+    clip = load_clip(profile="tiny", device=device)
+    result = segment(image, "building;road;water", sam=sam, clip=clip)
+    assert result.labels.shape == image.shape[:2] and result.labels.dtype == np.uint8
+    assert set(np.unique(result.labels)) <= {0, 1, 2}
+    assert sum(result.shares.values()) == pytest.approx(1.0)
+    if device == "cuda":
+        assert result.memory.get("peak_cuda_mib", 0) > 0
+
+
+@pytest.mark.parametrize("device, dtype", [("cpu", torch.float32), ("cpu", torch.bfloat16),
+                                           pytest.param("cuda", None, marks=CUDA)])
+def test_qwen_answers_in_half_precision(device, dtype, image):
+    from rs_helpers.vlm_qwen import QwenBackend
+
+    backend = QwenBackend(profile="tiny", device=device, dtype=dtype, max_new_tokens=12)
+    expected = dtype or (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    assert next(backend.model.parameters()).dtype == expected
+    first, second = backend.ask(image, "the red roof"), backend.ask(image, "the red roof")
+    assert first.text == second.text  # greedy: deterministic
+    assert first.usage["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_lora_steps_with_gradient_checkpointing(device, tmp_path):
+    """A few LoRA steps with gradient checkpointing (bf16/fp16 mixed precision on CUDA):
+    finite losses, only adapter weights change, the adapter is saved."""
+    from test_lora_train import fast_settings, write_examples
+
+    from rs_helpers.lora_train import train_lora
+
+    train_file = write_examples(tmp_path / "data")
+    settings = fast_settings(device=device, max_steps=4, logging_steps=1, lr=1e-3, gradient_checkpointing=True)
+    qwen = load_qwen(profile="tiny", device=device,
+                     dtype=None if device == "cuda" else torch.float32)
+    frozen = {n: p.detach().clone() for n, p in qwen.model.named_parameters()}
+    result = train_lora(train_file, tmp_path / "adapter", settings, qwen=qwen, progress=False)
+    assert result.global_step == 4
+    assert len(result.losses) == 4 and all(np.isfinite(result.losses))
+    renamed = hasattr(qwen.model, "is_activation_checkpointing")  # transformers 5.x's name
+    assert getattr(qwen.model, "is_activation_checkpointing" if renamed else "is_gradient_checkpointing")
+    changed = {n for n, p in result.model.named_parameters() if "lora_B" in n and p.detach().abs().sum() > 0}
+    assert changed  # LoRA B starts at zero: a non-zero B means the adapter learned
+    base = {n.replace("base_model.model.", "").replace(".base_layer", ""): p
+            for n, p in result.model.named_parameters() if "lora_" not in n}
+    assert all(torch.equal(base[n], frozen[n]) for n in frozen if n in base)
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
