@@ -17,6 +17,17 @@ def _tiny_profile(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("RS_HELPERS_CACHE", str(tmp_path_factory.getbasetemp() / "rs_cache"))
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny models run faster on one thread than on two busy ones (``usefixtures("one_thread")``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_sam():
     from rs_helpers.models import load_sam

@@ -23,13 +23,7 @@ TARGETS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tiny models run faster on one thread than on two busy ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: faster on one thread
 
 
 def write_examples(folder, targets=TARGETS):

@@ -10,13 +10,7 @@ from rs_helpers.models import load_qwen
 from rs_helpers.tiny_qwen import QWEN3_VL_CHAT_TEMPLATE, SPECIAL_TOKENS, build_tiny_qwen
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tiny models run faster on one thread than on two busy ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: faster on one thread
 
 
 @pytest.fixture(scope="module")

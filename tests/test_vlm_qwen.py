@@ -14,12 +14,7 @@ from rs_helpers.vlm import VLMAnswer, VLMBackend, make_backend
 from rs_helpers.vlm_qwen import IGNORE_INDEX, SETTINGS_FILE, QwenBackend, build_chat, generate, to_pil
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: faster on one thread
 
 
 @pytest.fixture(scope="module")
