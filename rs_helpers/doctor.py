@@ -56,13 +56,25 @@ def _hub_has(repo: str, filename: str, cache: str | None = None) -> bool:
         return False
 
 
+def sam_weights_check(variant: str, ckpt, path: Path) -> Check:
+    """Present and verified, present (checked at first use), of the wrong size, or missing."""
+    from .weights import is_verified
+
+    if not path.exists():
+        return Check(f"SAM {variant}", f"missing (from {ckpt.url})")
+    size = path.stat().st_size
+    if ckpt.size is not None and size != ckpt.size:
+        return Check(f"SAM {variant}", f"WRONG SIZE: {size:,} bytes, not {ckpt.size:,} ({path}); "
+                     "the next load moves it aside and downloads it again", ok=False)
+    checked = "verified" if is_verified(path, ckpt) else "sha256 checked at first use"
+    return Check(f"SAM {variant}", f"present, {checked} ({size / 2**20:.0f} MiB)")
+
+
 def weight_checks() -> list[Check]:
     folder = cache_dir()
     out = [Check("cache folder", f"{folder} ({'exists' if folder.is_dir() else 'not created yet'})")]
     for variant, ckpt in SAM_CHECKPOINTS.items():
-        path = folder / ckpt.filename
-        state = f"present ({path.stat().st_size / 2**20:.0f} MiB)" if path.exists() else f"missing (from {ckpt.url})"
-        out.append(Check(f"SAM {variant}", state, ok=True))
+        out.append(sam_weights_check(variant, ckpt, folder / ckpt.filename))
     clip_cached = any(_hub_has(CLIP_HUB, f, str(folder / "open_clip"))
                       for f in ("open_clip_pytorch_model.bin", "open_clip_model.safetensors"))
     out.append(Check("CLIP ViT-B-16 openai", "present" if clip_cached else f"missing (hf-hub:{CLIP_HUB})"))

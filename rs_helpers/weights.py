@@ -1,9 +1,13 @@
 """Checkpoint files: where they come from, where they are cached, how they are checked.
 
 SAM checkpoints are plain URLs whose file-name suffix is the start of the file's md5
-(``sam_vit_b_01ec64.pth``). Downloads go to one cache folder (``$RS_HELPERS_CACHE``, default
-under the user's cache dir), resume after an interruption, show a progress bar and are
-verified before use. Offline, the error names the URL and where to put the file by hand.
+(``sam_vit_b_01ec64.pth``); the registry below also holds each file's size and full sha256.
+Downloads go to one cache folder (``$RS_HELPERS_CACHE``, default under the user's cache dir),
+resume after an interruption, show a progress bar and are verified before first use: the size
+at once, then the sha256. A verified file gets a ``<name>.verified`` stamp (size, mtime, digest)
+so that later loads skip re-hashing gigabytes; changing the file invalidates the stamp. A file
+that fails the check is moved aside to ``<name>.bad`` (never silently deleted: it may have been
+placed by hand) and fetched again. Offline, the error names the URL and where to put the file.
 """
 from __future__ import annotations
 
@@ -21,20 +25,27 @@ CACHE_ENV = "RS_HELPERS_CACHE"
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A downloadable weights file: its URL and the md5 prefix its name carries."""
+    """A downloadable weights file: its URL, the md5 prefix its name carries and, where known,
+    its size in bytes and full sha256 (checked instead of the md5 prefix)."""
 
     url: str
     md5_prefix: str
+    size: int | None = None
+    sha256: str | None = None
 
     @property
     def filename(self) -> str:
         return self.url.rsplit("/", 1)[-1]
 
 
+_SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
 SAM_CHECKPOINTS = {
-    "vit_b": Checkpoint("https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth", "01ec64"),
-    "vit_l": Checkpoint("https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth", "0b3195"),
-    "vit_h": Checkpoint("https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth", "4b8939"),
+    "vit_b": Checkpoint(_SAM_URL + "sam_vit_b_01ec64.pth", "01ec64", 375_042_383,
+                        "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912"),
+    "vit_l": Checkpoint(_SAM_URL + "sam_vit_l_0b3195.pth", "0b3195", 1_249_524_607,
+                        "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622"),
+    "vit_h": Checkpoint(_SAM_URL + "sam_vit_h_4b8939.pth", "4b8939", 2_564_550_879,
+                        "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e"),
 }
 
 
@@ -48,12 +59,61 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("rs_helpers"))
 
 
-def md5_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
+def digest_of(path: Path, algorithm: str = "sha256", progress: bool = False, chunk: int = 1 << 22) -> str:
+    """Hex digest of a file, read in chunks (with a byte progress bar for large files)."""
+    from tqdm.auto import tqdm
+
+    digest = hashlib.new(algorithm)
+    size = path.stat().st_size
+    with open(path, "rb") as fh, tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024,
+                                      desc=f"checking {path.name}", leave=False,
+                                      disable=not progress or size < 1 << 28) as bar:
         for block in iter(lambda: fh.read(chunk), b""):
             digest.update(block)
+            bar.update(len(block))
     return digest.hexdigest()
+
+
+def md5_of(path: Path) -> str:
+    return digest_of(path, "md5")
+
+
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _stamp_text(path: Path, checkpoint: Checkpoint) -> str:
+    stat = path.stat()
+    return f"{stat.st_size} {stat.st_mtime_ns} {checkpoint.sha256 or checkpoint.md5_prefix}\n"
+
+
+def is_verified(path: Path, checkpoint: Checkpoint) -> bool:
+    """Whether ``path`` carries a stamp of an earlier successful check that still fits the file."""
+    stamp = _stamp_path(path)
+    try:
+        return path.is_file() and stamp.read_text() == _stamp_text(path, checkpoint)
+    except OSError:
+        return False
+
+
+def check_file(path: Path, checkpoint: Checkpoint, progress: bool = False) -> str | None:
+    """None if ``path`` is the checkpoint's file (size, then sha256 or the md5 prefix), else why not.
+    A success is stamped so that the next check is instant."""
+    if is_verified(path, checkpoint):
+        return None
+    size = path.stat().st_size
+    if checkpoint.size is not None and size != checkpoint.size:
+        return f"it is {size:,} bytes, not {checkpoint.size:,} (an interrupted or a different download)"
+    if checkpoint.sha256:
+        got = digest_of(path, "sha256", progress)
+        if got != checkpoint.sha256:
+            return f"its sha256 {got[:16]}... is not {checkpoint.sha256[:16]}..."
+    else:
+        got = md5_of(path)
+        if not got.startswith(checkpoint.md5_prefix):
+            return f"its md5 {got[:12]} does not start with {checkpoint.md5_prefix}"
+    _stamp_path(path).write_text(_stamp_text(path, checkpoint))
+    return None
 
 
 def offline_message(what: str, url: str, target: Path, reason: str = "", cache_env: str = CACHE_ENV) -> str:
@@ -86,31 +146,41 @@ def fetch(checkpoint: Checkpoint, folder: Path | None = None, progress: bool = T
           timeout: float = 30.0) -> Path:
     """Return the local path of ``checkpoint``, downloading (and resuming) it if needed.
 
-    The file is written to ``<name>.part`` first and renamed only once its md5 matches.
+    The file is written to ``<name>.part`` first and renamed only once it passes
+    :func:`check_file`. A cached file that fails the check is moved to ``<name>.bad``.
     """
     folder = Path(folder) if folder is not None else cache_dir()
     target = folder / checkpoint.filename
+    moved = ""
     if target.exists():
-        if md5_of(target).startswith(checkpoint.md5_prefix):
+        problem = check_file(target, checkpoint, progress)
+        if problem is None:
             return target
-        target.unlink()  # corrupt or wrong file: fetch again
+        bad = target.with_name(target.name + ".bad")
+        target.replace(bad)
+        _stamp_path(target).unlink(missing_ok=True)
+        moved = f"The file at {target} was not the right one ({problem}); it was moved to {bad}. "
     folder.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
+    if checkpoint.size is not None and part.exists() and part.stat().st_size > checkpoint.size:
+        part.unlink()  # longer than the file: cannot be a prefix of it
     try:
-        _download(checkpoint.url, part, progress=progress, timeout=timeout)
+        if checkpoint.size is None or not part.exists() or part.stat().st_size < checkpoint.size:
+            _download(checkpoint.url, part, progress=progress, timeout=timeout)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise WeightsUnavailableError(
-            offline_message(checkpoint.filename, checkpoint.url, target, reason=str(exc)[:200])
+            moved + offline_message(checkpoint.filename, checkpoint.url, target, reason=str(exc)[:200])
         ) from None
-    got = md5_of(part)
-    if not got.startswith(checkpoint.md5_prefix):
+    problem = check_file(part, checkpoint, progress)
+    if problem is not None:
         part.unlink()
+        _stamp_path(part).unlink(missing_ok=True)
         raise WeightsUnavailableError(
-            f"downloaded {checkpoint.filename} but its md5 {got[:12]} does not start with "
-            f"{checkpoint.md5_prefix}; the file was removed. "
+            f"downloaded {checkpoint.filename} but {problem}; the download was removed. "
             + offline_message(checkpoint.filename, checkpoint.url, target)
         )
     part.replace(target)
+    _stamp_path(part).replace(_stamp_path(target))  # rename keeps size and mtime: the stamp still fits
     return target
 
 
