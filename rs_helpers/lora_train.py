@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from .clicks import Click, parse_clicks
+from .device import native_bf16
 from .errors import BadInputError
 from .prompts import DEFAULT_N_CLICKS, SYSTEM_PROMPT, TASKS, build_prompt
 from .vlm_qwen import IGNORE_INDEX, SETTINGS_FILE, build_chat
@@ -261,7 +262,7 @@ def train_lora(train_file: str | Path, out_dir: str | Path, settings: LoraSettin
     trainable, total = count_parameters(model)
     device = next(model.parameters()).device
     cuda = device.type == "cuda"
-    bf16 = cuda and torch.cuda.is_bf16_supported()
+    bf16 = cuda and native_bf16(device)  # fp16 mixed precision on older GPUs (Colab's T4)
     checkpointing = cuda if settings.gradient_checkpointing is None else bool(settings.gradient_checkpointing)
     args = TrainingArguments(
         output_dir=str(checkpoint_dir), per_device_train_batch_size=settings.batch_size,

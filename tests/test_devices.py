@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from rs_helpers.device import pick_dtype
 from rs_helpers.fast_proposals import generate_fast, mask_match
 from rs_helpers.models import build_tiny_sam, load_clip, load_qwen
 from rs_helpers.proposals import ProposalSettings, generate_reference
@@ -73,7 +74,7 @@ def test_qwen_answers_in_half_precision(device, dtype, image):
     from rs_helpers.vlm_qwen import QwenBackend
 
     backend = QwenBackend(profile="tiny", device=device, dtype=dtype, max_new_tokens=12)
-    expected = dtype or (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    expected = dtype or pick_dtype(device)
     assert next(backend.model.parameters()).dtype == expected
     first, second = backend.ask(image, "the red roof"), backend.ask(image, "the red roof")
     assert first.text == second.text  # greedy: deterministic
@@ -104,3 +105,18 @@ def test_lora_steps_with_gradient_checkpointing(device, tmp_path):
             for n, p in result.model.named_parameters() if "lora_" not in n}
     assert all(torch.equal(base[n], frozen[n]) for n in frozen if n in base)
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), torch.float16), ((8, 0), torch.bfloat16),
+                                                  ((9, 0), torch.bfloat16)])
+def test_dtype_follows_native_bf16_not_emulation(monkeypatch, capability, expected):
+    """A T4 (7.5, Colab's free GPU) only emulates bf16: torch says "supported", we pick fp16."""
+    from rs_helpers.device import native_bf16
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # what torch says on a T4
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: capability)
+    monkeypatch.setattr(torch.version, "hip", None)
+    assert pick_dtype("cuda") == expected
+    assert native_bf16("cuda") == (expected == torch.bfloat16)
+    assert pick_dtype("cpu") == torch.float32 and not native_bf16("cpu")
