@@ -187,7 +187,8 @@ def load_clip(name: str = DEFAULT_CLIP, pretrained: str | None = DEFAULT_CLIP_PR
     try:
         with _seeded(TINY_SEED):
             model, _, preprocess = open_clip.create_model_and_transforms(
-                name, pretrained=pretrained, device=device, cache_dir=str(clip_cache)
+                name, pretrained=pretrained, device=device, cache_dir=str(clip_cache),
+                force_quick_gelu=clip_quick_gelu(name, pretrained),
             )
     except RuntimeError as exc:
         if "Unknown model" in str(exc) or "not found" in str(exc).lower() and "pretrained" in str(exc).lower():
@@ -198,6 +199,20 @@ def load_clip(name: str = DEFAULT_CLIP, pretrained: str | None = DEFAULT_CLIP_PR
     model.eval()
     return ClipModel(model=model, preprocess=preprocess, tokenizer=open_clip.get_tokenizer(name),
                      name=name, pretrained=pretrained)
+
+
+def clip_quick_gelu(name: str, pretrained: str | None) -> bool:
+    """Whether the weights of tag ``pretrained`` were trained with QuickGELU (all OpenAI CLIPs).
+
+    open_clip 3 builds ``ViT-B-16`` with plain GELU and only warns when the ``openai`` tag's weights
+    expect QuickGELU, which silently degrades every feature; so the activation follows the tag.
+    A weights file carries no tag: for OpenAI weights in a file use the ``-quickgelu`` model name."""
+    import open_clip
+
+    if not pretrained or name.startswith("hf-hub:"):
+        return False
+    cfg = open_clip.get_pretrained_cfg(name, pretrained) or {}
+    return bool(cfg.get("quick_gelu", False))
 
 
 def _clip_hub(name: str, pretrained: str | None) -> str | None:
@@ -226,7 +241,8 @@ def _clip_offline(name: str, pretrained: str | None, folder: Path, exc: Exceptio
     hub = _clip_hub(name, pretrained)
     source = f"https://huggingface.co/{hub} (open_clip_pytorch_model.bin)" if hub else f"{name}/{pretrained}"
     return offline_message(f"CLIP weights {name} ({pretrained})", source, folder, reason=str(exc)[:80]) + (
-        " A downloaded weights file can also be given as the pretrained value (--clip-pretrained FILE).")
+        " A downloaded weights file can also be given as the pretrained value (--clip-pretrained FILE;"
+        " for OpenAI weights in a file, name the model ViT-B-16-quickgelu).")
 
 
 # --------------------------------------------------------------------------- Qwen-VL

@@ -101,6 +101,34 @@ def test_clip_file_written_by_test_loads_through_open_clip_factory(tmp_path):
     assert loaded.pretrained == str(path)
 
 
+@pytest.mark.parametrize("quick", [True, False])
+def test_clip_activation_follows_the_pretrained_tag(monkeypatch, tmp_path, quick):
+    """OpenAI tags were trained with QuickGELU: open_clip 3 would build plain GELU and only warn."""
+    import warnings
+
+    import open_clip
+    from open_clip.transformer import QuickGELU
+
+    tiny = models.load_clip(profile="tiny", device="cpu")
+    path = tmp_path / "weights.pt"
+    torch.save(tiny.model.state_dict(), path)
+    # the tiny architecture under another name, with a downloadable tag (the download is mocked)
+    name = "rs-test-clip"
+    monkeypatch.setitem(open_clip.factory._MODEL_CONFIGS, name, open_clip.get_model_config(models.TINY_CLIP_NAME))
+    monkeypatch.setitem(open_clip.pretrained._PRETRAINED, name, {"fake": {"hf_hub": "org/fake/", "quick_gelu": quick}})
+    monkeypatch.setattr(open_clip.factory, "download_pretrained", lambda cfg, cache_dir=None: str(path))
+    monkeypatch.setattr(models, "host_reachable", lambda *a, **k: True)
+    assert models.clip_quick_gelu(name, "fake") is quick
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="QuickGELU mismatch")
+        clip = models.load_clip(name, pretrained="fake", profile="full", device="cpu")
+    activations = {type(m) for m in clip.model.modules() if isinstance(m, (QuickGELU, torch.nn.GELU))}
+    assert activations == ({QuickGELU} if quick else {torch.nn.GELU})
+    assert models.clip_quick_gelu("ViT-B-16", "openai") is True  # the default model and tag
+    assert models.clip_quick_gelu("ViT-B-16", "laion2b_s34b_b88k") is False
+    assert models.clip_quick_gelu("ViT-B-16", None) is False
+
+
 def test_full_clip_offline_is_weights_unavailable(monkeypatch):
     monkeypatch.setattr(models, "host_reachable", lambda *a, **k: False)
     with pytest.raises(WeightsUnavailableError) as info:
