@@ -43,6 +43,43 @@ def add_sam_options(parser: argparse.ArgumentParser, single_mask: bool = True) -
                             help="ask SAM for one mask instead of keeping the best of three")
 
 
+def add_vlm_options(parser: argparse.ArgumentParser) -> None:
+    """--vlm, --adapter, --base-url, --max-new-tokens, --reasoning-effort: shared by the commands
+    that ask a vision-language model for clicks (turned into backend options by :func:`backend_options`)."""
+    parser.add_argument("--vlm", default="openai:gpt-5",
+                        help="openai:MODEL, qwen:MODEL_ID_OR_DIR or replay:FILE.json (default openai:gpt-5)")
+    parser.add_argument("--adapter", default=None, help="LoRA adapter folder for a qwen: model (rs-seg train-lora)")
+    parser.add_argument("--base-url", default=None,
+                        help="OpenAI-compatible server (default $OPENAI_BASE_URL or api.openai.com)")
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="the answer's token limit (qwen: default 256; openai: max_completion_tokens, "
+                             "which for GPT-5 includes its reasoning tokens)")
+    parser.add_argument("--reasoning-effort", default=None, choices=["minimal", "low", "medium", "high"],
+                        help="openai reasoning models (GPT-5): how much to think before answering")
+
+
+def backend_options(args) -> dict:
+    """Backend-specific keyword options from :func:`add_vlm_options`' flags (only those set)."""
+    from .errors import BadInputError
+
+    openai = args.vlm.lower().startswith("openai")
+    options: dict = {}
+    if args.max_new_tokens is not None:
+        if args.max_new_tokens < 1:
+            raise BadInputError("--max-new-tokens must be at least 1")
+        if openai:
+            options.setdefault("request_options", {})["max_completion_tokens"] = args.max_new_tokens
+        elif args.vlm.lower().startswith("qwen"):
+            options["max_new_tokens"] = args.max_new_tokens
+        else:
+            raise BadInputError("--max-new-tokens is for qwen: and openai: models")
+    if args.reasoning_effort is not None:
+        if not openai:
+            raise BadInputError("--reasoning-effort is for openai: models")
+        options.setdefault("request_options", {})["reasoning_effort"] = args.reasoning_effort
+    return options
+
+
 def parse_bands(text: str | None) -> tuple[int, ...] | None:
     """``--bands 4,3,2`` -> (4, 3, 2); None when not given."""
     if not text:

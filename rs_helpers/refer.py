@@ -42,6 +42,17 @@ def _rgb(image) -> np.ndarray:
     return image.rgb if isinstance(image, RasterImage) else np.asarray(image)
 
 
+def _cut_off_hint(answer, backend) -> str:
+    """What to change when the answer stopped at its token limit rather than ending."""
+    if getattr(answer, "finish_reason", None) != "length":
+        return ""
+    if backend.name.startswith("openai:"):
+        return ("; the answer was cut off at its token limit (finish_reason=length): reasoning models such as "
+                "GPT-5 spend completion tokens on thinking first, so raise --max-new-tokens "
+                "(max_completion_tokens) or lower --reasoning-effort")
+    return "; the answer was cut off at its token limit: raise --max-new-tokens"
+
+
 def ask_for_clicks(image, text: str, backend: VLMBackend, task: str = "referring",
                    n_clicks: int = DEFAULT_N_CLICKS) -> tuple[list[Click], str, str, dict]:
     """Ask ``backend`` for clicks: returns ``(grid clicks, raw answer, prompt, usage)``.
@@ -55,7 +66,8 @@ def ask_for_clicks(image, text: str, backend: VLMBackend, task: str = "referring
     try:
         clicks = parse_clicks(answer.text, max_clicks=n_clicks)
     except ClickParseError as exc:
-        error = NoClicksError(f"{backend.name} gave no usable clicks ({exc.reason})", answer.text)
+        error = NoClicksError(f"{backend.name} gave no usable clicks ({exc.reason}){_cut_off_hint(answer, backend)}",
+                              answer.text)
         error.usage = dict(answer.usage)  # the call still cost tokens
         raise error from None
     return clicks, answer.text, prompt, dict(answer.usage)

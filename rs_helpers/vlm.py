@@ -30,10 +30,12 @@ def empty_usage() -> dict:
 
 @dataclass
 class VLMAnswer:
-    """What a model said (``text``) and what it cost (``usage``: prompt/completion/total tokens)."""
+    """What a model said (``text``), what it cost (``usage``: prompt/completion/total tokens) and
+    why it stopped (``finish_reason``: "stop", "length" when cut off at the token limit, or None)."""
 
     text: str
     usage: dict = field(default_factory=empty_usage)
+    finish_reason: str | None = None
 
 
 @runtime_checkable

@@ -133,7 +133,8 @@ class OpenAIBackend:
         raw = getattr(response, "usage", None)
         usage = {key: int(getattr(raw, key, 0) or 0) for key in ("prompt_tokens", "completion_tokens", "total_tokens")}
         self.usage.add(usage)
-        return VLMAnswer(text=text, usage=usage)
+        finish = getattr(choices[0], "finish_reason", None)
+        return VLMAnswer(text=text, usage=usage, finish_reason=str(finish) if finish else None)
 
 
 def _short(exc: Exception, limit: int = 200) -> str:

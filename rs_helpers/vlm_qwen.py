@@ -99,7 +99,8 @@ def model_dtype(model) -> torch.dtype:
 
 
 def generate(model, processor, inputs: dict, max_new_tokens: int = 256) -> tuple[str, dict]:
-    """Greedy generation from :func:`build_chat` inputs; returns the decoded answer and usage."""
+    """Greedy generation from :func:`build_chat` inputs; returns the decoded answer and usage
+    (with ``finish_reason``: "length" when the answer hit ``max_new_tokens`` without ending)."""
     device, dtype = model_device(model), model_dtype(model)
     batch = {}
     for key, value in inputs.items():
@@ -123,6 +124,11 @@ def generate(model, processor, inputs: dict, max_new_tokens: int = 256) -> tuple
     text = processor.tokenizer.decode(new_ids, skip_special_tokens=True)
     usage = {"prompt_tokens": int(prompt_length), "completion_tokens": completion,
              "total_tokens": int(prompt_length) + completion}
+    eos = config.eos_token_id if config.eos_token_id is not None else processor.tokenizer.eos_token_id
+    eos = set(eos if isinstance(eos, (list, tuple)) else [eos])
+    real = new_ids[new_ids != pad] if pad is not None else new_ids
+    ended = real.numel() > 0 and int(real[-1]) in eos
+    usage["finish_reason"] = "stop" if ended or completion < max_new_tokens else "length"
     return text.strip(), usage
 
 
@@ -179,4 +185,5 @@ class QwenBackend:
     def ask(self, image_rgb: np.ndarray, prompt: str) -> VLMAnswer:
         text, usage = generate(self.model, self.processor, self.inputs(image_rgb, prompt),
                                self.max_new_tokens)
-        return VLMAnswer(text=text, usage=usage)
+        finish = usage.pop("finish_reason", None)
+        return VLMAnswer(text=text, usage=usage, finish_reason=finish)

@@ -111,7 +111,30 @@ def test_refer_server_down_exits_1(monkeypatch, image_png, tmp_path, capsys):
     assert code == 1 and "cannot reach" in capsys.readouterr().err
 
 
+def test_refer_passes_token_limit_and_reasoning_effort_to_openai(server, image_png, tmp_path):
+    code = main(["refer", str(image_png), "--text", "x", "--base-url", server.url, "--profile", "tiny",
+                 "--device", "cpu", "--sam", "vit_b", "--out", str(tmp_path / "m.png"),
+                 "--max-new-tokens", "4000", "--reasoning-effort", "low"])
+    assert code == 0
+    assert server.requests[0]["max_completion_tokens"] == 4000 and server.requests[0]["reasoning_effort"] == "low"
+    assert "temperature" not in server.requests[0]  # GPT-5 accepts only its default
+
+
+def test_refer_cut_off_answer_says_to_raise_the_limit(server, image_png, tmp_path, capsys):
+    reply = completion("")  # GPT-5 spent every completion token on reasoning
+    reply["choices"][0]["finish_reason"] = "length"
+    server.replies = [(200, reply, 0)]
+    code = main(["refer", str(image_png), "--text", "x", "--base-url", server.url, "--profile", "tiny",
+                 "--out", str(tmp_path / "m.png"), "--max-new-tokens", "50"])
+    err = capsys.readouterr().err
+    assert code == 4
+    assert "finish_reason=length" in err and "--max-new-tokens" in err and "--reasoning-effort" in err
+
+
 @pytest.mark.parametrize("extra, message", [
+    (["--out", "m.png", "--vlm", "qwen:x", "--reasoning-effort", "low"], "--reasoning-effort is for openai"),
+    (["--out", "m.png", "--max-new-tokens", "0"], "at least 1"),
+    (["--out", "m.png", "--vlm", "replay", "--max-new-tokens", "9"], "for qwen: and openai:"),
     (["--out", "m.jpg"], ".png, .tif"), (["--out", "m.png", "--n-clicks", "0"], "n-clicks"),
     (["--out", "m.png", "--vlm", "claude:x"], "unknown VLM"),
     (["--out", "m.png", "--bands", "a,b"], "bands"),

@@ -182,6 +182,15 @@ def test_refusal_and_empty_content_come_back_as_text(server, image):
     assert backend(server).ask(image, "q").text == "I can't help with that."
 
 
+def test_finish_reason_is_reported(server, image):
+    assert backend(server).ask(image, "q").finish_reason == "stop"
+    reply = completion(None)
+    reply["choices"][0]["finish_reason"] = "length"
+    server.replies = [(200, reply, 0)]
+    answer = backend(server).ask(image, "q")
+    assert answer.text == "" and answer.finish_reason == "length"
+
+
 def test_usage_is_summed_over_calls(server, image):
     b = backend(server)
     server.replies = [(200, completion(GOOD, (100, 20, 120)), 0), (200, completion(GOOD, (50, 5, 55)), 0)]

@@ -82,6 +82,28 @@ def test_backend_answers_with_usage_and_is_deterministic(qwen, image):
     assert backend.ask(image, "Where is the roof?") == first
 
 
+def test_finish_reason_length_when_the_answer_hits_the_limit(qwen, image):
+    answer = QwenBackend(qwen=qwen, max_new_tokens=2).ask(image, "Where is the roof?")
+    assert answer.usage["completion_tokens"] == 2 and answer.finish_reason == "length"
+    assert "finish_reason" not in answer.usage
+
+
+def test_finish_reason_stop_when_the_answer_ends(qwen, image, monkeypatch):
+    """A model that says one token and then its end-of-turn token stopped by itself."""
+    from rs_helpers import vlm_qwen
+
+    end = qwen.model.generation_config.eos_token_id
+    end = end[0] if isinstance(end, (list, tuple)) else end
+
+    def two_tokens(**kwargs):
+        prompt = kwargs["input_ids"]
+        return torch.cat([prompt, torch.tensor([[42, end]])], dim=1)
+
+    monkeypatch.setattr(qwen.model, "generate", two_tokens)
+    text, usage = vlm_qwen.generate(qwen.model, qwen.processor, QwenBackend(qwen=qwen).inputs(image, "q"), 2)
+    assert usage["completion_tokens"] == 2 and usage["finish_reason"] == "stop"
+
+
 def test_make_backend_builds_the_tiny_qwen(image):
     backend = make_backend("qwen:Qwen/Qwen3-VL-2B-Instruct", profile="tiny", device="cpu", max_new_tokens=4)
     assert isinstance(backend, QwenBackend)

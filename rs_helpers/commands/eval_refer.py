@@ -9,7 +9,7 @@ a LoRA adapter on its held-out split::
 """
 from __future__ import annotations
 
-from ..cli import add_common, add_sam_options
+from ..cli import add_common, add_sam_options, add_vlm_options, backend_options
 
 DATASETS = ("samples", "rrsisd", "refsegrs", "earthreason", "jsonl")
 
@@ -26,11 +26,7 @@ def register(kinds) -> None:
                         help="the dataset's folder (not needed for samples); for jsonl, a file from "
                              "rs-seg lora-data (e.g. its --holdout-out lines)")
     parser.add_argument("--split", default=None, help="test (default), val or train")
-    parser.add_argument("--vlm", default="openai:gpt-5",
-                        help="openai:MODEL, qwen:MODEL_ID_OR_DIR or replay:FILE.json (default openai:gpt-5)")
-    parser.add_argument("--adapter", default=None, help="LoRA adapter folder for a qwen: model")
-    parser.add_argument("--base-url", default=None, help="OpenAI-compatible server URL")
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="qwen: the answer's token limit")
+    add_vlm_options(parser)
     add_sam_options(parser)
     parser.add_argument("--n-clicks", type=int, default=6, help="ask for up to N clicks (default 6)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N queries")
@@ -46,7 +42,6 @@ def run(args) -> int:
     from ..profile import is_tiny
     from ..refer_eval import evaluate_refer
     from ..vlm import make_backend
-    from .refer import backend_options
 
     if args.n_clicks < 1:
         raise BadInputError("--n-clicks must be at least 1")

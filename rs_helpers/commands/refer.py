@@ -1,7 +1,7 @@
 """``rs-seg refer IMAGE --text ...``: one mask for a referring expression or a reasoning question."""
 from __future__ import annotations
 
-from ..cli import add_common, add_sam_options, parse_bands
+from ..cli import add_common, add_sam_options, add_vlm_options, backend_options, parse_bands
 
 
 def register(subparsers) -> None:
@@ -14,15 +14,9 @@ def register(subparsers) -> None:
     parser.add_argument("--text", required=True, help='e.g. "the largest building in the top-left"')
     parser.add_argument("--task", choices=["referring", "reasoning", "semantic"], default="referring",
                         help="referring expression (default) or a reasoning question")
-    parser.add_argument("--vlm", default="openai:gpt-5",
-                        help="openai:MODEL, qwen:MODEL_ID_OR_DIR or replay:FILE.json (default openai:gpt-5)")
-    parser.add_argument("--adapter", default=None, help="LoRA adapter folder for a qwen: model (rs-seg train-lora)")
-    parser.add_argument("--base-url", default=None,
-                        help="OpenAI-compatible server (default $OPENAI_BASE_URL or api.openai.com)")
+    add_vlm_options(parser)
     add_sam_options(parser)
     parser.add_argument("--n-clicks", type=int, default=6, help="ask for up to N clicks (default 6)")
-    parser.add_argument("--max-new-tokens", type=int, default=None,
-                        help="qwen: the answer's token limit (default 256)")
     parser.add_argument("--bands", default=None, help="1-based bands to use as RGB, e.g. 4,3,2")
     parser.add_argument("--out", required=True, help="mask to write: .png (0/255) or .tif (GeoTIFF, keeps the CRS)")
     parser.add_argument("--clicks-out", default=None, help="write the clicks here (JSON, pixel coordinates)")
@@ -93,15 +87,3 @@ def run(args) -> int:
     if is_tiny(args.profile):
         print("TINY PROFILE: the models are random; this mask and these clicks are meaningless.", file=sys.stderr)
     return 0
-
-
-def backend_options(args) -> dict:
-    """Backend-specific options from the command line (only those the user set)."""
-    options = {}
-    if getattr(args, "max_new_tokens", None) is not None:
-        if not args.vlm.lower().startswith("qwen"):
-            from ..errors import BadInputError
-
-            raise BadInputError("--max-new-tokens is for qwen: models")
-        options["max_new_tokens"] = args.max_new_tokens
-    return options

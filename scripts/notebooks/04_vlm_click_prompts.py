@@ -72,6 +72,12 @@ print("USER (plus the image):\n" + prompt)
 # pass `base_url=` (or `--base-url` on the command line). The client retries rate limits (429)
 # and server errors (5xx) with exponential backoff; token usage is recorded per call.
 #
+# GPT-5 is a *reasoning* model: it spends completion tokens thinking before it writes the answer.
+# `make_backend("openai:gpt-5", request_options={"reasoning_effort": "low"})` makes it quicker and
+# cheaper (`--reasoning-effort low` on the command line). An empty answer with
+# `finish_reason == "length"` means the thinking used up the token limit: raise
+# `max_completion_tokens` (`--max-new-tokens`).
+#
 # **Without `OPENAI_API_KEY`** the notebook replays answers stored in
 # `data/stored_answers/`. Read their label: they are **hand-written example answers in the GPT-5
 # format, NOT model output** (made from the ground-truth masks, so they are better than GPT-5
@@ -96,7 +102,7 @@ else:
 answer = backend.ask(image.rgb, prompt)
 print("\nquery:", query.text)
 print("raw answer:\n" + answer.text)
-print("usage:", answer.usage)
+print("usage:", answer.usage, "| finish reason:", answer.finish_reason)
 
 # %% [markdown]
 # ## 4. Parsing the answer
