@@ -11,7 +11,7 @@ PROFILE ?= full
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast student bench clean
+.PHONY: setup demo test test-fast test-min student bench clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,13 @@ test: setup
 test-fast: setup
 	RS_HELPERS_PROFILE=tiny MPLBACKEND=Agg $(PY) -m pytest tests -x -q $(PYTEST_ARGS)
 
+# The tests on the oldest dependency versions pyproject.toml allows (.ci/min-versions.txt), in .venv-min.
+test-min:
+	test -x .venv-min/bin/python || $(PYTHON) -m venv .venv-min
+	.venv-min/bin/python -m pip install --quiet $(TORCH_SPEC)
+	.venv-min/bin/python -m pip install --quiet -c .ci/min-versions.txt -e ".[dev,notebooks]"
+	RS_HELPERS_PROFILE=tiny MPLBACKEND=Agg .venv-min/bin/python -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS)
+
 student: setup
 	$(PY) -m rs_helpers student --out student
 
@@ -38,4 +45,4 @@ bench: setup
 	$(PY) -m rs_helpers bench --profile tiny
 
 clean:
-	rm -rf $(VENV) outputs student
+	rm -rf $(VENV) .venv-min outputs student

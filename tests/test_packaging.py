@@ -56,3 +56,18 @@ def test_version_matches_package():
     import rs_helpers
 
     assert _pyproject()["project"]["version"] == rs_helpers.__version__
+
+
+def test_min_versions_match_the_lower_bounds():
+    """.ci/min-versions.txt (what `make test-min` installs) pins every runtime dependency to its
+    pyproject lower bound, so the bounds Colab users may get are the ones CI tested."""
+    lines = [line.strip() for line in (ROOT / ".ci" / "min-versions.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    pins = {_name(line): line.split("==", 1)[1].removesuffix(".*") for line in lines}
+    for dep in _pyproject()["project"]["dependencies"]:
+        name = _name(dep)
+        if name in ("torch", "torchvision"):  # the Makefile's TORCH_SPEC, from this machine's disk
+            continue
+        floor = re.search(r">=\s*([\w.]+)", dep).group(1)
+        assert pins.get(name) == floor, f"{dep}: .ci/min-versions.txt pins {name}=={pins.get(name)}"
+    assert "make test-min" in (ROOT / ".ci" / "run").read_text()
