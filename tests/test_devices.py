@@ -120,3 +120,18 @@ def test_dtype_follows_native_bf16_not_emulation(monkeypatch, capability, expect
     assert pick_dtype("cuda") == expected
     assert native_bf16("cuda") == (expected == torch.bfloat16)
     assert pick_dtype("cpu") == torch.float32 and not native_bf16("cpu")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_lora_weights_train_in_fp32_on_a_half_precision_base(dtype):
+    """On a T4 the base loads in fp16 and the Trainer uses fp16 mixed precision, whose gradient
+    scaler refuses fp16 trainable weights: the LoRA weights must be fp32 (peft's autocast)."""
+    from peft import get_peft_model
+
+    from rs_helpers.lora_train import LoraSettings, lora_config
+
+    qwen = load_qwen(profile="tiny", device="cpu", dtype=dtype)
+    model = get_peft_model(qwen.model, lora_config(LoraSettings(rank=4, alpha=8)))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert trainable and all(p.dtype == torch.float32 for p in trainable)
+    assert all(p.dtype == dtype for n, p in model.named_parameters() if not p.requires_grad and p.is_floating_point())
