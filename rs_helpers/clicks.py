@@ -7,8 +7,9 @@ The same grid serves GPT-5, Qwen-VL (which grounds natively on 0-1000) and the L
 
 :func:`parse_clicks` also reads what models write when they drift from the format: JSON inside
 code fences or prose, trailing commas, single quotes, a bare list of points, Qwen's native
-``{"point_2d": [x, y]}``, ``(x, y)``, ``[x, y]`` and ``<point>x y</point>``. Anything it cannot
-read raises :class:`ClickParseError`, quoting the answer.
+``{"point_2d": [x, y]}``, ``(x, y)``, ``[x, y]`` and ``<point>x y</point>``. Reasoning blocks
+(``<think>...</think>``) are skipped, and a ``{"clicks": [...]}`` object wins over points merely
+mentioned in prose. Anything it cannot read raises :class:`ClickParseError`, quoting the answer.
 
 Clicks files (``rs-seg refer --clicks-out``, ``rs-seg clicks``) hold *pixel* coordinates:
 ``[{"x": px, "y": px, "label": 0|1}, ...]``.
@@ -36,6 +37,8 @@ _KV_CLICK = re.compile(
 _POINT_TAG = re.compile(rf"<point[^>]*>\s*[\(\[]?\s*({_NUM})\s*[,\s]\s*({_NUM})\s*[\)\]]?\s*</point>", re.I)
 _PAIR = re.compile(rf"[\(\[]\s*({_NUM})\s*,\s*({_NUM})\s*[\)\]]")
 _LIST_KEYS = ("clicks", "points", "point_prompts", "click_points")
+_REASONING = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.S | re.I)
+_OPEN_REASONING = re.compile(r"<(think|thinking|reasoning)>", re.I)
 _POSITIVE = {"1", "positive", "pos", "foreground", "fg", "true", "+", "include", "yes"}
 _NEGATIVE = {"0", "negative", "neg", "background", "bg", "false", "-", "exclude", "no"}
 
@@ -90,11 +93,17 @@ def parse_clicks(answer: str, max_clicks: int | None = None) -> list[Click]:
     """
     if not isinstance(answer, str):
         raise ClickParseError(f"the answer is a {type(answer).__name__}, not text", repr(answer))
-    clicks = _from_json_candidates(answer)
+    text = _REASONING.sub(" ", answer)  # reasoning models think aloud first; read only the answer
+    unclosed = _OPEN_REASONING.search(text)
+    if unclosed:
+        text = text[:unclosed.start()]
+    clicks = _from_json_candidates(text)
     if clicks is None:
-        clicks = _from_patterns(answer)
+        clicks = _from_patterns(text)
     if clicks is None:
-        raise ClickParseError("no click points found", answer)
+        reason = ("the answer stops inside its reasoning (<think> without </think>)" if unclosed and not text.strip()
+                  else "no click points found")
+        raise ClickParseError(reason, answer)
     if not clicks:
         raise ClickParseError("the answer lists no clicks (empty list)", answer)
     out = [_validate(x, y, label, answer) for x, y, label in clicks]
@@ -114,8 +123,12 @@ def _from_json_candidates(answer: str) -> list[tuple] | None:
     When that value is one lone click (an object, or an ``[x, y]`` pair, as in prose or in a list
     cut off by a token limit), the lone clicks that follow it are collected too.
     """
-    for text in _json_texts(answer):
-        cleaned = _TRAILING_COMMA.sub(r"\1", text)
+    texts = [_TRAILING_COMMA.sub(r"\1", text) for text in _json_texts(answer)]
+    for cleaned in texts:  # the asked-for {"clicks": [...]} wins over pairs mentioned in prose
+        for value, _, _ in _decoded_values(cleaned):
+            if isinstance(value, dict) and _has_list_key(value):
+                return _clicks_from_value(value, answer)
+    for cleaned in texts:
         singles: list[tuple] = []
         last_end = -1
         for value, start, end in _decoded_values(cleaned):

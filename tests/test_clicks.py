@@ -104,6 +104,27 @@ def test_format_is_exactly_the_documented_form():
         format_clicks([Click(5, 0, 3)])
 
 
+@pytest.mark.parametrize("answer", [
+    f"<think>The roof is near (120, 340), or [500, 600]; x=7, y=8 is grass.</think>\n{CANONICAL}",
+    f"<THINKING>maybe {{'x': 900, 'y': 900}}</THINKING> ```json\n{CANONICAL}\n```",
+    f"The target is near [500, 600]. {CANONICAL}",  # the asked-for object wins over prose pairs
+])
+def test_reasoning_and_prose_points_do_not_beat_the_answer(answer):
+    assert parse_clicks(answer) == EXPECTED
+
+
+def test_an_answer_cut_off_while_reasoning_says_so():
+    with pytest.raises(ClickParseError, match="stops inside its reasoning"):
+        parse_clicks("<think>I should click [500, 600] and then")
+
+
+@FAST
+@given(click_lists, grid_clicks, prose)
+def test_pairs_inside_reasoning_never_leak(clicks, decoy, words):
+    thought = f"<think>{words} [{decoy.x}, {decoy.y}] {format_clicks([decoy])}</think>"
+    assert parse_clicks(thought + format_clicks(clicks)) == clicks
+
+
 # --------------------------------------------------------------------------- properties
 @FAST
 @given(click_lists)
