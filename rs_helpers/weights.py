@@ -112,7 +112,10 @@ def check_file(path: Path, checkpoint: Checkpoint, progress: bool = False) -> st
         got = md5_of(path)
         if not got.startswith(checkpoint.md5_prefix):
             return f"its md5 {got[:12]} does not start with {checkpoint.md5_prefix}"
-    _stamp_path(path).write_text(_stamp_text(path, checkpoint))
+    try:
+        _stamp_path(path).write_text(_stamp_text(path, checkpoint))
+    except OSError:  # a read-only shared cache: check again next time
+        pass
     return None
 
 
@@ -180,7 +183,8 @@ def fetch(checkpoint: Checkpoint, folder: Path | None = None, progress: bool = T
             + offline_message(checkpoint.filename, checkpoint.url, target)
         )
     part.replace(target)
-    _stamp_path(part).replace(_stamp_path(target))  # rename keeps size and mtime: the stamp still fits
+    if _stamp_path(part).exists():  # rename keeps size and mtime: the stamp still fits
+        _stamp_path(part).replace(_stamp_path(target))
     return target
 
 

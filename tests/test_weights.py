@@ -163,3 +163,22 @@ def test_offline_message_names_url_cache_and_tiny_profile(tmp_path):
 
 def test_host_reachable_false_for_closed_port_host():
     assert host_reachable("http://nonexistent.invalid/x", timeout=1) is False
+
+
+def test_read_only_cache_still_loads(tmp_path, monkeypatch):
+    """A shared cache the user cannot write to: the file is checked, used, and not stamped."""
+    from pathlib import Path
+
+    ckpt = _full("http://127.0.0.1:9")
+    (tmp_path / ckpt.filename).write_bytes(PAYLOAD)
+    real_write = Path.write_text
+
+    def read_only(self, *args, **kwargs):
+        if self.parent == tmp_path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", read_only)
+    assert fetch(ckpt, tmp_path, progress=False) == tmp_path / ckpt.filename
+    assert fetch(ckpt, tmp_path, progress=False) == tmp_path / ckpt.filename  # checked again, still fine
+    assert not (tmp_path / (ckpt.filename + ".verified")).exists()
