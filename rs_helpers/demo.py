@@ -26,7 +26,7 @@ def command_steps(out: Path) -> list[Step]:
 
     import os
 
-    from .profile import get_profile
+    from .profile import get_profile, is_tiny
 
     dubai = get_sample("dubai_tile2_part001")
     if os.environ.get("OPENAI_API_KEY"):
@@ -50,7 +50,7 @@ def execute_notebooks(notebooks: list[Path], out: Path, timeout: int = 1800) -> 
     """Run each notebook top to bottom and save the executed copy (with figures) in ``out``."""
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
     out.mkdir(parents=True, exist_ok=True)
     for path in notebooks:
@@ -60,6 +60,10 @@ def execute_notebooks(notebooks: list[Path], out: Path, timeout: int = 1800) -> 
                                 resources={"metadata": {"path": str(path.parent)}})
         try:
             client.execute()
+        except CellTimeoutError:
+            nbformat.write(nb, out / path.name)
+            raise RsError(f"{path.name}: a cell ran longer than {timeout} s (partial copy in {out / path.name}); "
+                          "if the kernel sat idle meanwhile, a message was lost: run the command again") from None
         except CellExecutionError as exc:
             nbformat.write(nb, out / path.name)
             last = [line for line in str(exc).splitlines() if line.strip()]
@@ -86,7 +90,8 @@ def run_demo(out: Path, notebooks_dir: Path, run_notebooks: bool = True) -> int:
         notebooks = sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
         print(f"[notebooks] executing {len(notebooks)} notebooks", flush=True)
         try:
-            execute_notebooks(notebooks, out / "notebooks")
+            # tiny notebooks take seconds: a cell still running after 5 minutes is stuck
+            execute_notebooks(notebooks, out / "notebooks", timeout=300 if is_tiny() else 1800)
         except RsError as exc:
             print(f"rs-seg: error: {exc}", file=sys.stderr)
             return exc.exit_code

@@ -54,6 +54,13 @@ def test_execute_notebooks_saves_executed_copies(tmp_path):
     assert executed.cells[0].outputs[0]["text"].strip() == "42"
 
 
+def test_execute_notebooks_stops_a_stuck_cell_with_a_message(tmp_path):
+    stuck = _notebook(tmp_path / "03_stuck.ipynb", "import time; time.sleep(60)")
+    with pytest.raises(RsError, match="03_stuck.ipynb: a cell ran longer than 3 s .*run the command again"):
+        execute_notebooks([stuck], tmp_path / "out", timeout=3)
+    assert (tmp_path / "out" / "03_stuck.ipynb").exists()
+
+
 def test_execute_notebooks_reports_a_failing_cell(tmp_path):
     bad = _notebook(tmp_path / "02_bad.ipynb", "raise ValueError('boom')")
     with pytest.raises(RsError, match="02_bad.ipynb failed: .*boom"):
