@@ -56,6 +56,11 @@ def _disable(progress: bool | None, steps: int) -> bool | None:
     return not progress
 
 
+def _point_dtype(device: torch.device) -> torch.dtype:
+    """float64 like the reference's numpy points, but float32 on Apple's mps, which has no float64."""
+    return torch.float32 if torch.device(device).type == "mps" else torch.float64
+
+
 def _autocast(device: torch.device, dtype: torch.dtype | None):
     """bf16/fp16 autocast on CUDA (or ``dtype`` if given), disabled elsewhere or for float32."""
     if dtype is None:
@@ -160,7 +165,8 @@ def _crop_candidates(sam, crop_image: np.ndarray, crop_box, orig_hw, grid: np.nd
         points = points_all[start:start + batch_size]
         with maybe_stage(timings, "sam decoder"), torch.no_grad():
             # the prompt encoder's sin/cos features stay in float32, as in the reference
-            coords = torch.as_tensor(transform.apply_coords(points, (ch, cw)), device=device)
+            coords = torch.as_tensor(transform.apply_coords(points, (ch, cw)), dtype=_point_dtype(device),
+                                     device=device)
             labels = torch.ones(len(points), dtype=torch.int, device=device)
             sparse, _ = sam.prompt_encoder(points=(coords[:, None, :], labels[:, None]), boxes=None, masks=None)
             n = len(points)
@@ -173,7 +179,7 @@ def _crop_candidates(sam, crop_image: np.ndarray, crop_box, orig_hw, grid: np.nd
                     low, iou = decode(sparse, *shared)
             low, iou = low[:n], iou[:n]
         with maybe_stage(timings, "filtering"), torch.no_grad():
-            pts = torch.as_tensor(points, dtype=torch.float64, device=device)
+            pts = torch.as_tensor(points, dtype=_point_dtype(device), device=device)
             crop.add(*filter_batch(low, iou, pts, resampler, settings, crop_box, orig_hw,
                                    sam.mask_threshold, margin))
     del shared, embedding
@@ -300,7 +306,7 @@ def proposals_from_logits(low: torch.Tensor, iou: torch.Tensor, points: np.ndarr
     with maybe_stage(timings, "filtering"), torch.no_grad():
         for start in range(0, len(points), batch_size):
             sl = slice(start, start + batch_size)
-            pts = torch.as_tensor(points[sl], dtype=torch.float64, device=low.device)
+            pts = torch.as_tensor(points[sl], dtype=_point_dtype(low.device), device=low.device)
             crop.add(*filter_batch(low[sl], iou[sl], pts, resampler, settings, crop_box, (h, w),
                                    mask_threshold, margin))
     result = _finish_crop(crop, crop_box, settings, resampler, timings)

@@ -135,3 +135,11 @@ def test_lora_weights_train_in_fp32_on_a_half_precision_base(dtype):
     trainable = [p for p in model.parameters() if p.requires_grad]
     assert trainable and all(p.dtype == torch.float32 for p in trainable)
     assert all(p.dtype == dtype for n, p in model.named_parameters() if not p.requires_grad and p.is_floating_point())
+
+
+def test_points_avoid_float64_on_mps():
+    """Apple's mps has no float64: the fast path keeps grid points in float32 there only."""
+    from rs_helpers.fast_proposals import _point_dtype
+
+    assert _point_dtype(torch.device("mps")) == torch.float32
+    assert _point_dtype(torch.device("cpu")) == torch.float64 == _point_dtype("cuda")
