@@ -41,7 +41,8 @@ def device_checks() -> list[Check]:
     out = [Check("device", str(device)), Check("dtype", str(pick_dtype(device)).replace("torch.", ""))]
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(0)
-        out.append(Check("gpu", f"{props.name}, {props.total_memory / 2**30:.1f} GiB"))
+        out.append(Check("gpu", f"{props.name}, {props.total_memory / 2**30:.1f} GiB, "
+                                f"compute capability {props.major}.{props.minor}"))
     out.append(Check("cpu threads", str(torch.get_num_threads())))
     return out
 
