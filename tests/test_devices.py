@@ -143,3 +143,19 @@ def test_points_avoid_float64_on_mps():
 
     assert _point_dtype(torch.device("mps")) == torch.float32
     assert _point_dtype(torch.device("cpu")) == torch.float64 == _point_dtype("cuda")
+
+
+def test_doctor_names_the_gpu_and_its_dtype(monkeypatch):
+    from types import SimpleNamespace
+
+    from rs_helpers.doctor import device_checks
+
+    monkeypatch.delenv("RS_HELPERS_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (7, 5))
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda *a: SimpleNamespace(name="Tesla T4", total_memory=15 * 2**30, major=7, minor=5))
+    monkeypatch.setattr(torch.version, "hip", None)
+    checks = {c.name: c.value for c in device_checks()}
+    assert checks["device"] == "cuda" and checks["dtype"] == "float16"
+    assert checks["gpu"] == "Tesla T4, 15.0 GiB, compute capability 7.5"
