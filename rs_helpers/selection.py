@@ -146,17 +146,22 @@ def _unite(masks: np.ndarray, keep: np.ndarray, labels: np.ndarray) -> np.ndarra
     return labels
 
 
+def mask_scores(masks: np.ndarray, pixel_labels: np.ndarray, n_classes: int, settings: SelectionSettings,
+                probs: np.ndarray | None = None) -> np.ndarray:
+    """N x K class scores of the masks, by ``settings.vote``: pixel-label fractions or mean probabilities."""
+    if settings.vote == "mean_prob":
+        if probs is None:
+            raise BadInputError("vote 'mean_prob' needs the probability map")
+        return mean_probabilities(masks, probs)
+    return class_fractions(masks, pixel_labels, n_classes)
+
+
 def select_semantic(masks: np.ndarray, pixel_labels: np.ndarray, n_classes: int,
                     settings: SelectionSettings = SelectionSettings(), probs: np.ndarray | None = None,
                     background_index: int | None = None) -> Selection:
     """Multi-class selection: each mask votes its majority CLIP class; large masks are painted
     first; uncovered pixels follow ``settings.fallback``."""
-    if settings.vote == "mean_prob":
-        if probs is None:
-            raise BadInputError("vote 'mean_prob' needs the probability map")
-        scores = mean_probabilities(masks, probs)
-    else:
-        scores = class_fractions(masks, pixel_labels, n_classes)
+    scores = mask_scores(masks, pixel_labels, n_classes, settings, probs)
     classes = scores.argmax(1) if len(scores) else np.zeros(0, int)
     base = fallback_map(pixel_labels, settings.fallback, background_index)
     labels = paint(masks, classes, base, settings.order, scores.max(1) if len(scores) else None)
@@ -169,12 +174,7 @@ def select_binary(masks: np.ndarray, pixel_labels: np.ndarray, target: int, n_cl
     their union, on top of ``settings.fallback`` (``auto`` = 0 outside kept masks)."""
     if not 0 <= target < n_classes:
         raise BadInputError(f"target index {target} is not a class index (0..{n_classes - 1})")
-    if settings.vote == "mean_prob":
-        if probs is None:
-            raise BadInputError("vote 'mean_prob' needs the probability map")
-        scores = mean_probabilities(masks, probs)
-    else:
-        scores = class_fractions(masks, pixel_labels, n_classes)
+    scores = mask_scores(masks, pixel_labels, n_classes, settings, probs)
     keep = scores[:, target] > settings.tau if len(scores) else np.zeros(0, bool)
     labels = _unite(masks, keep, fallback_map(pixel_labels, settings.fallback, None, binary_target=target))
     return Selection(labels=labels, mask_classes=np.where(keep, 1, -1), scores=scores)
