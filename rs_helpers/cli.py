@@ -4,7 +4,10 @@ and exposes ``register(subparsers)``; this file only wires them and maps errors 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import math
+import signal
 import sys
 
 from . import __version__
@@ -30,7 +33,79 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     """Options every model-using command shares."""
     parser.add_argument("--profile", choices=["full", "tiny"], default=None,
                         help="full: real weights (default, or $RS_HELPERS_PROFILE); tiny: random tiny models")
-    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+    parser.add_argument("--device", default=None, type=device_name,
+                        help="cuda, cuda:N, mps or cpu (default: best available)")
+
+
+def add_overwrite(parser: argparse.ArgumentParser) -> None:
+    """--overwrite: the only way an existing output is replaced (rasterio's ``rio`` convention)."""
+    parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist already")
+
+
+# ----------------------------------------------------------------- argparse types (exit 2 on nonsense)
+def _number(text: str, kind):
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (counts, sizes, ranks, batch sizes)."""
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0 (areas, overlaps, 0 meaning off)."""
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """Any finite number (no nan, no inf)."""
+    return _number(text, float)
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (learning rates, epochs, seconds)."""
+    value = _number(text, float)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be greater than 0")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0."""
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A finite number in 0..1 (thresholds, IoUs, shares)."""
+    value = _number(text, float)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be between 0 and 1")
+    return value
+
+
+def device_name(text: str) -> str:
+    """cpu, cuda, cuda:N or mps, checked against this machine before any model is built."""
+    from .device import check_device
+
+    try:
+        return check_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_sam_options(parser: argparse.ArgumentParser, single_mask: bool = True) -> None:
@@ -44,13 +119,17 @@ def add_sam_options(parser: argparse.ArgumentParser, single_mask: bool = True) -
 
 
 def add_vlm_options(parser: argparse.ArgumentParser) -> None:
-    """--vlm, --adapter, --base-url, --max-new-tokens, --reasoning-effort: shared by the commands
-    that ask a vision-language model for clicks (turned into backend options by :func:`backend_options`)."""
+    """--vlm, --adapter, --base-url, --timeout, --max-new-tokens, --reasoning-effort: shared by the
+    commands that ask a vision-language model for clicks (turned into backend options by
+    :func:`backend_options`)."""
     parser.add_argument("--vlm", default="openai:gpt-5",
                         help="openai:MODEL, qwen:MODEL_ID_OR_DIR or replay:FILE.json (default openai:gpt-5)")
     parser.add_argument("--adapter", default=None, help="LoRA adapter folder for a qwen: model (rs-seg train-lora)")
     parser.add_argument("--base-url", default=None,
                         help="OpenAI-compatible server (default $OPENAI_BASE_URL or api.openai.com)")
+    parser.add_argument("--timeout", default=None, metavar="SECONDS",
+                        help="openai: give up on an answer after this many seconds, retries included "
+                             "(default 180); local qwen: and replay: models ignore it")
     parser.add_argument("--max-new-tokens", type=int, default=None,
                         help="the answer's token limit (qwen: default 256; openai: max_completion_tokens, "
                              "which for GPT-5 includes its reasoning tokens)")
@@ -77,6 +156,10 @@ def backend_options(args) -> dict:
         if not openai:
             raise BadInputError("--reasoning-effort is for openai: models")
         options.setdefault("request_options", {})["reasoning_effort"] = args.reasoning_effort
+    if getattr(args, "timeout", None) is not None:  # checked here so that nan, inf and 0 exit 2
+        from .vlm_openai import check_timeout
+
+        options["timeout"] = check_timeout(args.timeout, "--timeout")
     return options
 
 
@@ -110,6 +193,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C so that every ``finally`` and temporary file is cleaned up."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, _frame):
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals_as_exceptions():
+    """Inside a command, SIGTERM and SIGHUP unwind the stack like Ctrl-C (main thread only)."""
+    previous = {}
+    try:
+        for name in ("SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is not None:
+                previous[signum] = signal.signal(signum, _raise_interrupted)
+    except ValueError:  # not the main thread (a notebook's worker, a test runner thread)
+        pass
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -117,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        result = args.func(args)
+        with _signals_as_exceptions():
+            result = args.func(args)
     except NoClicksError as exc:
         print(f"rs-seg: error: {exc}", file=sys.stderr)
         print(f"raw answer:\n{exc.raw_answer}", file=sys.stderr)
@@ -125,9 +239,21 @@ def main(argv: list[str] | None = None) -> int:
     except RsError as exc:
         print(f"rs-seg: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Interrupted as exc:
+        print(f"rs-seg: stopped by {exc.args[0]}; finished files are kept, nothing half-written is left",
+              file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
-        print("rs-seg: interrupted", file=sys.stderr)
+        print("rs-seg: interrupted; finished files are kept, nothing half-written is left", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("rs-seg: error: out of memory; use a smaller --tile, --max-side or --points-per-batch",
+              file=sys.stderr)
+        return 1
+    except OSError as exc:  # a disk filled up or vanished mid-run: say which file, no traceback
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"rs-seg: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     return int(result or 0)
 
 

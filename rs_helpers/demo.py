@@ -36,14 +36,26 @@ def command_steps(out: Path) -> list[Step]:
     else:
         vlm = "qwen:Qwen/Qwen3-VL-2B-Instruct"
     query = next(q for q in load_referring() if q.id == "dubai_tile4_part001_water_largest")
+    # --overwrite: the demo's folder holds the demo's own results, remade on every run
     return [
         Step("open-vocabulary segmentation of a sample",
              ["ovss", str(dubai.image), "--classes", "; ".join(dubai.vocabulary), "--points-per-side", "16",
-              "--out", str(out / "ovss_dubai_tile2.png")]),
+              "--out", str(out / "ovss_dubai_tile2.png"), "--overwrite"]),
         Step("referring segmentation of a sample query",
              ["refer", str(query.image), "--text", query.text, "--vlm", vlm,
-              "--out", str(out / "refer_dubai_tile4_water.png"), "--clicks-out", str(out / "refer_clicks.json")]),
+              "--out", str(out / "refer_dubai_tile4_water.png"), "--clicks-out", str(out / "refer_clicks.json"),
+              "--overwrite"]),
     ]
+
+
+def _save(nb, path: Path) -> None:
+    """An executed notebook, written whole or not at all."""
+    import nbformat
+
+    from .outputs import open_atomic
+
+    with open_atomic(path, "w", encoding="utf-8") as fh:
+        nbformat.write(nb, fh)
 
 
 def execute_notebooks(notebooks: list[Path], out: Path, timeout: int = 1800) -> None:
@@ -61,23 +73,23 @@ def execute_notebooks(notebooks: list[Path], out: Path, timeout: int = 1800) -> 
         try:
             client.execute()
         except CellTimeoutError:
-            nbformat.write(nb, out / path.name)
+            _save(nb, out / path.name)
             raise RsError(f"{path.name}: a cell ran longer than {timeout} s (partial copy in {out / path.name}); "
                           "if the kernel sat idle meanwhile, a message was lost: run the command again") from None
         except CellExecutionError as exc:
-            nbformat.write(nb, out / path.name)
+            _save(nb, out / path.name)
             last = [line for line in str(exc).splitlines() if line.strip()]
             reason = next((line for line in reversed(last) if "Error" in line), last[-1] if last else "")
             if "WeightsUnavailableError" in str(exc):
                 raise WeightsUnavailableError(f"{path.name}: {reason.split(': ', 1)[-1]}") from None
             raise RsError(f"{path.name} failed: {reason} (partial copy in {out / path.name})") from None
-        nbformat.write(nb, out / path.name)
+        _save(nb, out / path.name)
         print(f"  {path.name}: {time.perf_counter() - start:.0f} s -> {out / path.name}", flush=True)
 
 
 def run_demo(out: Path, notebooks_dir: Path, run_notebooks: bool = True) -> int:
     from .cli import main as cli_main
-    from .profile import get_profile
+    from .profile import get_profile, is_tiny
 
     out.mkdir(parents=True, exist_ok=True)
     print(f"rs-seg demo, profile {get_profile()} -> {out}/", flush=True)

@@ -6,11 +6,44 @@ import os
 import torch
 
 
+KINDS = ("cpu", "cuda", "mps", "auto")
+
+
+def check_device(name: str) -> str:
+    """``name`` if this machine has that device (cpu, cuda, cuda:N, mps or auto), else ValueError.
+
+    Checked when the option is parsed, so ``--device tpu`` or ``--device cuda`` on a machine
+    without a GPU stops at once with a message instead of a traceback after loading models."""
+    text = str(name).strip().lower()
+    kind, _, index = text.partition(":")
+    if kind not in KINDS or (index and (kind != "cuda" or not index.isdigit())):
+        raise ValueError(f"{name!r} is not a device: use cpu, cuda, cuda:N, mps or auto")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name!r}: this machine has no usable CUDA GPU (use cpu)")
+        if index and int(index) >= torch.cuda.device_count():
+            raise ValueError(f"{name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                             f"numbered 0..{torch.cuda.device_count() - 1}")
+    if kind == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"{name!r}: Apple's mps is not available here (use cpu)")
+    return text
+
+
 def pick_device(explicit: str | torch.device | None = None) -> torch.device:
     """Return ``explicit`` if given, else ``$RS_HELPERS_DEVICE``, else the best available device."""
     explicit = explicit if explicit is not None else os.environ.get("RS_HELPERS_DEVICE")
-    if explicit is not None and str(explicit) != "auto":
-        return torch.device(explicit)
+    if isinstance(explicit, torch.device):
+        return explicit
+    if explicit is not None and str(explicit).strip().lower() != "auto":
+        try:
+            return torch.device(check_device(explicit))
+        except ValueError as exc:
+            from .errors import BadInputError
+
+            source = "--device" if explicit != os.environ.get("RS_HELPERS_DEVICE") else "RS_HELPERS_DEVICE"
+            raise BadInputError(f"{source}: {exc}") from None
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)

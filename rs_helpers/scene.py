@@ -172,20 +172,24 @@ def segment_scene(path: str | Path, classes=None, *, out: str | Path, sam=None, 
     colours = [tuple(int(v) for v in c[:3]) for c in (palette or getattr(segmenter, "palette", None)
                                                       or default_palette(len(names)))]
     fill = 0 if binary else IGNORE
-    out.parent.mkdir(parents=True, exist_ok=True)
-    target_path = out.with_name(out.stem + ".tmp.tif") if suffix == ".png" else out
-    try:
-        result = _run_tiles(path, segmenter, target_path, tile, overlap, bands, overview_side, gdal_cache_mb,
-                            progress, fill, names, colours, binary, tags)
-    except BaseException:
-        target_path.unlink(missing_ok=True)  # no half-written map left behind
-        raise
-    grid, counts, skipped, timings, (height, width, crs, transform) = result
-    if suffix == ".png":
-        from rasterio.shutil import copy as rio_copy
+    from .outputs import atomic_path, temp_name
 
-        rio_copy(target_path, out, driver="PNG")
-        target_path.unlink()
+    # Written under a unique temporary name and renamed when complete: an interrupted run
+    # (Ctrl-C, SIGTERM, SIGHUP) leaves an earlier map of the same name untouched, and nothing else.
+    with atomic_path(out) as final_tmp:
+        geotiff = final_tmp if suffix != ".png" else temp_name(out.with_suffix(".tif"))
+        try:
+            result = _run_tiles(path, segmenter, geotiff, tile, overlap, bands, overview_side, gdal_cache_mb,
+                                progress, fill, names, colours, binary, tags)
+            if suffix == ".png":
+                from rasterio.shutil import copy as rio_copy
+
+                rio_copy(geotiff, final_tmp, driver="PNG")
+        finally:
+            if geotiff != final_tmp:
+                geotiff.unlink(missing_ok=True)
+                Path(str(final_tmp) + ".aux.xml").unlink(missing_ok=True)
+    grid, counts, skipped, timings, (height, width, crs, transform) = result
     total = max(int(counts.sum()), 1)
     shares = {n: float(counts[i]) / total for i, n in enumerate(names)}
     if counts[IGNORE] and not binary:

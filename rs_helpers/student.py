@@ -126,10 +126,15 @@ def student_notebook(nb):
     return out, count
 
 
-def write_student_copies(notebooks: str | Path, out: str | Path) -> list[tuple[Path, int]]:
+def write_student_copies(notebooks: str | Path, out: str | Path, overwrite: bool = False) -> list[tuple[Path, int]]:
     """Write a student copy of every ``NN_*.ipynb`` in ``notebooks`` into ``out``; returns
-    ``(path, stubs)`` per notebook. Copies are validated against the nbformat schema."""
+    ``(path, stubs)`` per notebook. Copies are validated against the nbformat schema.
+
+    An existing copy (perhaps with a student's work in it) is replaced only with ``overwrite``;
+    each copy is written whole or not at all."""
     import nbformat
+
+    from .outputs import check_outputs, open_atomic
 
     notebooks, out = Path(notebooks), Path(out)
     sources = sorted(notebooks.glob(NOTEBOOK_GLOB))
@@ -137,16 +142,22 @@ def write_student_copies(notebooks: str | Path, out: str | Path) -> list[tuple[P
         raise BadInputError(f"no notebooks (NN_name.ipynb) in {notebooks}")
     if out.resolve() == notebooks.resolve():
         raise BadInputError("the student copies must go to another folder than the instructor notebooks")
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for source in sources:
-        nb = nbformat.read(source, as_version=4)
+    targets = {f"{out / source.name}": out / source.name for source in sources}
+    check_outputs(targets, inputs=sources, overwrite=overwrite)
+    copies = []
+    for source in sources:  # every notebook read and checked before the first copy is written
+        try:
+            nb = nbformat.read(source, as_version=4)
+        except Exception as exc:  # nbformat raises several kinds for a broken notebook
+            raise BadInputError(f"{source} is not a readable notebook ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
         copy_nb, count = student_notebook(nb)
         nbformat.validate(copy_nb)
-        target = out / source.name
-        nbformat.write(copy_nb, target)
-        written.append((target, count))
-    return written
+        copies.append((out / source.name, copy_nb, count))
+    for target, copy_nb, _ in copies:
+        with open_atomic(target, "w", encoding="utf-8") as fh:
+            nbformat.write(copy_nb, fh)
+    return [(target, count) for target, _, count in copies]
 
 
 def default_notebooks_dir() -> Path:

@@ -197,9 +197,9 @@ def write_geojson(collection: dict, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in (".geojson", ".json"):
         raise BadInputError(f"{path}: write a .geojson (or .json) file")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(collection, separators=(",", ":")))
-    return path
+    from .outputs import write_text_atomic
+
+    return write_text_atomic(path, json.dumps(collection, separators=(",", ":")))
 
 
 def export_geojson(source, path: str | Path, **options) -> int:
@@ -280,6 +280,8 @@ def _at_least(minimum: float, kind=float):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if kind is float and not np.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: give a finite number")
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{text} is below {minimum}")
         return value

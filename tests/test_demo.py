@@ -17,9 +17,12 @@ def test_demo_commands_under_tiny_profile(tmp_path):
                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "ovss_dubai_tile2.png").exists() and (tmp_path / "refer_dubai_tile4_water.png").exists()
-    legend = json.loads((tmp_path / "ovss_dubai_tile2.json").read_text())
+    legend = json.loads((tmp_path / "ovss_dubai_tile2.legend.json").read_text())
     assert [c["name"] for c in legend["classes"]][:2] == ["building", "land"]
     assert "MEANINGLESS" in proc.stderr  # the tiny profile announces itself
+    again = subprocess.run([sys.executable, "-m", "rs_helpers", "demo", "--profile", "tiny", "--skip-notebooks",
+                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]  # a second `make demo` remakes its own results
 
 
 def test_demo_offline_full_profile_exits_3_with_one_message(tmp_path):

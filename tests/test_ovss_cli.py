@@ -30,7 +30,7 @@ def test_png_output_legend_and_shares(png, tmp_path, capsys):
     assert code == 0
     labels = read_mask(out)
     assert labels.shape == (96, 128) and set(np.unique(labels)) <= {0, 1, 2}
-    legend = json.loads(out.with_suffix(".json").read_text())
+    legend = json.loads(out.with_name(out.stem + ".legend.json").read_text())
     assert [c["name"] for c in legend["classes"]] == ["building", "road", "water"]
     assert legend["classes"][0]["synonyms"] == ["building", "roof"]
     assert all(len(c["color"]) == 3 for c in legend["classes"])
@@ -48,7 +48,7 @@ def test_binary_and_crop_selector(png, tmp_path):
     assert main(["ovss", str(png), "--classes", "background;building", "--binary", "--selector", "crop",
                  "--tau", "0.3", "--out", str(out), *QUICK]) == 0
     assert set(np.unique(read_mask(out))) <= {0, 1}
-    legend = json.loads(out.with_suffix(".json").read_text())
+    legend = json.loads(out.with_name(out.stem + ".legend.json").read_text())
     assert legend["target"] == "building" and legend["settings"]["selection"]["tau"] == 0.3
 
 

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 
 def register(subparsers) -> None:
-    from ..cli import add_common
+    from ..cli import add_common, add_overwrite, nonnegative_float, positive_int
 
     parser = subparsers.add_parser(
         "bench", help="time SAM grid proposals: reference generator, fast path and the floor",
@@ -17,21 +16,22 @@ def register(subparsers) -> None:
                     "line is 'proposals: fast X.XXx faster than reference, Y.YYx the floor (masks N vs M, "
                     "matched P%%)'.")
     add_common(parser)
-    parser.add_argument("--sam", default="vit_b", help="SAM variant: vit_b, vit_l or vit_h (default vit_b)")
-    parser.add_argument("--points-per-side", type=int, default=None, help="grid size (default 16; tiny: 8)")
-    parser.add_argument("--size", type=int, default=None, help="image side in pixels (default 512; tiny: 128)")
-    parser.add_argument("--images", type=int, default=1, help="how many sample images (default 1)")
+    parser.add_argument("--sam", default="vit_b", choices=["vit_b", "vit_l", "vit_h"],
+                        help="SAM variant (default vit_b)")
+    parser.add_argument("--points-per-side", type=positive_int, default=None, help="grid size (default 16; tiny: 8)")
+    parser.add_argument("--size", type=positive_int, default=None, help="image side in pixels (default 512; tiny: 128)")
+    parser.add_argument("--images", type=positive_int, default=1, help="how many sample images (default 1)")
     parser.add_argument("--random-weights", action="store_true",
                         help="the architecture with random weights (speed does not depend on weight values)")
-    parser.add_argument("--margin", type=float, default=None,
+    parser.add_argument("--margin", type=nonnegative_float, default=None,
                         help="fast path: low-resolution stability pre-filter slack (1 = always exact)")
-    parser.add_argument("--batch-size", type=int, default=None, help="fast path: points per decoder call")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="fast path: points per decoder call")
     parser.add_argument("--compile", action="store_true", help="fast path: try torch.compile on the decoder")
-    parser.add_argument("--repeat", type=int, default=1,
+    parser.add_argument("--repeat", type=positive_int, default=1,
                         help="runs per path, alternating; the fastest counts (for shared machines; default 1)")
     parser.add_argument("--no-realistic", action="store_true",
                         help="skip the post-processing comparison on ground-truth-shaped masks")
-    parser.add_argument("--memory-size", type=int, default=None, metavar="PX",
+    parser.add_argument("--memory-size", type=positive_int, default=None, metavar="PX",
                         help="instead: peak memory of the fast path alone on a PX x PX image")
     parser.add_argument("--pipeline", action="store_true",
                         help="instead: the whole OVSS pipeline (proposals + CLIP + selection), reference "
@@ -41,6 +41,7 @@ def register(subparsers) -> None:
                         help="--pipeline: open_clip model name (default ViT-B-16; random weights with "
                              "--random-weights; tiny: the tiny CLIP)")
     parser.add_argument("--out", default=None, help="also write the results as JSON to this file")
+    add_overwrite(parser)
     parser.set_defaults(func=run)
 
 
@@ -48,6 +49,9 @@ def run(args) -> int:
     from ..bench import BenchConfig, format_report, load_bench_sam, memory_probe, run_bench
     from ..profile import is_tiny
 
+    from ..outputs import check_outputs, write_text_atomic
+
+    check_outputs({"--out": args.out}, overwrite=args.overwrite)  # before minutes of timing, not after
     tiny = is_tiny(args.profile)
     config = BenchConfig(
         variant=args.sam, device=args.device, profile=args.profile,
@@ -81,5 +85,5 @@ def run(args) -> int:
         result = run_bench(config, log=log)
         print(format_report(result))
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2, default=str))
+        write_text_atomic(args.out, json.dumps(result, indent=2, default=str))
     return 0

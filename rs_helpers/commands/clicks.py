@@ -2,7 +2,7 @@
 mask with SAM in the loop (how LoRA training targets are made)."""
 from __future__ import annotations
 
-from ..cli import add_common, add_sam_options, parse_bands
+from ..cli import add_common, add_overwrite, add_sam_options, fraction, parse_bands, positive_int
 
 
 def register(subparsers) -> None:
@@ -14,12 +14,13 @@ def register(subparsers) -> None:
                     "`rs-seg refer --clicks-out` and prints the IoU after each click.")
     parser.add_argument("image", help="PNG, JPEG, TIFF or GeoTIFF")
     parser.add_argument("mask", help="the ground-truth mask, same size as the image (nonzero = target)")
-    parser.add_argument("--n", type=int, default=6, help="at most N clicks (default 6)")
-    parser.add_argument("--stop-iou", type=float, default=None,
+    parser.add_argument("--n", type=positive_int, default=6, help="at most N clicks (default 6)")
+    parser.add_argument("--stop-iou", type=fraction, default=None,
                         help="stop once the IoU reaches this value (default: only when perfect)")
     add_sam_options(parser)
     parser.add_argument("--bands", default=None, help="1-based bands to use as RGB, e.g. 4,3,2")
     parser.add_argument("--out", required=True, help="clicks file to write (JSON, pixel coordinates)")
+    add_overwrite(parser)
     add_common(parser)
     parser.set_defaults(func=run)
 
@@ -34,9 +35,12 @@ def run(args) -> int:
     from ..models import load_sam
     from ..profile import is_tiny
 
-    if args.n < 1:
-        raise BadInputError("--n must be at least 1")
+    from ..images import check_model_shape
+    from ..outputs import check_outputs
+
+    check_outputs({"--out": args.out}, inputs=[args.image, args.mask, args.sam_checkpoint], overwrite=args.overwrite)
     image = read_image(args.image, bands=parse_bands(args.bands))
+    check_model_shape(image.height, image.width, path=args.image)
     gt = read_mask(args.mask)
     if gt.shape != (image.height, image.width):
         raise BadInputError(f"{args.mask} is {gt.shape[1]}x{gt.shape[0]} but the image is "

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def register(kinds) -> None:
-    from ..cli import add_common
+    from ..cli import add_common, add_overwrite, fraction, nonnegative_int, positive_int
     from ..datasets import list_datasets
     from ..models import DEFAULT_CLIP, DEFAULT_CLIP_PRETRAINED, DEFAULT_SAM, SAM_VARIANTS
     from ..ovss import DEFAULT_GENERATOR, PROPOSAL_GENERATORS, SELECTORS
@@ -20,23 +20,24 @@ def register(kinds) -> None:
     p.add_argument("--root", default=None, help="the dataset's folder (default: $RS_HELPERS_BENCHMARKS/<usual name>);"
                                                 " not needed for --dataset samples")
     p.add_argument("--split", default=None, help="split (default: the protocol's)")
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
+    p.add_argument("--limit", type=positive_int, default=None, help="evaluate the first N images only")
     p.add_argument("--out", default=None, help="results JSON (CSV files beside it); "
                                                "default outputs/eval_ovss_<dataset>_<split>.json")
     p.add_argument("--sam", default=DEFAULT_SAM, choices=SAM_VARIANTS, help="SAM variant (default %(default)s)")
     p.add_argument("--sam-checkpoint", default=None, help="a local SAM checkpoint instead of the download")
     p.add_argument("--clip", default=DEFAULT_CLIP, help="open_clip model name (default %(default)s)")
     p.add_argument("--clip-pretrained", default=DEFAULT_CLIP_PRETRAINED, help="open_clip pretrained tag or file")
-    p.add_argument("--points-per-side", type=int, default=None, help="SAM grid n x n (default 29; 8 under tiny)")
-    p.add_argument("--points-per-batch", type=int, default=64, help="grid points per SAM batch (memory)")
+    p.add_argument("--points-per-side", type=positive_int, default=None, help="SAM grid n x n (default 29; 8 under tiny)")
+    p.add_argument("--points-per-batch", type=positive_int, default=64, help="grid points per SAM batch (memory)")
     p.add_argument("--selector", default="dense", choices=SELECTORS, help="dense (mask votes) or crop")
     p.add_argument("--proposals", default=DEFAULT_GENERATOR, choices=sorted(PROPOSAL_GENERATORS),
                    help="proposal generator (default %(default)s)")
-    p.add_argument("--tau", type=float, default=0.5, help="binary sets: keep masks whose target fraction exceeds this")
-    p.add_argument("--max-side", type=int, default=1024, help="working resolution's long side (0: native)")
+    p.add_argument("--tau", type=fraction, default=0.5, help="binary sets: keep masks whose target fraction exceeds this")
+    p.add_argument("--max-side", type=nonnegative_int, default=1024, help="working resolution's long side (0: native)")
     p.add_argument("--templates", default="imagenet80", help="prompt templates: imagenet80, short, aerial, single")
     p.add_argument("--list", action="store_true", help="list the benchmarks with their protocol and numbers")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_overwrite(p)
     add_common(p)
     p.set_defaults(func=run)
 
@@ -60,6 +61,7 @@ def run(args) -> int:
     from ..datasets import get_dataset
     from ..errors import BadInputError
     from ..models import load_clip, load_sam
+    from ..outputs import check_outputs
     from ..ovss import OvssSettings
     from ..ovss_eval import evaluate, format_table, model_segmenter, write_results
     from ..profile import TINY_BANNER, get_profile
@@ -75,8 +77,13 @@ def run(args) -> int:
     profile = get_profile(args.profile)
     tiny = profile == "tiny"
     grid = args.points_per_side or (TINY_GRID if tiny else ProposalSettings.points_per_side)
-    if grid < 1 or args.points_per_batch < 1:
-        raise BadInputError("--points-per-side and --points-per-batch must be at least 1")
+    out = Path(args.out or f"outputs/eval_ovss_{dataset.name}_{dataset.split}.json")
+    if out.suffix.lower() != ".json":
+        raise BadInputError(f"--out {out}: give a .json path (CSV files are written beside it)")
+    # checked now, not after hours of evaluation
+    check_outputs({"--out": out, "its images CSV": out.with_name(out.stem + "_images.csv"),
+                   "its summary CSV": out.with_name(out.stem + "_summary.csv")},
+                  inputs=[args.root, args.sam_checkpoint], overwrite=args.overwrite)
     settings = OvssSettings(proposals=ProposalSettings(points_per_side=grid, points_per_batch=args.points_per_batch),
                             dense=DenseSettings(templates=args.templates),
                             selection=SelectionSettings(tau=args.tau), selector=args.selector,
@@ -89,7 +96,6 @@ def run(args) -> int:
                  "selector": args.selector, "tau": args.tau, "max_side": args.max_side, "templates": args.templates}
     report = evaluate(dataset, model_segmenter(sam, clip, settings, generator=args.proposals), limit=args.limit,
                       progress=not args.no_progress, profile=profile, settings=described)
-    out = Path(args.out or f"outputs/eval_ovss_{dataset.name}_{dataset.split}.json")
     written = write_results(report, out)
     print(format_table(report))
     print("wrote " + ", ".join(str(p) for p in written))

@@ -9,7 +9,7 @@ a LoRA adapter on its held-out split::
 """
 from __future__ import annotations
 
-from ..cli import add_common, add_sam_options, add_vlm_options, backend_options
+from ..cli import add_common, add_overwrite, add_sam_options, add_vlm_options, backend_options, positive_int
 
 DATASETS = ("samples", "rrsisd", "refsegrs", "earthreason", "jsonl")
 
@@ -28,9 +28,10 @@ def register(kinds) -> None:
     parser.add_argument("--split", default=None, help="test (default), val or train")
     add_vlm_options(parser)
     add_sam_options(parser)
-    parser.add_argument("--n-clicks", type=int, default=6, help="ask for up to N clicks (default 6)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N queries")
+    parser.add_argument("--n-clicks", type=positive_int, default=6, help="ask for up to N clicks (default 6)")
+    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N queries")
     parser.add_argument("--out", default=None, help="write the results here (JSON)")
+    add_overwrite(parser)
     add_common(parser)
     parser.set_defaults(func=run)
 
@@ -43,10 +44,13 @@ def run(args) -> int:
     from ..refer_eval import evaluate_refer
     from ..vlm import make_backend
 
-    if args.n_clicks < 1:
-        raise BadInputError("--n-clicks must be at least 1")
-    if args.limit is not None and args.limit < 1:
-        raise BadInputError("--limit must be at least 1")
+    from ..outputs import check_outputs
+
+    if args.out and not args.out.lower().endswith(".json"):
+        raise BadInputError(f"--out {args.out}: give a .json path")
+    replay = args.vlm.split(":", 1)[1] if args.vlm.lower().startswith("replay:") else None
+    # checked now, not after every (paid) model call
+    check_outputs({"--out": args.out}, inputs=[args.root, args.sam_checkpoint, replay], overwrite=args.overwrite)
     ds = get_referring_dataset(args.dataset, root=args.root, split=args.split)
     backend = make_backend(args.vlm, base_url=args.base_url, adapter=args.adapter, profile=args.profile,
                            device=args.device, **backend_options(args))

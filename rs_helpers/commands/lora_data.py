@@ -2,7 +2,7 @@
 target click answer) from a referring / reasoning dataset, with SAM in the loop."""
 from __future__ import annotations
 
-from ..cli import add_common, add_sam_options
+from ..cli import add_common, add_overwrite, add_sam_options, fraction, nonnegative_int, positive_int
 
 
 def register(subparsers) -> None:
@@ -18,17 +18,18 @@ def register(subparsers) -> None:
     parser.add_argument("--root", default=None, help="the dataset folder (not needed for samples)")
     parser.add_argument("--split", default=None, help="split to read (default: the dataset's training split)")
     parser.add_argument("--out", required=True, help="training file to write (JSON lines)")
-    parser.add_argument("--n-clicks", type=int, default=6, help="at most N clicks per sample (default 6)")
-    parser.add_argument("--stop-iou", type=float, default=None,
+    parser.add_argument("--n-clicks", type=positive_int, default=6, help="at most N clicks per sample (default 6)")
+    parser.add_argument("--stop-iou", type=fraction, default=None,
                         help="stop a sample's clicks once SAM's IoU reaches this (default: only when perfect)")
     add_sam_options(parser)
     parser.add_argument("--all-questions", action="store_true",
                         help="earthreason: one line per question of each image (default: its first question)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N samples")
-    parser.add_argument("--holdout", type=float, default=0.0,
+    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N samples")
+    parser.add_argument("--holdout", type=fraction, default=0.0,
                         help="hold out this fraction of the images (all their samples) for evaluation")
     parser.add_argument("--holdout-out", default=None, help="where to write the held-out lines")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the held-out draw (default 0)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the held-out draw (default 0)")
+    add_overwrite(parser)
     add_common(parser)
     parser.set_defaults(func=run)
 
@@ -43,12 +44,16 @@ def run(args) -> int:
     from ..models import load_sam
     from ..profile import is_tiny
 
-    if args.n_clicks < 1:
-        raise BadInputError("--n-clicks must be at least 1")
+    from ..outputs import check_outputs
+
+    if args.holdout >= 1:
+        raise BadInputError("--holdout is the fraction held out: below 1 (e.g. 0.1), or training gets nothing")
     if args.holdout and not args.holdout_out:
         raise BadInputError("--holdout needs --holdout-out FILE")
     if args.holdout_out and not args.holdout:
         raise BadInputError("--holdout-out needs --holdout FRACTION (e.g. 0.1)")
+    check_outputs({"--out": args.out, "--holdout-out": args.holdout_out},
+                  inputs=[args.root, args.sam_checkpoint], overwrite=args.overwrite)
     split = args.split or ("train" if "train" in referring_class(args.dataset).splits else None)
     records, source = load_records_with_source(args.dataset, root=args.root, split=split, limit=args.limit,
                                                all_questions=args.all_questions)

@@ -1,7 +1,8 @@
 """``rs-seg ovss``: open-vocabulary segmentation of one image with SAM proposals + CLIP.
 
 Writes a class-index PNG (or a GeoTIFF carrying the input's CRS when OUT ends in .tif), a JSON
-legend beside it (OUT with the suffix .json) and prints the share of each class.
+legend beside it (``map.png`` -> ``map.legend.json``) and prints the share of each class. An
+existing output is replaced only with ``--overwrite``; every file appears whole or not at all.
 """
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from ..cli import parse_bands
+from ..cli import (add_overwrite, finite_float, fraction, nonnegative_float, nonnegative_int, parse_bands,
+                   positive_int)
 from ..errors import BadInputError
 
 TINY_GRID = 8  # default points per side under the tiny profile (its masks are meaningless anyway)
@@ -35,40 +37,52 @@ def register(subparsers) -> None:
     p.add_argument("--clip", default=DEFAULT_CLIP, help="open_clip model name (default %(default)s)")
     p.add_argument("--clip-pretrained", default=DEFAULT_CLIP_PRETRAINED,
                    help="open_clip pretrained tag or local file (default %(default)s)")
-    p.add_argument("--points-per-side", type=int, default=None,
+    p.add_argument("--points-per-side", type=positive_int, default=None,
                    help=f"SAM prompt grid n x n (default 29; {TINY_GRID} under the tiny profile)")
-    p.add_argument("--points-per-batch", type=int, default=64, help="grid points per SAM batch (memory)")
-    p.add_argument("--pred-iou-thresh", type=float, default=0.88)
-    p.add_argument("--stability-score-thresh", type=float, default=0.95)
-    p.add_argument("--min-region-area", type=int, default=0, help="remove islands/holes smaller than this")
+    p.add_argument("--points-per-batch", type=positive_int, default=64, help="grid points per SAM batch (memory)")
+    p.add_argument("--pred-iou-thresh", type=finite_float, default=0.88)
+    p.add_argument("--stability-score-thresh", type=finite_float, default=0.95)
+    p.add_argument("--min-region-area", type=nonnegative_int, default=0, help="remove islands/holes smaller than this")
     p.add_argument("--proposals", default=DEFAULT_GENERATOR, choices=sorted(PROPOSAL_GENERATORS),
                    help="proposal generator (default %(default)s)")
     p.add_argument("--selector", default="dense", choices=SELECTORS,
                    help="dense: masks vote on the dense CLIP map; crop: each mask's crop classified")
-    p.add_argument("--tau", type=float, default=0.5, help="binary: keep masks whose target fraction exceeds this")
-    p.add_argument("--max-side", type=int, default=1024,
+    p.add_argument("--tau", type=fraction, default=0.5, help="binary: keep masks whose target fraction exceeds this")
+    p.add_argument("--max-side", type=nonnegative_int, default=1024,
                    help="working resolution's long side (0: native); the label map is upsampled back")
     p.add_argument("--templates", default=DenseSettings.templates, help="imagenet80, short, aerial, single")
-    p.add_argument("--cls-lambda", type=float, default=DenseSettings.cls_lambda, help="global-bias removal (0: off)")
+    p.add_argument("--cls-lambda", type=nonnegative_float, default=DenseSettings.cls_lambda,
+                   help="global-bias removal (0: off)")
     p.add_argument("--no-sliding-window", action="store_true", help="whole image with interpolated positions")
-    p.add_argument("--background-threshold", type=float, default=0.0,
+    p.add_argument("--background-threshold", type=fraction, default=0.0,
                    help="pixels with CLIP max probability below this go to the 'background' class")
     p.add_argument("--bands", default=None, help="1-based band numbers to read, one or three: 4,3,2")
     p.add_argument("--timings", action="store_true", help="print seconds per stage and peak memory")
     add_scene_arguments(p)  # --tile --overlap --geojson --to-wgs84 --simplify --min-area
+    add_overwrite(p)
     add_common(p)
     p.set_defaults(func=run)
 
 
 
 def legend_path(out: Path) -> Path:
-    return out.with_suffix(".json")
+    """``map.png`` -> ``map.legend.json``: a name that a ``--geojson map.json`` cannot take."""
+    return out.with_name(out.stem + ".legend.json")
+
+
+def check_run_outputs(args, out: Path) -> None:
+    """Every file this run will write, checked before any model work (see rs_helpers.outputs)."""
+    from ..outputs import check_outputs
+
+    check_outputs({"--out": out, "the legend": legend_path(out), "--geojson": args.geojson},
+                  inputs=[args.image], overwrite=args.overwrite)
 
 
 def run(args) -> int:
     from ..clip_dense import DenseSettings
     from ..images import read_image, write_label_raster
     from ..models import load_clip, load_sam
+    from ..outputs import atomic_path, write_json_atomic
     from ..ovss import OvssSettings, segment
     from ..profile import get_profile
     from ..proposals import ProposalSettings
@@ -80,12 +94,18 @@ def run(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".tif", ".tiff"):
         raise BadInputError(f"--out {out}: write .png, .tif or .tiff")
-    parse_classes(args.classes)  # fail fast on a bad class list, before loading models
+    vocab = parse_classes(args.classes)  # fail fast on a bad class list, before loading models
+    if args.binary:  # the same rule the pipeline applies, checked before any model work
+        from ..ovss import resolve_binary
+
+        resolve_binary(vocab, args.target, DenseSettings.background_names)
+    elif len(vocab) < 2:
+        raise BadInputError(f"only one class ({vocab.names[0]}): list several classes separated by ';' "
+                            "or use binary mode (--binary)")
+    check_run_outputs(args, out)
     profile = get_profile(args.profile)
     tiny = profile == "tiny"
     grid = args.points_per_side or (TINY_GRID if tiny else ProposalSettings.points_per_side)
-    if grid < 1 or args.points_per_batch < 1:
-        raise BadInputError("--points-per-side and --points-per-batch must be at least 1")
     settings = OvssSettings(
         proposals=ProposalSettings(points_per_side=grid, points_per_batch=args.points_per_batch,
                                    pred_iou_thresh=args.pred_iou_thresh,
@@ -98,15 +118,18 @@ def run(args) -> int:
         selector=args.selector,
         max_side=args.max_side or None,
     )
+    bands = parse_bands(args.bands)
     tiled = needs_tiling(args.image, args.tile)  # header only: a large scene is never read whole
-    image = None if tiled else read_image(args.image, bands=parse_bands(args.bands))
+    image = None if tiled else read_image(args.image, bands=bands)
+    check_shapes(args, image)
     sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=profile, device=args.device)
     clip = load_clip(args.clip, args.clip_pretrained, profile=profile, device=args.device)
     if tiled:
         return run_scene(args, out, settings, sam, clip, profile)
     result = segment(image, args.classes, sam=sam, clip=clip, binary=args.binary, target=args.target,
                      settings=settings, generator=args.proposals)
-    write_label_raster(out, result.labels, like=image, palette=result.palette)
+    with atomic_path(out) as tmp:
+        write_label_raster(tmp, result.labels, like=image, palette=result.palette)
     legend = {
         "image": str(args.image), "output": str(out), "binary": result.binary, "target": result.target,
         "selector": result.selector, "profile": profile,
@@ -115,7 +138,7 @@ def run(args) -> int:
         "proposals": len(result.proposals), "classes": result.legend(),
         "settings": json.loads(json.dumps(asdict(settings), default=str)),
     }
-    legend_path(out).write_text(json.dumps(legend, indent=2))
+    write_json_atomic(legend_path(out), legend)
     print(f"{Path(args.image).name}: {result.labels.shape[1]} x {result.labels.shape[0]} px, "
           f"{len(result.proposals)} SAM masks, selector {result.selector}")
     _print_report(result, out, args.timings)
@@ -123,6 +146,21 @@ def run(args) -> int:
     if tiny:
         print("(tiny profile: random models, these labels are MEANINGLESS)")
     return 0
+
+
+def check_shapes(args, image) -> None:
+    """A side too small for the models after resizing stops here, before any model is loaded."""
+    from ..images import check_model_shape
+
+    if image is not None:
+        check_model_shape(image.height, image.width, path=args.image)
+    else:
+        from ..images import describe
+        from ..scene import DEFAULT_TILE
+
+        facts = describe(args.image)
+        tile = args.tile or DEFAULT_TILE
+        check_model_shape(min(facts["height"], tile), min(facts["width"], tile), path=args.image)
 
 
 def _print_report(result, out: Path, timings: bool) -> None:
@@ -138,6 +176,7 @@ def _print_report(result, out: Path, timings: bool) -> None:
 
 def run_scene(args, out: Path, settings, sam, clip, profile: str) -> int:
     """The tiled path: windowed reads, nearest-centre stitching, the GeoTIFF written tile by tile."""
+    from ..outputs import write_json_atomic
     from ..scene import DEFAULT_TILE, segment_scene
     from ..vectorize import export_from_args
 
@@ -153,7 +192,7 @@ def run_scene(args, out: Path, settings, sam, clip, profile: str) -> int:
         "overlap": result.overlap, "stitching": "nearest tile centre", "proposals": result.proposals,
         "classes": result.legend(), "settings": json.loads(json.dumps(asdict(settings), default=str)),
     }
-    legend_path(out).write_text(json.dumps(legend, indent=2))
+    write_json_atomic(legend_path(out), legend)
     print(f"{Path(args.image).name}: {result.width} x {result.height} px in {result.tiles} tiles of {result.tile} px "
           f"(overlap {result.overlap}), {result.proposals} SAM masks, selector {settings.selector}")
     _print_report(result, out, args.timings)

@@ -1,7 +1,7 @@
 """``rs-seg refer IMAGE --text ...``: one mask for a referring expression or a reasoning question."""
 from __future__ import annotations
 
-from ..cli import add_common, add_sam_options, add_vlm_options, backend_options, parse_bands
+from ..cli import add_common, add_overwrite, add_sam_options, add_vlm_options, backend_options, parse_bands, positive_int
 
 
 def register(subparsers) -> None:
@@ -16,15 +16,28 @@ def register(subparsers) -> None:
                         help="referring expression (default) or a reasoning question")
     add_vlm_options(parser)
     add_sam_options(parser)
-    parser.add_argument("--n-clicks", type=int, default=6, help="ask for up to N clicks (default 6)")
+    parser.add_argument("--n-clicks", type=positive_int, default=6, help="ask for up to N clicks (default 6)")
     parser.add_argument("--bands", default=None, help="1-based bands to use as RGB, e.g. 4,3,2")
     parser.add_argument("--out", required=True, help="mask to write: .png (0/255) or .tif (GeoTIFF, keeps the CRS)")
     parser.add_argument("--clicks-out", default=None, help="write the clicks here (JSON, pixel coordinates)")
     from ..vectorize import add_vector_arguments
 
     add_vector_arguments(parser)  # --geojson --to-wgs84 --simplify --min-area
+    add_overwrite(parser)
     add_common(parser)
     parser.set_defaults(func=run)
+
+
+def check_text(text: str, option: str = "--text") -> None:
+    """A query the model can read: not empty, and valid UTF-8 (argv may carry undecodable bytes)."""
+    from ..errors import BadInputError
+
+    if not text or not text.strip():
+        raise BadInputError(f"{option} is empty: write what to segment, e.g. \"the largest building\"")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInputError(f"{option} holds bytes that are not UTF-8: retype it or set a UTF-8 locale") from None
 
 
 def run(args) -> int:
@@ -42,11 +55,17 @@ def run(args) -> int:
     from ..sam_clicks import make_predictor, predict_mask
     from ..vlm import make_backend
 
-    if args.n_clicks < 1:
-        raise BadInputError("--n-clicks must be at least 1")
+    from ..images import check_model_shape
+    from ..outputs import atomic_path, check_outputs
+
     if not args.out.lower().endswith((".png", ".tif", ".tiff")):
         raise BadInputError(f"--out {args.out}: write .png, .tif or .tiff")
+    check_text(args.text)
+    replay = args.vlm.split(":", 1)[1] if args.vlm.lower().startswith("replay:") else None
+    check_outputs({"--out": args.out, "--clicks-out": args.clicks_out, "--geojson": args.geojson},
+                  inputs=[args.image, args.sam_checkpoint, replay], overwrite=args.overwrite)
     image = read_image(args.image, bands=parse_bands(args.bands))
+    check_model_shape(image.height, image.width, path=args.image)
     backend = make_backend(args.vlm, base_url=args.base_url, adapter=args.adapter,
                            profile=args.profile, device=args.device, **backend_options(args))
     # Ask the model first: an answer without clicks exits 4 before SAM is loaded.
@@ -67,7 +86,8 @@ def run(args) -> int:
     result = ReferResult(mask=sam_mask.mask, clicks=clicks, pixel_clicks=pixel_clicks, answer=answer,
                          prompt=prompt, usage=usage, score=sam_mask.score)
     mask = result.mask.astype(np.uint8) * 255
-    write_label_raster(args.out, mask, like=image)
+    with atomic_path(args.out) as tmp:
+        write_label_raster(tmp, mask, like=image)
     print(f"{backend.name} clicks (x, y, label) on the 0-1000 grid -> pixels of the {image.width}x{image.height} image:")
     for grid, pixel in zip(result.clicks, result.pixel_clicks):
         kind = "positive" if grid.label else "negative"

@@ -5,7 +5,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    from ..cli import add_common
+    from ..cli import add_common, add_overwrite, fraction, nonnegative_int, positive_float, positive_int
     from ..lora_train import LoraSettings
 
     d = LoraSettings()
@@ -22,29 +22,30 @@ def register(subparsers) -> None:
     parser.add_argument("--train", required=True, help="training JSONL (image, text, task, clicks, answer)")
     parser.add_argument("--out", required=True, help="adapter folder (checkpoints go to OUT/checkpoints)")
     parser.add_argument("--base", default=d.base, help="base model: hub id or local folder")
-    parser.add_argument("--rank", type=int, default=d.rank, help="LoRA rank r")
-    parser.add_argument("--alpha", type=int, default=d.alpha, help="LoRA alpha (scale alpha/r)")
-    parser.add_argument("--dropout", type=float, default=d.dropout, help="LoRA dropout")
-    parser.add_argument("--epochs", type=float, default=d.epochs)
-    parser.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
-    parser.add_argument("--lr-scheduler", default=d.lr_scheduler, help="cosine, linear, constant, ...")
-    parser.add_argument("--batch-size", type=int, default=d.batch_size, help="examples per device step")
-    parser.add_argument("--grad-accum", type=int, default=d.grad_accum, help="gradient accumulation steps")
-    parser.add_argument("--max-steps", type=int, default=None,
+    parser.add_argument("--rank", type=positive_int, default=d.rank, help="LoRA rank r")
+    parser.add_argument("--alpha", type=positive_int, default=d.alpha, help="LoRA alpha (scale alpha/r)")
+    parser.add_argument("--dropout", type=fraction, default=d.dropout, help="LoRA dropout")
+    parser.add_argument("--epochs", type=positive_float, default=d.epochs)
+    parser.add_argument("--lr", type=positive_float, default=d.lr, help="peak learning rate")
+    parser.add_argument("--lr-scheduler", default=d.lr_scheduler,
+                        help="learning-rate schedule: cosine, linear, constant, ... (transformers' SchedulerType)")
+    parser.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="examples per device step")
+    parser.add_argument("--grad-accum", type=positive_int, default=d.grad_accum, help="gradient accumulation steps")
+    parser.add_argument("--max-steps", type=positive_int, default=None,
                         help="stop after N optimizer steps (overrides --epochs)")
-    parser.add_argument("--save-steps", type=int, default=d.save_steps, help="checkpoint every N steps")
-    parser.add_argument("--logging-steps", type=int, default=d.logging_steps,
+    parser.add_argument("--save-steps", type=positive_int, default=d.save_steps, help="checkpoint every N steps")
+    parser.add_argument("--logging-steps", type=positive_int, default=d.logging_steps,
                         help="log the loss every N steps")
-    parser.add_argument("--n-clicks", type=int, default=d.n_clicks,
+    parser.add_argument("--n-clicks", type=positive_int, default=d.n_clicks,
                         help="clicks asked for in the prompt (records may set n_clicks)")
-    parser.add_argument("--max-pixels", type=int, default=None,
+    parser.add_argument("--max-pixels", type=positive_int, default=None,
                         help="shrink images to at most this many pixels")
     parser.add_argument("--no-system-prompt", action="store_true", help="train without the system prompt")
     gc = parser.add_mutually_exclusive_group()
     gc.add_argument("--gradient-checkpointing", dest="gradient_checkpointing", action="store_true", default=None,
                     help="recompute activations to save memory (default: on for cuda)")
     gc.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_false")
-    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--seed", type=nonnegative_int, default=d.seed)
     parser.add_argument("--resume", action="store_true",
                         help="continue from the last checkpoint in OUT/checkpoints")
     parser.add_argument("--eval", default=None, metavar="JSONL",
@@ -52,8 +53,40 @@ def register(subparsers) -> None:
     parser.add_argument("--merge", action="store_true",
                         help="also save the base model with the adapter merged in OUT/merged")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overwrite(parser)
     add_common(parser)
     parser.set_defaults(func=run)
+
+
+def scheduler_names() -> list[str]:
+    """The schedules the Trainer accepts, so a typo stops at the option instead of after loading Qwen."""
+    from transformers.trainer_utils import SchedulerType
+
+    return [s.value for s in SchedulerType]
+
+
+def check_run_outputs(args) -> None:
+    """--out is a folder for the adapter: an existing adapter is replaced only with --overwrite
+    (or continued with --resume); --train and --eval are never inside it as outputs."""
+    from pathlib import Path
+
+    from ..errors import BadInputError
+    from ..outputs import check_outputs
+
+    if args.lr_scheduler not in scheduler_names():
+        raise BadInputError(f"--lr-scheduler {args.lr_scheduler!r}: choose one of {', '.join(scheduler_names())}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"--out {out} is a file; give a folder for the adapter")
+    if (out / "adapter_config.json").exists() and not (args.overwrite or args.resume):
+        raise BadInputError(f"--out {out} holds an adapter already; add --overwrite to replace it "
+                            "(or --resume to continue its training)")
+    for option in ("--train", "--eval"):
+        value = getattr(args, option[2:])
+        if value and not Path(value).is_file():
+            raise BadInputError(f"{option} {value}: no such file" if not Path(value).exists()
+                                else f"{option} {value} is not a file")
+    check_outputs({"--out": out / "adapter_config.json"}, inputs=[args.train, args.eval], overwrite=True)
 
 
 def run(args) -> int:
@@ -63,6 +96,7 @@ def run(args) -> int:
     from ..profile import is_tiny
     from ..prompts import SYSTEM_PROMPT
 
+    check_run_outputs(args)
     settings = LoraSettings(
         base=args.base, rank=args.rank, alpha=args.alpha, dropout=args.dropout, epochs=args.epochs,
         lr=args.lr, lr_scheduler=args.lr_scheduler, batch_size=args.batch_size, grad_accum=args.grad_accum,

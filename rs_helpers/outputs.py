@@ -1,0 +1,180 @@
+"""Files a command writes: checked before any work, and written whole or not at all.
+
+Two rules, the ones rasterio's ``rio`` tools follow:
+
+* :func:`check_outputs` runs before any model is loaded. An output may not be an input, two
+  outputs of one run may not share a path, an existing output is replaced only with
+  ``--overwrite``, and its folder must exist or be creatable and be writable. So a run never
+  fails at the end, after the expensive work, because of where it was told to write.
+* :func:`atomic_path` gives a unique temporary name in the target's folder; the file is renamed
+  into place only when it is complete. An interrupted or failed run (an exception, Ctrl-C,
+  SIGTERM or SIGHUP, which the command line turns into exceptions) removes its temporary file
+  and leaves any earlier output untouched.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
+
+from .errors import BadInputError
+
+TEMP_MARK = ".part"  # temporary names: .<name>.<random>.part<suffix>, hidden, in the target's folder
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_name(option: str, path: Path) -> None:
+    text = str(path)
+    if not text.strip():
+        raise BadInputError(f"{option}: give a file name")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInputError(f"{option} {text!r}: the name holds bytes that are not UTF-8; choose another name") from None
+    if "\0" in text:
+        raise BadInputError(f"{option}: the name holds a NUL byte")
+
+
+def _check_folder(option: str, path: Path, create: bool) -> None:
+    """The folder that will hold ``path`` exists (or is created) and is writable."""
+    parent = path.parent if str(path.parent) else Path(".")
+    ancestor = parent
+    while not ancestor.exists():
+        if ancestor.parent == ancestor:
+            break
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise BadInputError(f"{option} {path}: {ancestor} is a file, not a folder")
+    if create:
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BadInputError(f"{option} {path}: cannot create the folder {parent} ({exc.strerror or exc})") from None
+    probe_dir = parent if parent.exists() else ancestor
+    if not os.access(probe_dir, os.W_OK | os.X_OK):
+        raise BadInputError(f"{option} {path}: the folder {probe_dir} is not writable")
+    if create:  # os.access can say yes on read-only mounts and /proc: try for real
+        try:
+            fd, probe = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=TEMP_MARK, dir=parent)
+        except OSError as exc:
+            raise BadInputError(f"{option} {path}: cannot write in {parent} ({exc.strerror or exc})") from None
+        os.close(fd)
+        os.unlink(probe)
+
+
+def check_outputs(outputs: Mapping[str, str | Path | None], inputs: Iterable[str | Path | None] = (),
+                  overwrite: bool = False, folders: Iterable[str] = (), create: bool = True) -> dict[str, Path]:
+    """Check every output of one run before any work; return them as Paths (None ones dropped).
+
+    ``outputs``: option name (as the user typed it, e.g. ``"--out"``) -> path. ``inputs``: paths
+    the run reads, never to be written. ``folders``: the option names whose output is a folder
+    (an adapter, a notebook copy folder): an existing non-empty folder needs ``overwrite``.
+    ``create``: make missing parent folders now (and prove the folder is writable)."""
+    folders = set(folders)
+    checked: dict[str, Path] = {}
+    for option, value in outputs.items():
+        if value is None:
+            continue
+        path = Path(value)
+        _check_name(option, path)
+        for other, seen in checked.items():
+            if _same_file(path, seen):
+                raise BadInputError(f"{option} and {other} name the same file ({path}): give each its own path")
+        for source in inputs:
+            if source is not None and str(source) and _same_file(path, Path(source)):
+                raise BadInputError(f"{option} {path} is an input of this run; write the result elsewhere")
+        if option in folders:
+            if path.exists() and not path.is_dir():
+                raise BadInputError(f"{option} {path} is a file; give a folder")
+            if path.is_dir() and any(path.iterdir()) and not overwrite:
+                raise BadInputError(f"{option} {path} exists and is not empty; add --overwrite to replace what is in it")
+            _check_folder(option, path / "x", create)
+        else:
+            if path.is_dir():
+                raise BadInputError(f"{option} {path} is a folder; give a file name")
+            if path.exists() and not overwrite:
+                raise BadInputError(f"{option} {path} exists; add --overwrite to replace it")
+            if path.exists() and not os.access(path, os.W_OK) and not os.access(path.parent, os.W_OK):
+                raise BadInputError(f"{option} {path} cannot be replaced (no write permission)")
+            _check_folder(option, path, create)
+        checked[option] = path
+    return checked
+
+
+def temp_name(target: str | Path) -> Path:
+    """A new, unique, empty file beside ``target`` with the same suffix (drivers choose by suffix)."""
+    target = Path(target)
+    fd, name = tempfile.mkstemp(prefix=f".{target.stem[:60]}.", suffix=TEMP_MARK + target.suffix,
+                                dir=target.parent if str(target.parent) else ".")
+    os.close(fd)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path, mode: int | None = 0o644) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` if the block completes.
+
+    On any exception (``KeyboardInterrupt`` and signals included) the temporary file is removed
+    and ``target``, if it existed, is left as it was."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_name(target)
+    try:
+        yield tmp
+        if mode is not None:
+            with contextlib.suppress(OSError):
+                os.chmod(tmp, mode & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` whole or not at all."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding=encoding)
+    return path
+
+
+def write_json_atomic(path: str | Path, value, indent: int | None = 2, **options) -> Path:
+    """``json.dumps(value)`` written whole or not at all."""
+    return write_text_atomic(path, json.dumps(value, indent=indent, **options) + "\n")
+
+
+@contextlib.contextmanager
+def open_atomic(path: str | Path, mode: str = "w", **options):
+    """``open()`` on a temporary name, renamed onto ``path`` when the block completes."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, **options) as fh:
+            yield fh
+
+
+def unique_aside(path: str | Path, tag: str = ".bad") -> Path:
+    """A name beside ``path`` that does not exist yet: ``NAME.bad``, then ``NAME.bad.1``, ..."""
+    path = Path(path)
+    candidate = path.with_name(path.name + tag)
+    n = 1
+    while candidate.exists() or candidate.is_symlink():
+        candidate = path.with_name(f"{path.name}{tag}.{n}")
+        n += 1
+    return candidate
