@@ -224,8 +224,12 @@ def _signals_as_exceptions():
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one sub-command; returns its exit code (argparse's own 2 for a bad option, 0 for --help)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # returned, not raised: notebooks and tests call main() directly
+        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -4,9 +4,19 @@ and write label rasters back (PNG, or GeoTIFF carrying the input's CRS and trans
 SAM and CLIP want 8-bit RGB. So grayscale is replicated to 3 channels, an alpha band is
 dropped, 16-bit and float data are stretched per band between the 2nd and 98th percentiles,
 and images with more than 3 bands need a band choice (default: the first three, with a warning).
+
+Bad files are refused with :class:`~rs_helpers.errors.BadInputError` before or instead of a
+crash: truncated PNG/JPEG/TIFF files (checked from the file's structure when it is opened,
+because GDAL decodes a truncated PNG into garbage without a word), pixels that fail to decode,
+complex pixel types, and images whose whole decode would not fit the memory budget
+(:data:`DEFAULT_MAX_DECODE_MB`, checked from the header). :func:`plan_image` answers "what would
+:func:`read_image` do" from the header alone; :func:`check_model_shape` tells whether a shape
+survives SAM's resize.
 """
 from __future__ import annotations
 
+import os
+import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +27,12 @@ import numpy as np
 from .errors import BadInputError
 
 MIN_SIDE = 2  # a 1-pixel image is an error, not a segmentation input
+MODEL_LONG_SIDE = 1024  # SAM resizes every input so that its long side is 1024 px
+MIN_MODEL_SIDE = 16  # the shortest side allowed after that resize: see check_model_shape
+DEFAULT_MAX_DECODE_MB = 4096  # estimated memory a whole-image decode may take; $RS_HELPERS_MAX_DECODE_MB
+MAX_DECODE_ENV = "RS_HELPERS_MAX_DECODE_MB"
+# Pixel types read_image can stretch to uint8 (GDAL's real types); complex data is refused.
+REAL_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float32", "float64")
 
 
 class BandChoiceWarning(UserWarning):
@@ -49,7 +65,9 @@ class RasterImage:
         return self.crs is not None
 
 
+# --------------------------------------------------------------------------- opening and integrity
 def _open(path: str | Path):
+    """Open ``path`` with rasterio, refusing missing, empty, unreadable and truncated files."""
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
@@ -63,11 +81,338 @@ def _open(path: str | Path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
+            src = rasterio.open(path)
     except RasterioIOError as exc:
         raise BadInputError(f"{path} is not a readable image ({str(exc).splitlines()[0][:160]})") from None
+    try:
+        check_complete(path, src.driver)
+    except BaseException:
+        src.close()
+        raise
+    return src
 
 
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the fixed 12 bytes of the PNG end chunk
+_TAIL = 4096  # bytes at the end of a file searched for an end marker before walking the file
+
+
+def check_complete(path: str | Path, driver: str) -> None:
+    """Refuse a PNG, JPEG or TIFF file that ends before its own structure says it should.
+
+    Why here and not at decode time: GDAL (3.10) fills the missing rows of a truncated PNG with
+    garbage and reports nothing, and ``rs-seg info`` must notice without decoding. The checks read
+    the file's end (PNG: the IEND chunk; JPEG: the EOI marker after the first scan) or its header
+    (TIFF: every strip or tile must end inside the file); a longer walk happens only when the end
+    is not where expected (trailing bytes after the image). Other drivers are left to the decoder.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            why = {"PNG": _png_truncated, "JPEG": _jpeg_truncated, "GTiff": _tiff_truncated}.get(
+                driver, lambda fh, size: None)(fh, size)
+    except (OSError, struct.error, ValueError):
+        return  # the check has no opinion; the decoder still has the last word
+    if why:
+        raise BadInputError(f"{path}: {why} (corrupt or truncated); re-download or re-export the file")
+
+
+def _tail(fh, size: int) -> tuple[int, bytes]:
+    start = max(0, size - _TAIL)
+    fh.seek(start)
+    return start, fh.read()
+
+
+def _png_truncated(fh, size: int) -> str | None:
+    """None when the IEND chunk is present (the last chunk written); else a reason."""
+    if _PNG_IEND in _tail(fh, size)[1]:
+        return None
+    pos = 8  # walk the chunks: length (4) + type (4) + data + CRC (4)
+    while pos + 8 <= size:
+        fh.seek(pos)
+        length, kind = struct.unpack(">I4s", fh.read(8))
+        pos += 12 + length
+        if kind == b"IEND" and pos <= size:  # the whole chunk, CRC included
+            return None
+    return "the PNG stops before its end chunk"
+
+
+def _jpeg_truncated(fh, size: int) -> str | None:
+    """None when an end-of-image marker follows the first scan's start; else a reason."""
+    fh.seek(0)
+    if fh.read(2) != b"\xff\xd8":
+        return None
+    pos = 2  # hop over the header segments (each FF xx + 2-byte length) to the first scan (FF DA)
+    while True:
+        fh.seek(pos)
+        marker = fh.read(4)
+        if len(marker) < 2:
+            return "the JPEG stops inside its header"
+        if marker[0] != 0xFF:
+            return None  # not a layout this check understands
+        if marker[1] == 0xFF:
+            pos += 1  # fill byte
+            continue
+        if marker[1] in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            pos += 2
+            continue
+        if marker[1] == 0xD9:
+            return "the JPEG ends before any image data"
+        if marker[1] == 0xDA:
+            scan = pos
+            break
+        if len(marker) < 4:
+            return "the JPEG stops inside its header"
+        pos += 2 + struct.unpack(">H", marker[2:4])[0]
+    start, tail = _tail(fh, size)
+    found = tail.rfind(b"\xff\xd9")
+    if found >= 0 and start + found > scan:
+        return None
+    fh.seek(scan)  # trailing data after the image: search the entropy-coded data (FF D9 is unique there)
+    previous = b""
+    while chunk := fh.read(1 << 20):
+        if b"\xff\xd9" in previous[-1:] + chunk:
+            return None
+        previous = chunk
+    return "the JPEG stops before its end-of-image marker"
+
+
+_TIFF_VALUE = {3: "H", 4: "I", 16: "Q"}  # SHORT, LONG, LONG8: the types of offsets and byte counts
+
+
+def _tiff_truncated(fh, size: int) -> str | None:
+    """None when every IFD and every strip or tile (offset + byte count) lies inside the file.
+
+    Classic TIFF and BigTIFF, little or big endian. Sparse blocks (offset and count 0) are fine.
+    Anything this small parser does not understand is left to GDAL (None)."""
+    fh.seek(0)
+    head = fh.read(16)
+    order = {b"II": "<", b"MM": ">"}.get(head[:2])
+    if order is None or len(head) < 8:
+        return None
+    version = struct.unpack(order + "H", head[2:4])[0]
+    if version == 42:
+        big, ifd = False, struct.unpack(order + "I", head[4:8])[0]
+    elif version == 43 and len(head) == 16:
+        big, ifd = True, struct.unpack(order + "Q", head[8:16])[0]
+    else:
+        return None
+    n_fmt, entry, ptr = ("Q", 20, "Q") if big else ("H", 12, "I")
+    n_size, ptr_size, inline = struct.calcsize(n_fmt), struct.calcsize(ptr), 8 if big else 4
+    seen: set[int] = set()
+    while ifd and ifd not in seen and len(seen) < 1000:
+        seen.add(ifd)
+        if ifd + n_size > size:
+            return "an image directory of the TIFF lies past its end"
+        fh.seek(ifd)
+        n = struct.unpack(order + n_fmt, fh.read(n_size))[0]
+        if ifd + n_size + n * entry + ptr_size > size:
+            return "an image directory of the TIFF lies past its end"
+        table = fh.read(n * entry + ptr_size)
+        arrays = {}
+        for i in range(n):
+            e = table[i * entry:(i + 1) * entry]
+            tag, kind = struct.unpack(order + "HH", e[:4])
+            if tag not in (273, 279, 324, 325):  # Strip/TileOffsets, Strip/TileByteCounts
+                continue
+            code = _TIFF_VALUE.get(kind)
+            if code is None:
+                return None
+            count = struct.unpack(order + ("Q" if big else "I"), e[4:12 if big else 8])[0]
+            nbytes = count * struct.calcsize(code)
+            if nbytes <= inline:
+                raw = e[12 if big else 8:][:nbytes]
+            else:
+                where = struct.unpack(order + ptr, e[12 if big else 8:])[0]
+                if where + nbytes > size:
+                    return "the TIFF's block table lies past its end"
+                fh.seek(where)
+                raw = fh.read(nbytes)
+            arrays[tag] = np.frombuffer(raw, np.dtype(code).newbyteorder(order)).astype(np.uint64)
+        for offsets, counts in ((273, 279), (324, 325)):
+            if offsets in arrays and counts in arrays and arrays[offsets].size == arrays[counts].size:
+                if arrays[offsets].size and int((arrays[offsets] + arrays[counts]).max()) > size:
+                    return "image data of the TIFF lies past its end"
+        ifd = struct.unpack(order + ptr, table[n * entry:])[0]
+    return None
+
+
+def read_pixels(src, path: str | Path, indexes: Sequence[int] | int = 1, **kwargs) -> np.ndarray:
+    """``src.read(indexes, **kwargs)`` with a decode failure turned into :class:`BadInputError`."""
+    from rasterio._err import CPLE_BaseError
+    from rasterio.errors import RasterioError
+
+    try:
+        return src.read(indexes, **kwargs)
+    except (RasterioError, CPLE_BaseError) as exc:
+        cause = exc.__cause__ or exc
+        detail = str(cause).splitlines()[0][:160] if str(cause) else type(cause).__name__
+        raise BadInputError(f"{path}: the pixels cannot be decoded (corrupt or truncated: {detail}); "
+                            "re-download or re-export the file") from None
+
+
+# --------------------------------------------------------------------------- header-only checks
+def check_dtypes(dtypes: Sequence[str], path: str | Path = "") -> None:
+    """Refuse pixel types that cannot be stretched to uint8 (complex ones), naming the supported list."""
+    for dtype in dtypes:
+        if str(dtype) not in REAL_DTYPES:
+            raise BadInputError(
+                f"{path or 'the image'}: pixel type {dtype} is not supported; use one of "
+                f"{', '.join(REAL_DTYPES)} (for complex data save e.g. the amplitude as float32)")
+
+
+def max_decode_mb() -> float | None:
+    """The decode memory budget in MiB: ``$RS_HELPERS_MAX_DECODE_MB`` or :data:`DEFAULT_MAX_DECODE_MB`.
+    ``0`` turns the check off (None)."""
+    text = os.environ.get(MAX_DECODE_ENV, "").strip()
+    if not text:
+        return float(DEFAULT_MAX_DECODE_MB)
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadInputError(f"{MAX_DECODE_ENV}={text!r}: give a number of MiB (0 = no limit)") from None
+    return None if value <= 0 else value
+
+
+def mib(value: float) -> str:
+    """``value`` MiB as text: ``< 0.1 MiB``, ``0.4 MiB``, ``57,220 MiB``."""
+    if value < 0.1:
+        return "< 0.1 MiB"
+    return f"{value:,.1f} MiB" if value < 10 else f"{value:,.0f} MiB"
+
+
+def check_model_shape(height: int, width: int, path: str | Path = "", long_side: int = MODEL_LONG_SIDE,
+                      min_side: int = MIN_MODEL_SIDE) -> tuple[int, int]:
+    """The shape ``(h, w)`` an image of ``height`` x ``width`` gets when its long side is resized to
+    ``long_side`` (rounded as SAM's ``ResizeLongestSide``), or :class:`BadInputError` when its short
+    side would be below ``min_side``.
+
+    Why 16 px: SAM's encoder sees the resized image in 16 px patches, and its 256 x 256 low-resolution
+    masks have one row per 4 px, so a short side under 16 px is less than one patch of image and a
+    few mask rows (at 0 px SAM crashes: "height and width must be > 0"). CLIP never crashes (its
+    224 px sliding windows are padded), but it works at a long side of 448, where 16 px of SAM's frame
+    are already only 7 px, under one CLIP patch. So the aspect ratio must stay within
+    ``long_side / min_side`` (64:1 by default). Pure: call it on an untiled image's size, or on a
+    tiled scene's tile size.
+    """
+    height, width = int(height), int(width)
+    if height < 1 or width < 1:
+        raise BadInputError(f"{path or 'the image'} is {width} x {height} px: nothing to segment")
+    scale = long_side / max(height, width)
+    h, w = int(height * scale + 0.5), int(width * scale + 0.5)
+    if min(h, w) < min_side:
+        ratio = max(1, long_side // min_side)
+        tile = ratio * min(height, width)
+        raise BadInputError(
+            f"{path or 'the image'} is {width} x {height} px: resized to a long side of {long_side} px its short "
+            f"side would be {min(h, w)} px, under the {min_side} px the models need; crop it to an aspect ratio "
+            f"of at most {ratio}:1, or segment it in tiles of at most {tile} px "
+            f"(rs-seg ovss --tile {tile} --overlap {tile // 8})")
+    return h, w
+
+
+def choose_bands(src, bands: Sequence[int] | None, name: str = "", stacklevel: int = 2) -> tuple[int, ...]:
+    """1-based bands to read from the open ``src`` (header only): ``bands`` checked, or the colour
+    bands (alpha dropped; the first three with a :class:`BandChoiceWarning` when there are more).
+    ``stacklevel`` is counted from the caller, as for :func:`warnings.warn`."""
+    from rasterio.enums import ColorInterp
+
+    count = src.count
+    if bands is not None:
+        bands = tuple(int(b) for b in bands)
+        if len(bands) not in (1, 3) or any(b < 1 or b > count for b in bands):
+            raise BadInputError(f"{name} has bands 1..{count}; choose one or three of them, got {list(bands)}")
+        return bands
+    colour = [i + 1 for i, ci in enumerate(src.colorinterp) if ci != ColorInterp.alpha]
+    if count == 1 or len(colour) == 1:
+        return (colour[0] if colour else 1,)
+    if len(colour) == 3:
+        return tuple(colour)
+    warnings.warn(f"{name} has {count} bands; using bands {colour[:3]} as RGB (choose others with "
+                  "bands=... / --bands)", BandChoiceWarning, stacklevel=stacklevel + 1)
+    return tuple(colour[:3])
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """What :func:`read_image` will do with a raster, known from its header alone."""
+
+    path: str
+    width: int
+    height: int
+    band_count: int
+    bands: tuple[int, ...]  # 1-based bands that become RGB (one band is replicated)
+    dtype: str  # the stored pixel type of those bands
+    palette: bool  # one palette band: its colour table gives the RGB
+    default_choice: bool = False  # True when the first three of more than three bands were taken
+
+    @property
+    def decode_bytes(self) -> int:
+        """Estimated peak memory of a whole-image decode: the bands read, the RGB output and, for
+        data that is stretched (not uint8, not a palette), a float64 temporary."""
+        per_pixel = len(self.bands) * np.dtype(self.dtype).itemsize + 3
+        if self.dtype != "uint8" and not self.palette:
+            per_pixel += 8
+        return self.width * self.height * per_pixel
+
+    @property
+    def decode_mb(self) -> float:
+        return self.decode_bytes / 2**20
+
+    def check_budget(self, budget_mb: float | None = None) -> None:
+        """:class:`BadInputError` when :attr:`decode_mb` exceeds ``budget_mb`` (default :func:`max_decode_mb`)."""
+        from .tiling import DEFAULT_TILE
+
+        budget_mb = max_decode_mb() if budget_mb is None else budget_mb
+        if budget_mb is not None and self.decode_mb > budget_mb:
+            raise BadInputError(
+                f"{self.path} is {self.width} x {self.height} px x {len(self.bands)} {self.dtype} band(s): decoding "
+                f"it whole needs about {mib(self.decode_mb)}, over the {mib(budget_mb)} budget; segment it "
+                f"tile by tile (rs-seg ovss --tile {DEFAULT_TILE}), read fewer bands (--bands 1), or raise "
+                f"{MAX_DECODE_ENV}")
+
+
+def plan_read(src, path: str | Path, bands: Sequence[int] | None = None, stacklevel: int = 2) -> ReadPlan:
+    """The :class:`ReadPlan` of the open ``src``: size, band choice and pixel type checked, no pixels read."""
+    from rasterio.enums import ColorInterp
+
+    if src.width < MIN_SIDE or src.height < MIN_SIDE:
+        raise BadInputError(f"{path} is {src.width}x{src.height} pixels: too small to segment")
+    chosen = choose_bands(src, bands, str(path) if bands is not None else Path(path).name, stacklevel + 1)
+    dtypes = [str(src.dtypes[b - 1]) for b in chosen]
+    check_dtypes(dtypes, path)
+    if len(set(dtypes)) > 1:
+        raise BadInputError(f"{path}: bands {list(chosen)} have different pixel types {dtypes}; "
+                            "choose bands of one type with --bands")
+    palette = len(chosen) == 1 and src.colorinterp[chosen[0] - 1] == ColorInterp.palette \
+        and dtypes[0] in ("uint8", "uint16")
+    colour = sum(ci != ColorInterp.alpha for ci in src.colorinterp)
+    return ReadPlan(path=str(path), width=src.width, height=src.height, band_count=src.count, bands=chosen,
+                    dtype=dtypes[0], palette=palette, default_choice=bands is None and colour > 3)
+
+
+def plan_image(path: str | Path, bands: Sequence[int] | None = None) -> ReadPlan:
+    """What :func:`read_image` would read from ``path`` (header only: fast on any size).
+    Raises what :func:`read_image` raises before decoding, except the memory budget
+    (see :meth:`ReadPlan.check_budget`)."""
+    with _open(path) as src:
+        return plan_read(src, path, bands, stacklevel=2)
+
+
+def palette_lut(src, band: int, dtype: str) -> np.ndarray | None:
+    """The colour table of ``band`` as an index -> RGB array (None without one)."""
+    try:
+        colormap = src.colormap(band)
+    except ValueError:
+        return None
+    lut = np.zeros((65536 if dtype == "uint16" else 256, 3), np.uint8)
+    for idx, rgba in colormap.items():
+        if 0 <= idx < len(lut):
+            lut[idx] = rgba[:3]
+    return lut
+
+
+# --------------------------------------------------------------------------- reading
 def stretch_to_uint8(band: np.ndarray, low: float = 2.0, high: float = 98.0,
                      valid: np.ndarray | None = None) -> np.ndarray:
     """Map the ``low``..``high`` percentile range of ``band`` linearly onto 0..255."""
@@ -83,47 +428,23 @@ def stretch_to_uint8(band: np.ndarray, low: float = 2.0, high: float = 98.0,
 
 
 def read_image(path: str | Path, bands: Sequence[int] | None = None) -> RasterImage:
-    """Read ``path`` as uint8 RGB. ``bands``: 1-based band numbers (one or three) to use."""
-    from rasterio.enums import ColorInterp
+    """Read ``path`` as uint8 RGB. ``bands``: 1-based band numbers (one or three) to use.
 
+    Everything that can be refused from the header is refused before decoding (size, bands,
+    pixel type, the memory budget); a decode failure is a :class:`BadInputError` too."""
     with _open(path) as src:
-        if src.width < MIN_SIDE or src.height < MIN_SIDE:
-            raise BadInputError(f"{path} is {src.width}x{src.height} pixels: too small to segment")
-        count = src.count
-        interp = list(src.colorinterp)
-        if bands is not None:
-            bands = tuple(int(b) for b in bands)
-            if len(bands) not in (1, 3) or any(b < 1 or b > count for b in bands):
-                raise BadInputError(f"{path} has bands 1..{count}; choose one or three of them, got {list(bands)}")
-        else:
-            colour = [i + 1 for i, ci in enumerate(interp) if ci != ColorInterp.alpha]
-            if count == 1 or len(colour) == 1:
-                bands = (colour[0] if colour else 1,)
-            elif len(colour) == 3:
-                bands = tuple(colour)
-            else:
-                bands = tuple(colour[:3])
-                warnings.warn(
-                    f"{Path(path).name} has {count} bands; using bands {list(bands)} as RGB "
-                    "(choose others with bands=... / --bands)", BandChoiceWarning, stacklevel=2)
-        data = src.read(list(bands))
-        colormap = None
-        if len(bands) == 1 and interp[bands[0] - 1] == ColorInterp.palette:
-            try:
-                colormap = src.colormap(bands[0])
-            except ValueError:
-                colormap = None
+        plan = plan_read(src, path, bands, stacklevel=2)
+        plan.check_budget()
+        lut = palette_lut(src, plan.bands[0], plan.dtype) if plan.palette else None
+        data = read_pixels(src, path, list(plan.bands))
         valid = None
         if src.nodata is not None:
             valid = data[0] != src.nodata
         image = RasterImage(
             rgb=np.empty(0), path=str(path), crs=src.crs, transform=src.transform if src.crs else None,
-            band_count=count, source_dtype=str(src.dtypes[0]), bands_used=bands, tags=src.tags(),
+            band_count=src.count, source_dtype=str(src.dtypes[0]), bands_used=plan.bands, tags=src.tags(),
         )
-    if colormap is not None:
-        lut = np.zeros((256, 3), np.uint8)
-        for idx, rgba in colormap.items():
-            lut[idx] = rgba[:3]
+    if lut is not None:
         rgb = lut[data[0]]
     else:
         if data.dtype != np.uint8:
@@ -136,28 +457,41 @@ def read_image(path: str | Path, bands: Sequence[int] | None = None) -> RasterIm
 
 
 def read_mask(path: str | Path) -> np.ndarray:
-    """Read a label raster (class indices or 0/255) as a 2-D array of its raw values."""
+    """Read a label raster (class indices or 0/255) as a 2-D array of its raw values (band 1).
+    Pixel type and the memory budget are checked from the header first."""
     with _open(path) as src:
         if src.width < 1 or src.height < 1:
             raise BadInputError(f"{path} is empty")
-        return src.read(1)
+        dtype = str(src.dtypes[0])
+        check_dtypes([dtype], path)
+        budget = max_decode_mb()
+        need = src.width * src.height * np.dtype(dtype).itemsize / 2**20
+        if budget is not None and need > budget:
+            raise BadInputError(f"{path}: a {src.width} x {src.height} {dtype} label raster needs about {mib(need)} "
+                                f"to read, over the {mib(budget)} budget; crop it (with its image), "
+                                f"or raise {MAX_DECODE_ENV}")
+        return read_pixels(src, path, 1)
+
+
+def _facts(src, path: str | Path) -> dict:
+    return {
+        "path": str(path),
+        "driver": src.driver,
+        "width": src.width,
+        "height": src.height,
+        "bands": src.count,
+        "dtype": str(src.dtypes[0]),
+        "colorinterp": [ci.name for ci in src.colorinterp],
+        "crs": src.crs.to_string() if src.crs else None,
+        "transform": tuple(src.transform)[:6] if src.crs else None,
+        "nodata": src.nodata,
+    }
 
 
 def describe(path: str | Path) -> dict:
     """Facts about a raster without decoding it to RGB: size, bands, dtype, CRS, transform."""
     with _open(path) as src:
-        return {
-            "path": str(path),
-            "driver": src.driver,
-            "width": src.width,
-            "height": src.height,
-            "bands": src.count,
-            "dtype": str(src.dtypes[0]),
-            "colorinterp": [ci.name for ci in src.colorinterp],
-            "crs": src.crs.to_string() if src.crs else None,
-            "transform": tuple(src.transform)[:6] if src.crs else None,
-            "nodata": src.nodata,
-        }
+        return _facts(src, path)
 
 
 def write_label_raster(path: str | Path, labels: np.ndarray, like: RasterImage | None = None,

@@ -34,12 +34,30 @@ Answer with JSON only, exactly in this form (no other text):
 {example}"""
 
 
+def check_query_text(text, name: str = "the query text") -> str:
+    """``text`` if a model can read it: a string, not blank, and valid UTF-8. Python hands
+    undecodable command-line bytes over as lone surrogates ('\\udcff'), which no request can
+    carry, so they are refused here rather than blamed on the server later. ``name`` is how the
+    message refers to the text (``--text`` on the command line)."""
+    if not isinstance(text, str):
+        raise BadInputError(f"{name} must be text, got {type(text).__name__}")
+    if not text.strip():
+        raise BadInputError(f"{name} is empty: write what to segment, e.g. \"the largest building\"")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInputError(f"{name} holds bytes that are not UTF-8: retype it or use a UTF-8 locale") from None
+    return text
+
+
 def build_prompt(text: str, task: str = "referring", n_clicks: int = DEFAULT_N_CLICKS) -> str:
     """The user prompt for one query.
 
     ``task``: "referring" (a referring expression) or "reasoning" (a question whose answer is a
     region); "semantic" (a class name such as "all roads") is asked like a reasoning question.
     """
+    if isinstance(text, str):
+        check_query_text(text)
     text = " ".join(str(text).split())
     if not text:
         raise BadInputError("the query text is empty")

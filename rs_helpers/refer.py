@@ -17,7 +17,7 @@ import numpy as np
 from .clicks import Click, ClickParseError, parse_clicks, to_pixels
 from .errors import NoClicksError
 from .images import RasterImage
-from .prompts import DEFAULT_N_CLICKS, build_prompt
+from .prompts import DEFAULT_N_CLICKS, build_prompt, check_query_text
 from .sam_clicks import make_predictor, predict_mask
 from .vlm import VLMBackend
 
@@ -54,13 +54,16 @@ def _cut_off_hint(answer, backend) -> str:
 
 
 def ask_for_clicks(image, text: str, backend: VLMBackend, task: str = "referring",
-                   n_clicks: int = DEFAULT_N_CLICKS) -> tuple[list[Click], str, str, dict]:
+                   n_clicks: int = DEFAULT_N_CLICKS, text_name: str = "--text") -> tuple[list[Click], str, str, dict]:
     """Ask ``backend`` for clicks: returns ``(grid clicks, raw answer, prompt, usage)``.
 
+    The text is checked first (not blank, valid UTF-8: :class:`BadInputError` naming
+    ``text_name``), so a bad query is the user's input error, never a failed request.
     An answer without usable clicks raises :class:`NoClicksError` carrying the raw answer
     (``.raw_answer``) and the call's token usage (``.usage``).
     At most ``n_clicks`` clicks are kept (the first ones).
     """
+    check_query_text(text, text_name)
     prompt = build_prompt(text, task=task, n_clicks=n_clicks)
     answer = backend.ask(_rgb(image), prompt)
     try:
@@ -74,18 +77,21 @@ def ask_for_clicks(image, text: str, backend: VLMBackend, task: str = "referring
 
 
 def refer(image, text: str, backend: VLMBackend, sam=None, task: str = "referring",
-          n_clicks: int = DEFAULT_N_CLICKS, multimask: bool = True, predictor=None) -> ReferResult:
+          n_clicks: int = DEFAULT_N_CLICKS, multimask: bool = True, predictor=None,
+          text_name: str = "the query text") -> ReferResult:
     """Segment what ``text`` refers to in ``image`` (a RasterImage or H x W x 3 uint8 array).
 
     ``sam``: a SAM model (``rs_helpers.models.load_sam``); or pass ``predictor``, a
     ``SamPredictor`` already holding this image (to ask several queries of one image).
     ``multimask``: keep SAM's best-scoring of three masks (True) or ask for one (False).
+    ``text_name``: how an error about the text names it.
     """
     rgb = _rgb(image)
     height, width = rgb.shape[:2]
     timings = {}
     start = time.perf_counter()
-    clicks, answer, prompt, usage = ask_for_clicks(rgb, text, backend, task=task, n_clicks=n_clicks)
+    clicks, answer, prompt, usage = ask_for_clicks(rgb, text, backend, task=task, n_clicks=n_clicks,
+                                                   text_name=text_name)
     timings["vlm_s"] = time.perf_counter() - start
     pixel_clicks = to_pixels(clicks, width, height)
     start = time.perf_counter()

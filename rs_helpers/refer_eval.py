@@ -2,11 +2,13 @@
 
 Every sample goes through :func:`rs_helpers.refer.refer`; its IoU, clicks, raw answer and token
 usage are kept in a per-sample record. A sample whose answer holds no usable clicks (or whose
-request failed) counts as an empty prediction, IoU 0, and is listed under ``failures``.
+request failed, or whose image could not be read) counts as an empty prediction, IoU 0, and is
+listed under ``failures`` with its error.
 The summary (gIoU, cIoU, P@0.5..0.9) is printed beside the paper's numbers.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
@@ -16,7 +18,8 @@ from typing import Iterable
 import numpy as np
 
 from .clicks import clicks_to_records
-from .errors import NoClicksError
+from .errors import BadInputError, NoClicksError, RsError, WeightsUnavailableError
+from .outputs import write_text_atomic
 from .profile import get_profile
 from .prompts import DEFAULT_N_CLICKS
 from .refer import refer
@@ -79,10 +82,8 @@ class ReferEvaluation:
                 "reported_gIoU": self.reported, "failures": self.failures, "samples": self.records}
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
-        return path
+        """Write :meth:`to_json` to ``path`` whole or not at all (an earlier file stays intact)."""
+        return write_text_atomic(path, json.dumps(self.to_json(), indent=1) + "\n")
 
 
 def _pct(value: float) -> str:
@@ -100,15 +101,19 @@ def evaluate_refer(samples: Iterable, backend: VLMBackend, sam, *, n_clicks: int
     """Run every sample (records with ``.id``, ``.text``, ``.task``, ``.image`` and ``.load()``
     returning ``(RasterImage, bool mask)``) and score it. ``limit`` keeps the first N samples.
 
-    Consecutive samples on the same image share one SAM embedding. After
-    ``MAX_CONSECUTIVE_REQUEST_ERRORS`` failed requests in a row the run stops (the service is
-    down, not the samples at fault).
+    Consecutive samples on the same image share one SAM embedding. One bad sample never ends
+    the run: an image or mask that cannot be read (``load()`` is called inside the guard), a bad
+    query text, a failed request, an odd reply or an answer without clicks is recorded with its
+    error and scores IoU 0. Only a missing or rejected API key (:class:`WeightsUnavailableError`:
+    every sample would fail) and Ctrl-C stop the run, and so do ``MAX_CONSECUTIVE_REQUEST_ERRORS``
+    failed requests in a row (the service is down, not the samples at fault); that error carries
+    the samples scored so far as ``.evaluation``.
     """
     from tqdm.auto import tqdm
 
     from .vlm_openai import VLMRequestError
 
-    samples = list(samples)[: limit if limit else None]
+    samples = list(itertools.islice(samples, limit) if limit else samples)
     profile = get_profile(profile)
     run = ReferEvaluation(dataset=dataset, split=split, vlm=getattr(backend, "name", "vlm"), sam=sam_name,
                           n_clicks=n_clicks, profile=profile, reported=dict(reported or {}),
@@ -116,35 +121,56 @@ def evaluate_refer(samples: Iterable, backend: VLMBackend, sam, *, n_clicks: int
     last_image, predictor, request_errors = None, None, 0
     bar = tqdm(samples, desc=f"refer {dataset}", unit="query", disable=not progress)
     for sample in bar:
-        image, target = sample.load()
-        if str(sample.image) != last_image:
-            predictor, last_image = make_predictor(sam, image.rgb), str(sample.image)
-        record = {"id": sample.id, "text": sample.text, "task": sample.task, "image": str(sample.image),
-                  "target_pixels": int(np.count_nonzero(target)), "error": None, "answer": None,
-                  "clicks": [], "pixel_clicks": [], "usage": {}}
+        sample_id = getattr(sample, "id", None)
+        record = {"id": sample_id, "text": getattr(sample, "text", None), "task": getattr(sample, "task", None),
+                  "image": str(getattr(sample, "image", "")), "target_pixels": 0, "error": None,
+                  "answer": None, "clicks": [], "pixel_clicks": [], "usage": {}}
+        target = None
         try:
+            try:
+                image, target = sample.load()
+                target = np.asarray(target).astype(bool)
+            except (RsError, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # a damaged file can raise anything from PIL or rasterio
+                raise BadInputError(f"cannot read sample {sample_id} ({type(exc).__name__}: "
+                                    f"{' '.join(str(exc).split())[:200]})") from None
+            record["target_pixels"] = int(np.count_nonzero(target))
+            if str(sample.image) != last_image:
+                last_image = None  # no stale embedding if this one fails
+                predictor = make_predictor(sam, image.rgb)
+                last_image = str(sample.image)
             result = refer(image, sample.text, backend, task=_task(sample.task), n_clicks=n_clicks,
-                           multimask=multimask, predictor=predictor)
-        except (NoClicksError, VLMRequestError) as exc:
+                           multimask=multimask, predictor=predictor, text_name=f"the text of sample {sample_id}")
+            inter, union = intersection_union(result.mask, target)
+        except WeightsUnavailableError:
+            raise
+        except RsError as exc:
             request_errors = request_errors + 1 if isinstance(exc, VLMRequestError) else 0
             record.update(error=str(exc), answer=getattr(exc, "raw_answer", None), iou=0.0,
                           intersection=0, union=record["target_pixels"], pred_pixels=0)
-            run.scores.add_failure(target)
+            if target is not None:
+                run.scores.add_failure(target)
+            else:  # nothing to compare with: still a failed sample, IoU 0
+                run.scores.failures += 1
+                run.scores.ious.append(0.0)
             if isinstance(exc, NoClicksError):
                 record["usage"] = getattr(exc, "usage", {})
                 run.usage.add(record["usage"])
+            run.records.append(record)
             if request_errors >= MAX_CONSECUTIVE_REQUEST_ERRORS:
-                raise VLMRequestError(f"{MAX_CONSECUTIVE_REQUEST_ERRORS} requests in a row failed; "
-                                      f"stopping (last: {exc})") from None
+                error = VLMRequestError(f"{MAX_CONSECUTIVE_REQUEST_ERRORS} requests in a row failed; "
+                                        f"stopping (last: {exc})")
+                error.evaluation = run
+                raise error from None
         else:
             request_errors = 0
-            inter, union = intersection_union(result.mask, target)
             record.update(answer=result.answer, clicks=clicks_to_records(result.clicks),
                           pixel_clicks=clicks_to_records(result.pixel_clicks), usage=result.usage,
                           intersection=inter, union=union, pred_pixels=int(result.mask.sum()),
                           score=result.score, iou=run.scores.add_counts(inter, union))
             run.usage.add(result.usage)
-        run.records.append(record)
+            run.records.append(record)
         bar.set_postfix(gIoU=f"{100 * run.scores.giou():.1f}", failed=run.scores.failures)
     return run
 

@@ -13,11 +13,12 @@ Three pieces:
   Computing the percentiles per tile would give each tile its own contrast: visible seams.
 * :class:`SceneReader` opens the raster, chooses bands like :func:`rs_helpers.images.read_image`
   and returns uint8 RGB tiles through windowed reads: memory depends on the tile, not the scene.
+  Its header checks (size, bands, pixel type) are read_image's; a block that fails to decode is a
+  :class:`~rs_helpers.errors.BadInputError`, not a rasterio traceback.
 """
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -25,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import BadInputError
-from .images import MIN_SIDE, BandChoiceWarning, _open
+from .images import MIN_SIDE, BandChoiceWarning, _open, choose_bands, palette_lut, plan_read, read_pixels  # noqa: F401
 
 OVERVIEW_SIDE = 2048  # long side of the decimated read used for the scene-wide stretch
 DEFAULT_TILE = 1024  # SAM's input size: a tile goes through SAM at its native resolution
@@ -101,7 +102,12 @@ def _core_bounds(starts: list[int], size: int, length: int) -> list[tuple[int, i
 
 def tile_grid(height: int, width: int, tile: int = 1024, overlap: int = 128) -> list[Tile]:
     """Tiles of ``tile`` x ``tile`` pixels (or the scene size where smaller) with ``overlap``
-    pixels shared by neighbours, in row-major order, with their nearest-centre cores."""
+    pixels shared by neighbours, in row-major order, with their nearest-centre cores.
+
+    Degenerate scenes are fine: a 1 x N scene gives one row of 1-pixel-high tiles, a tile larger
+    than the scene gives one tile of the scene's size (whether the models can use such a tile is
+    :func:`rs_helpers.images.check_model_shape`'s question)."""
+    height, width, tile, overlap = int(height), int(width), int(tile), int(overlap)
     if height < 1 or width < 1:
         raise BadInputError(f"scene of {width} x {height} pixels has nothing to tile")
     rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
@@ -139,7 +145,7 @@ def scene_stretch(src, bands: Sequence[int], low: float = 2.0, high: float = 98.
         return None
     scale = min(1.0, overview_side / max(src.height, src.width))
     shape = (len(bands), max(1, round(src.height * scale)), max(1, round(src.width * scale)))
-    data = src.read(list(bands), out_shape=shape)
+    data = read_pixels(src, src.name, list(bands), out_shape=shape)
     valid = data[0] != src.nodata if src.nodata is not None else None
     lows, highs = [], []
     for band in data:
@@ -153,27 +159,6 @@ def scene_stretch(src, bands: Sequence[int], low: float = 2.0, high: float = 98.
 
 
 # --------------------------------------------------------------------------- the reader
-def choose_bands(src, bands: Sequence[int] | None, name: str = "") -> tuple[int, ...]:
-    """1-based bands to read: ``bands`` checked, or the colour bands (alpha dropped; the first
-    three with a :class:`~rs_helpers.images.BandChoiceWarning` when there are more)."""
-    from rasterio.enums import ColorInterp
-
-    count = src.count
-    if bands is not None:
-        bands = tuple(int(b) for b in bands)
-        if len(bands) not in (1, 3) or any(b < 1 or b > count for b in bands):
-            raise BadInputError(f"{name} has bands 1..{count}; choose one or three of them, got {list(bands)}")
-        return bands
-    colour = [i + 1 for i, ci in enumerate(src.colorinterp) if ci != ColorInterp.alpha]
-    if count == 1 or len(colour) == 1:
-        return (colour[0] if colour else 1,)
-    if len(colour) == 3:
-        return tuple(colour)
-    warnings.warn(f"{name} has {count} bands; using bands {colour[:3]} as RGB (choose others with "
-                  "bands=... / --bands)", BandChoiceWarning, stacklevel=3)
-    return tuple(colour[:3])
-
-
 class SceneReader:
     """An open raster that hands out uint8 RGB tiles. Use as a context manager.
 
@@ -183,23 +168,13 @@ class SceneReader:
 
     def __init__(self, path: str | Path, bands: Sequence[int] | None = None,
                  overview_side: int = OVERVIEW_SIDE, stretch: Stretch | None = None):
-        from rasterio.enums import ColorInterp
-
         self.path = str(path)
         self.src = _open(path)
         try:
             src = self.src
-            if src.width < MIN_SIDE or src.height < MIN_SIDE:
-                raise BadInputError(f"{path} is {src.width}x{src.height} pixels: too small to segment")
-            self.bands = choose_bands(src, bands, Path(path).name)
-            self.lut = None
-            if len(self.bands) == 1 and src.colorinterp[self.bands[0] - 1] == ColorInterp.palette:
-                try:
-                    self.lut = np.zeros((256, 3), np.uint8)
-                    for idx, rgba in src.colormap(self.bands[0]).items():
-                        self.lut[idx] = rgba[:3]
-                except ValueError:
-                    self.lut = None
+            plan = plan_read(src, path, bands, stacklevel=2)  # size, bands, pixel type: header only
+            self.bands = plan.bands
+            self.lut = palette_lut(src, plan.bands[0], plan.dtype) if plan.palette else None
             self.stretch = stretch if stretch is not None or self.lut is not None else \
                 scene_stretch(src, self.bands, overview_side=overview_side)
         except Exception:
@@ -218,7 +193,7 @@ class SceneReader:
 
     def read_raw(self, tile: Tile) -> np.ndarray:
         """The chosen bands of ``tile`` as stored (bands x H x W)."""
-        return self.src.read(list(self.bands), window=tile.window)
+        return read_pixels(self.src, self.path, list(self.bands), window=tile.window)
 
     def to_rgb(self, data: np.ndarray) -> np.ndarray:
         """Raw bands x H x W -> uint8 H x W x 3 with the scene-wide stretch."""
@@ -244,7 +219,7 @@ class SceneReader:
         """The whole scene decimated to a long side of ``max_side``, as uint8 RGB (for plots)."""
         scale = min(1.0, max_side / max(self.height, self.width))
         shape = (len(self.bands), max(1, round(self.height * scale)), max(1, round(self.width * scale)))
-        return self.to_rgb(self.src.read(list(self.bands), out_shape=shape))
+        return self.to_rgb(read_pixels(self.src, self.path, list(self.bands), out_shape=shape))
 
     def close(self) -> None:
         self.src.close()
@@ -259,7 +234,7 @@ class SceneReader:
 # --------------------------------------------------------------------------- command line
 def needs_tiling(path: str | Path, tile: int | None = None, max_untiled: int = DEFAULT_TILE) -> bool:
     """True when ``tile`` is given or the raster's long side exceeds ``max_untiled`` pixels
-    (checked from the header, without reading pixels)."""
+    (checked from the header, without reading pixels; any scene shape, 1 x N included)."""
     if tile:
         return True
     with _open(path) as src:

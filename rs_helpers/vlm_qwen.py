@@ -148,13 +148,16 @@ class QwenBackend:
 
     ``model_id``: hub id or local folder; ``adapter``: a LoRA folder from ``rs-seg train-lora``
     (its saved system prompt and image size are used unless given here); ``qwen``: an already
-    loaded :class:`rs_helpers.models.QwenVL` to reuse instead of loading one.
+    loaded :class:`rs_helpers.models.QwenVL` to reuse instead of loading one. ``timeout`` is
+    accepted and ignored: the model runs in this process, with no server that could stall, and
+    generation is bounded by ``max_new_tokens``.
     """
 
     def __init__(self, model_id: str | None = None, *, adapter: str | Path | None = None,
                  profile: str | None = None, device: str | None = None, dtype: torch.dtype | None = None,
                  max_new_tokens: int = 256, system_prompt: str | None = _DEFAULT,  # type: ignore[assignment]
-                 max_pixels: int | None = _DEFAULT, qwen=None):  # type: ignore[assignment]
+                 max_pixels: int | None = _DEFAULT, qwen=None,  # type: ignore[assignment]
+                 timeout: float | None = None):
         from .models import DEFAULT_QWEN, load_qwen
 
         trained = read_adapter_settings(adapter)

@@ -145,3 +145,68 @@ def test_compare_table(embeddings):
     bad.vlm = "other"
     table = refer_eval.compare_table([good, bad])
     assert "metric    by-text  other" in table and "\ngIoU      100.0    0.0\n" in table
+
+
+def test_save_is_atomic(embeddings, tmp_path, monkeypatch):
+    """A write that fails half-way leaves the earlier results file as it was, and no temporary file."""
+    import pathlib
+
+    out = tmp_path / "r.json"
+    out.write_text("earlier results\n")
+    run = evaluate_refer([FakeSample("x", "a", "referring", "i.png", target_box(40, 40))],
+                         ByText({"a": "[505, 505]"}), sam=None, progress=False)
+    real_write_text = pathlib.Path.write_text
+
+    def disk_full(self, text, *args, **kwargs):
+        real_write_text(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pathlib.Path, "write_text", disk_full)
+    with pytest.raises(OSError):
+        run.save(out)
+    monkeypatch.undo()
+    assert out.read_text() == "earlier results\n" and sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+    assert json.loads(run.save(out).read_text())["samples"][0]["id"] == "x"
+
+
+def test_a_failed_sample_does_not_stop_the_run(embeddings):
+    samples = [FakeSample("down", "b", "referring", "i.png", target_box(40, 40)),
+               FakeSample("ok", "a", "referring", "i.png", target_box(40, 40))]
+    run = evaluate_refer(samples, ByText({"a": "(505, 505)", "b": "boom"}), sam=None, progress=False)
+    assert [r["iou"] for r in run.records] == [0.0, 1.0] and run.records[0]["error"] == "server down"
+
+
+def test_the_stop_after_failures_in_a_row_keeps_what_was_scored(embeddings):
+    failing = FakeSample("down", "b", "referring", "i.png", target_box(40, 40))
+    with pytest.raises(VLMRequestError, match="in a row") as info:
+        evaluate_refer([FakeSample("ok", "a", "referring", "i.png", target_box(40, 40))] + [failing] * 6,
+                       ByText({"a": "(505, 505)", "b": "boom"}), sam=None, progress=False)
+    assert len(info.value.evaluation.records) == 1 + refer_eval.MAX_CONSECUTIVE_REQUEST_ERRORS
+
+
+def test_cli_keeps_and_prints_the_scored_samples_when_the_service_goes_down(tmp_path, capsys, monkeypatch):
+    """The first samples answer, then every request fails: exit 1, the partial table is printed and
+    the results file holds the samples scored before the stop (paid calls are never thrown away)."""
+    import rs_helpers.vlm as vlm
+
+    answers = iter([VLMAnswer(text='{"clicks": [[500, 500, 1]]}', usage={})] * 2)
+
+    class FlakyBackend:
+        name, label = "flaky", ""
+
+        def ask(self, image_rgb, prompt):
+            try:
+                return next(answers)
+            except StopIteration:
+                raise VLMRequestError("server down") from None
+
+    monkeypatch.setattr(vlm, "make_backend", lambda *a, **k: FlakyBackend())
+    out = tmp_path / "results.json"
+    code = main(["eval", "refer", "--dataset", "samples", "--vlm", "replay", "--profile", "tiny",
+                 "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1 and "requests in a row failed" in captured.err and "Traceback" not in captured.err
+    saved = json.loads(out.read_text())
+    n = refer_eval.MAX_CONSECUTIVE_REQUEST_ERRORS
+    assert len(saved["samples"]) == 2 + n
+    assert [s["error"] is None for s in saved["samples"]] == [True, True] + [False] * n

@@ -164,7 +164,7 @@ def test_timeout(server, image):
                                   {"choices": [{"index": 0}]}])
 def test_malformed_body(server, image, body):
     server.replies = [(200, body, 0)]
-    with pytest.raises(VLMRequestError, match="malformed"):
+    with pytest.raises(VLMRequestError, match="not a Chat Completions response"):
         backend(server, max_retries=0).ask(image, "q")
 
 

@@ -37,6 +37,9 @@ def register(kinds) -> None:
 
 
 def run(args) -> int:
+    import sys
+
+    from ..errors import RsError
     from ..datasets import get_referring_dataset
     from ..errors import BadInputError
     from ..models import load_sam
@@ -55,10 +58,24 @@ def run(args) -> int:
     backend = make_backend(args.vlm, base_url=args.base_url, adapter=args.adapter, profile=args.profile,
                            device=args.device, **backend_options(args))
     sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=args.profile, device=args.device)
-    result = evaluate_refer(ds.samples, backend, sam, n_clicks=args.n_clicks, multimask=not args.single_mask,
-                            limit=args.limit, dataset=getattr(ds, "title", args.dataset) or args.dataset,
-                            split=ds.split, sam_name=args.sam + (" (tiny)" if is_tiny(args.profile) else ""), reported=getattr(ds, "reported", {}),
-                            profile=args.profile)
+    try:
+        result = evaluate_refer(ds.samples, backend, sam, n_clicks=args.n_clicks, multimask=not args.single_mask,
+                                limit=args.limit, dataset=getattr(ds, "title", args.dataset) or args.dataset,
+                                split=ds.split, sam_name=args.sam + (" (tiny)" if is_tiny(args.profile) else ""),
+                                reported=getattr(ds, "reported", {}), profile=args.profile)
+    except RsError as exc:  # the service went down mid-run: keep and show what was scored
+        partial = getattr(exc, "evaluation", None)
+        if partial is None:
+            raise
+        print("stopped early; the samples scored so far:", file=sys.stderr)
+        report(args, backend, partial, out=args.out)
+        raise
+    report(args, backend, result, out=args.out)
+    return 0
+
+
+def report(args, backend, result, out) -> None:
+    """The table, the failures, the token count, and the per-sample results file."""
     label = getattr(backend, "label", "")
     if label:
         print(f"answers: {label}")
@@ -74,7 +91,6 @@ def run(args) -> int:
     usage = result.usage.as_dict()
     print(f"tokens: {usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion "
           f"over {usage['calls']} calls")
-    if args.out:
-        result.save(args.out)
-        print(f"per-sample results written to {args.out}")
-    return 0
+    if out:
+        result.save(out)
+        print(f"per-sample results written to {out}")

@@ -121,7 +121,7 @@ def run(args) -> int:
     bands = parse_bands(args.bands)
     tiled = needs_tiling(args.image, args.tile)  # header only: a large scene is never read whole
     image = None if tiled else read_image(args.image, bands=bands)
-    check_shapes(args, image)
+    check_shapes(args, image, bands)
     sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=profile, device=args.device)
     clip = load_clip(args.clip, args.clip_pretrained, profile=profile, device=args.device)
     if tiled:
@@ -148,19 +148,19 @@ def run(args) -> int:
     return 0
 
 
-def check_shapes(args, image) -> None:
-    """A side too small for the models after resizing stops here, before any model is loaded."""
-    from ..images import check_model_shape
+def check_shapes(args, image, bands) -> None:
+    """A side too small for the models after resizing, or (tiled) bands or a pixel type that
+    cannot be read, stops here, before any model is loaded (header only for a scene)."""
+    from ..images import check_model_shape, plan_image
 
     if image is not None:
         check_model_shape(image.height, image.width, path=args.image)
     else:
-        from ..images import describe
         from ..scene import DEFAULT_TILE
 
-        facts = describe(args.image)
+        plan = plan_image(args.image, bands)
         tile = args.tile or DEFAULT_TILE
-        check_model_shape(min(facts["height"], tile), min(facts["width"], tile), path=args.image)
+        check_model_shape(min(plan.height, tile), min(plan.width, tile), path=args.image)
 
 
 def _print_report(result, out: Path, timings: bool) -> None:
