@@ -314,33 +314,39 @@ def clicks_to_records(clicks: Iterable[Click]) -> list[dict]:
 
 
 def write_clicks(path: str | Path, pixel_clicks: Iterable[Click]) -> Path:
-    """Write pixel clicks as ``[{"x": px, "y": px, "label": 0|1}, ...]``."""
+    """Write pixel clicks as ``[{"x": px, "y": px, "label": 0|1}, ...]``, whole or not at all."""
+    from .outputs import write_json_atomic
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(clicks_to_records(pixel_clicks), indent=1) + "\n")
-    return path
+    records = clicks_to_records(pixel_clicks)
+    try:
+        return write_json_atomic(path, records, indent=1)
+    except OSError as exc:
+        raise BadInputError(f"cannot write the clicks file {path} ({exc.strerror or exc})") from None
+
+
+_CLICK_SHAPE = '{"x": px, "y": px, "label": 0|1}'
 
 
 def read_clicks(path: str | Path, width: int | None = None, height: int | None = None) -> list[Click]:
-    """Read a clicks file (pixel coordinates); checks them against the image size if given."""
+    """Read a clicks file (pixel coordinates); checks them against the image size if given.
+    Anything but a non-empty list of integer clicks (a file that is not UTF-8 or not JSON, NaN,
+    floats, booleans, absurd nesting) is a :class:`BadInputError` naming the file."""
+    from .datasets.base import parse_json, read_text_file
+
     path = Path(path)
-    try:
-        records = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise BadInputError(f"{path}: no such clicks file") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"{path} is not JSON ({exc})") from None
+    records = parse_json(read_text_file(path, "clicks file"), str(path), max_depth=16)
     if isinstance(records, dict) and "clicks" in records:
         records = records["clicks"]
     if not isinstance(records, list) or not records:
-        raise BadInputError(f'{path}: want a non-empty list [{{"x": px, "y": px, "label": 0|1}}, ...]')
+        raise BadInputError(f"{path}: want a non-empty list [{_CLICK_SHAPE}, ...]")
     out = []
     for i, r in enumerate(records):
         ok = (isinstance(r, dict) and all(isinstance(r.get(k), int) and not isinstance(r.get(k), bool)
                                           for k in ("x", "y", "label")) and r["label"] in (0, 1)
               and r["x"] >= 0 and r["y"] >= 0)
         if not ok:
-            raise BadInputError(f"{path}: entry {i} {r!r} is not {{\"x\": px, \"y\": px, \"label\": 0|1}}")
+            raise BadInputError(f"{path}: entry {i} {str(r)[:120]} is not {_CLICK_SHAPE}")
         if (width is not None and r["x"] >= width) or (height is not None and r["y"] >= height):
             raise BadInputError(f"{path}: click {i} ({r['x']}, {r['y']}) lies outside the "
                                 f"{width}x{height} image")

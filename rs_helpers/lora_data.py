@@ -53,7 +53,7 @@ class LoraDataSummary:
 
     @property
     def mean_iou(self) -> float | None:
-        ious = [e["iou"] for e in self.examples]
+        ious = [e["iou"] for e in self.examples if e.get("iou") is not None]
         return float(np.mean(ious)) if ious else None
 
 
@@ -69,8 +69,14 @@ def example(record, sim, n_clicks: int = DEFAULT_N_CLICKS) -> dict:
         task = "referring"
     return {"image": str(Path(record.image).expanduser().resolve()), "text": " ".join(str(record.text).split()),
             "task": task, "n_clicks": int(n_clicks), "clicks": clicks_to_records(grid), "answer": answer,
-            "id": str(getattr(record, "id", "")), "iou": round(float(sim.final_iou), 6),
+            "id": str(getattr(record, "id", "")), "iou": _finite(sim.final_iou),
             "stop_reason": sim.stop_reason}
+
+
+def _finite(value) -> float | None:
+    """``value`` rounded, or None when it is not a finite number (JSON cannot hold NaN)."""
+    value = float(value)
+    return round(value, 6) if math.isfinite(value) else None
 
 
 SOURCE_KEYS = ("dataset", "root", "split")
@@ -118,7 +124,9 @@ def build_examples(records: Sequence, sam=None, n_clicks: int = DEFAULT_N_CLICKS
     bool mask)`` (``rs_helpers.samples.ReferringSample`` and the dataset loaders' records).
     ``make_predict(image_rgb) -> predict``: how to get SAM for one image (default: ``sam`` through
     :func:`sam_predictor_fn`); it is called once per image. Records whose mask is empty, has the
-    wrong size or cannot be read are skipped and listed in ``skipped`` (with a warning).
+    wrong size or cannot be read (whatever the reader raised: a truncated or corrupt image, complex
+    pixels, an undecodable mask) are skipped and listed in ``skipped`` (with a warning), so one
+    bad file does not end the run; missing weights and Ctrl-C still stop it.
     ``source``: the ``dataset`` / ``root`` / ``split`` written on every line (see
     :func:`dataset_source`); default: :func:`infer_source` (the shipped samples, else unknown).
     """
@@ -138,7 +146,7 @@ def build_examples(records: Sequence, sam=None, n_clicks: int = DEFAULT_N_CLICKS
         for record in group:
             rid = str(getattr(record, "id", record.image))
             try:
-                image, mask = record.load()
+                image, mask = _load(record)
                 mask = np.asarray(mask) > 0
                 if mask.shape != (image.height, image.width):
                     raise BadInputError(f"mask {mask.shape[1]}x{mask.shape[0]} but image "
@@ -157,6 +165,21 @@ def build_examples(records: Sequence, sam=None, n_clicks: int = DEFAULT_N_CLICKS
             bar.update(1)
     bar.close()
     return summary
+
+
+def _load(record):
+    """``record.load()``, where any failure to read the sample's files (a truncated or corrupt
+    image, complex pixels, a mask that cannot be decoded) is the sample's problem: a
+    :class:`BadInputError` that skips it. Missing weights and Ctrl-C still stop the run."""
+    from .errors import RsError
+
+    try:
+        return record.load()
+    except RsError:  # BadInputError is already the sample's problem; other RsErrors stop the run
+        raise
+    except Exception as exc:  # noqa: BLE001 - unreadable data, whatever the reader raised
+        reason = str(exc).splitlines()[0][:200] if str(exc).strip() else ""
+        raise BadInputError(f"cannot read the sample ({type(exc).__name__}{': ' + reason if reason else ''})") from None
 
 
 def split_holdout(examples: Sequence[dict], fraction: float, seed: int = 0) -> tuple[list[dict], list[dict]]:
@@ -183,19 +206,60 @@ def select_records(records: Sequence, lines: Iterable[dict]) -> list:
     return [r for r in records if str(getattr(r, "id", "")) in ids]
 
 
+def jsonl_line(value: dict) -> str:
+    """One line of a JSON lines file: UTF-8 where it can be, ``\\u`` escapes where a text holds
+    characters UTF-8 cannot store (lone surrogates); never NaN or Infinity (refused on reading)."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, ensure_ascii=True, allow_nan=False)
+    return text + "\n"
+
+
 def write_jsonl(path: str | Path, lines: Iterable[dict]) -> Path:
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
-        for line in lines:
-            f.write(json.dumps(line, ensure_ascii=False) + "\n")
-    return path
+    """Write one JSON object a line, whole or not at all (an earlier file stays if this fails)."""
+    return write_jsonl_files([(path, lines)])[0]
+
+
+def write_jsonl_files(files: Sequence[tuple[str | Path, Iterable[dict]]]) -> list[Path]:
+    """Write several JSON lines files together: each goes to a temporary name and all are renamed
+    into place only once every one is complete, so a failure leaves none of them half written."""
+    import contextlib
+
+    from .outputs import atomic_path
+
+    paths = [Path(path).expanduser() for path, _ in files]
+    try:
+        with contextlib.ExitStack() as stack:
+            temps = [stack.enter_context(atomic_path(path)) for path in paths]
+            for tmp, (_, lines) in zip(temps, files):
+                with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+                    for line in lines:
+                        f.write(jsonl_line(line))
+    except ValueError as exc:  # a value JSON cannot hold (NaN): said plainly, nothing written
+        if isinstance(exc, BadInputError):
+            raise
+        raise BadInputError(f"{paths[0]}: cannot write a line ({exc}); nothing was written") from None
+    except OSError as exc:  # a folder that is a file, no permission, a full disk
+        where = exc.filename or paths[0]
+        raise BadInputError(f"cannot write {where} ({exc.strerror or exc}); nothing was written") from None
+    return paths
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    """The lines of a training file as dicts (``rs_helpers.lora_train.read_train_file`` checks them)."""
-    return [json.loads(line) for line in Path(path).expanduser().read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    """The lines of a training file as dicts (``rs_helpers.lora_train.read_train_file`` checks
+    their fields). A line that is not UTF-8, not JSON, holds NaN / Infinity, nests too deep or is
+    not an object is a :class:`BadInputError` naming the file and the line."""
+    from .datasets.jsonl import json_lines
+
+    path = Path(path).expanduser()
+    out = []
+    for number, value in json_lines(path, "training file"):
+        if not isinstance(value, dict):
+            raise BadInputError(f"{path}: line {number}: not a JSON object (got {type(value).__name__})")
+        out.append(value)
+    return out
 
 
 def load_records(dataset: str, root: str | Path | None = None, split: str | None = None,
@@ -242,7 +306,6 @@ def write_lora_data(records: Sequence, out: str | Path, sam=None, n_clicks: int 
         reasons = "; ".join(f"{i}: {r}" for i, r in summary.skipped[:5])
         raise BadInputError(f"no usable sample ({reasons})")
     summary.train, summary.holdout = split_holdout(summary.examples, holdout, seed)
-    summary.files.append(write_jsonl(out, summary.train))
-    if holdout_out and holdout:
-        summary.files.append(write_jsonl(holdout_out, summary.holdout))
+    files = [(out, summary.train)] + ([(holdout_out, summary.holdout)] if holdout_out and holdout else [])
+    summary.files.extend(write_jsonl_files(files))  # both files or neither
     return summary

@@ -18,9 +18,10 @@ from typing import Any
 
 import torch
 
-from .clicks import Click, parse_clicks
+from .clicks import GRID, Click, parse_clicks
 from .device import native_bf16
 from .errors import BadInputError
+from .outputs import write_json_atomic
 from .prompts import DEFAULT_N_CLICKS, SYSTEM_PROMPT, TASKS, build_prompt
 from .vlm_qwen import IGNORE_INDEX, SETTINGS_FILE, build_chat
 
@@ -29,7 +30,9 @@ from .vlm_qwen import IGNORE_INDEX, SETTINGS_FILE, build_chat
 LM_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 TARGET_MODULES = r".*language_model.*\.(" + "|".join(LM_PROJECTIONS) + r")"
 CHECKPOINTS = "checkpoints"
+EVAL_FILE = "rs_eval.json"
 MAX_REPORTED = 30
+MAX_CLICKS = 100  # the most clicks a prompt may ask for ("write up to N clicks")
 
 
 @dataclass
@@ -96,19 +99,29 @@ class TrainResult:
 # --------------------------------------------------------------------------- training file
 def read_train_file(path: str | Path, n_clicks: int = DEFAULT_N_CLICKS) -> list[TrainRecord]:
     """Read and check a training JSONL file. Every problem of every line is collected first;
-    if there is any, one :class:`BadInputError` lists them by line number (nothing is trained)."""
+    if there is any, one :class:`BadInputError` lists them by line number (nothing is trained).
+
+    Lines are read defensively: a line that is not UTF-8, not JSON, holds NaN / Infinity, nests
+    absurdly deep, or has a field of the wrong type (a list where a string belongs, a float or
+    a boolean where an integer belongs) is a problem of that line, never a traceback."""
+    from .datasets.jsonl import json_lines
+
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise BadInputError(f"{path}: no such training file")
+    try:
+        if not path.is_file():
+            raise BadInputError(f"{path}: no such training file")
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, BadInputError):
+            raise
+        raise BadInputError(f"{str(path)[:200]!r}: not a usable training file name ({exc})") from None
     records, problems = [], []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not raw.strip():
-            continue
-        record, issues = _check_line(raw, number, path.parent, n_clicks)
+    for number, item in json_lines(path, "training file",
+                                   on_error=lambda n, why: problems.append(f"line {n}: {why}")):
+        record, issues = _check_line(item, number, path.parent, n_clicks)
         problems += [f"line {number}: {issue}" for issue in issues]
         if record is not None and not issues:
             records.append(record)
-    if problems:
+    if problems:  # already in line order: the lines are read one after the other
         shown = problems[:MAX_REPORTED] + ([f"... and {len(problems) - MAX_REPORTED} more"]
                                            if len(problems) > MAX_REPORTED else [])
         raise BadInputError(f"{path}: {len(problems)} problem(s), nothing trained:\n  " + "\n  ".join(shown))
@@ -117,48 +130,75 @@ def read_train_file(path: str | Path, n_clicks: int = DEFAULT_N_CLICKS) -> list[
     return records
 
 
-def _check_line(raw: str, number: int, root: Path, n_clicks: int) -> tuple[TrainRecord | None, list[str]]:
-    try:
-        item = json.loads(raw)
-    except ValueError as exc:
-        return None, [f"not JSON ({exc})"]
+def _short(value, limit: int = 80) -> str:
+    text = repr(value) if isinstance(value, str) else json.dumps(value)[:limit + 1]
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _grid_click(c) -> Click | None:
+    """A ``{"x", "y", "label"}`` record on the 0-1000 grid as a Click; None if it is not one."""
+    if not isinstance(c, dict) or not all(_is_int(c.get(k)) for k in ("x", "y")):
+        return None
+    label = c.get("label", 1)
+    if not _is_int(label) or label not in (0, 1) or not (0 <= c["x"] <= GRID and 0 <= c["y"] <= GRID):
+        return None
+    return Click(c["x"], c["y"], label)
+
+
+def _check_line(item, number: int, root: Path, n_clicks: int) -> tuple[TrainRecord | None, list[str]]:
+    """One parsed line checked field by field: (record, []) or (None, the problems)."""
     if not isinstance(item, dict):
-        return None, ["not a JSON object"]
+        return None, [f"not a JSON object (got {type(item).__name__})"]
     issues = []
     image = item.get("image")
     image_path = None
     if not isinstance(image, str) or not image.strip():
-        issues.append('no "image" path')
+        issues.append('no "image" path' if image is None else f'"image" must be a path string, got {_short(image)}')
     else:
-        image_path = Path(image).expanduser()
-        image_path = image_path if image_path.is_absolute() else root / image_path
-        if not image_path.is_file():
-            issues.append(f"image {image} not found (looked at {image_path})")
+        try:
+            image_path = Path(image).expanduser()
+            image_path = image_path if image_path.is_absolute() else root / image_path
+            if not image_path.is_file():
+                issues.append(f"image {image} not found (looked at {image_path})" if len(image) < 300
+                              else f"image {_short(image, 120)} not found")
+        except (OSError, ValueError) as exc:  # a NUL, a name too long, an unencodable name
+            issues.append(f'"image" {_short(image)} is not a usable path ({exc})')
     text = item.get("text")
     if not isinstance(text, str) or not text.strip():
-        issues.append('empty "text"')
-    task = str(item.get("task") or "referring").strip().lower()
+        issues.append('empty "text"' if text is None or isinstance(text, str)
+                      else f'"text" must be a string, got {_short(text)}')
+    task = item.get("task") or "referring"
+    if not isinstance(task, str):
+        issues.append(f'"task" must be a string, got {_short(task)}')
+        task = "referring"
+    task = task.strip().lower()
     if task not in TASKS:
         issues.append(f"unknown task {task!r} (use {', '.join(TASKS)})")
     n = item.get("n_clicks", n_clicks)
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        issues.append(f'"n_clicks" must be a positive integer, got {n!r}')
+    if not _is_int(n) or not 1 <= n <= MAX_CLICKS:
+        issues.append(f'"n_clicks" must be an integer from 1 to {MAX_CLICKS}, got {_short(n)}')
         n = n_clicks
     answer = item.get("answer")
     parsed = None
     if not isinstance(answer, str) or not answer.strip():
-        issues.append('empty "answer"')
+        issues.append('empty "answer"' if answer is None or isinstance(answer, str)
+                      else f'"answer" must be a string, got {_short(answer)}')
     else:
         try:
             parsed = parse_clicks(answer)
-        except BadInputError as exc:
-            issues.append(f"answer cannot be parsed: {exc}")
+        except (BadInputError, ValueError, TypeError, RecursionError) as exc:
+            issues.append(f"answer cannot be parsed: {str(exc)[:300]}")
     clicks = parsed
     if "clicks" in item:
-        try:
-            clicks = [Click(int(c["x"]), int(c["y"]), int(c.get("label", 1))) for c in item["clicks"]]
-        except (TypeError, KeyError, ValueError, AttributeError):
-            issues.append(f'"clicks" is not a list of {{"x", "y", "label"}}: {item["clicks"]!r}'[:300])
+        given = item["clicks"]
+        clicks = [_grid_click(c) for c in given] if isinstance(given, list) and given else None
+        if clicks is None or None in clicks:
+            issues.append(f'"clicks" is not a list of {{"x", "y", "label"}} on the 0-{GRID} grid: '
+                          f'{_short(given, 300)}')
             clicks = None
         if clicks is not None and parsed is not None and list(parsed) != clicks:
             issues.append(f'answer clicks {[tuple(c.__dict__.values()) for c in parsed]} disagree '
@@ -294,7 +334,7 @@ def train_lora(train_file: str | Path, out_dir: str | Path, settings: LoraSettin
         backend = QwenBackend(qwen=QwenVL(model, qwen.processor, qwen.model_id), max_new_tokens=256,
                               system_prompt=settings.system_prompt, max_pixels=settings.max_pixels)
         result.eval = answer_metrics(backend, eval_records, progress=progress)
-        (out_dir / "rs_eval.json").write_text(json.dumps(result.eval, indent=1) + "\n")
+        write_json_atomic(out_dir / EVAL_FILE, result.eval, indent=1)
     _write_settings(out_dir, settings, qwen.model_id, result, train_file, time.time() - started)
     if merge:
         result.merged_dir = out_dir / "merged"
@@ -320,7 +360,7 @@ def _write_settings(out_dir: Path, settings: LoraSettings, base_id: str, result:
                 final_loss=(result.losses[-1] if result.losses else None),
                 versions={"transformers": transformers.__version__, "peft": peft.__version__,
                           "torch": torch.__version__})
-    (out_dir / SETTINGS_FILE).write_text(json.dumps(info, indent=1) + "\n")
+    write_json_atomic(out_dir / SETTINGS_FILE, info, indent=1, default=str)
 
 
 def _version_args(training_arguments, warmup_ratio: float, checkpointing: bool) -> dict:

@@ -98,26 +98,93 @@ def load_sam(variant: str = DEFAULT_SAM, checkpoint: str | Path | None = None,
 
     Full profile: ``checkpoint`` (a local file) or the official checkpoint for ``variant``,
     downloaded once into the cache. Tiny profile: the tiny architecture, random (seeded) or
-    loaded from ``checkpoint`` when a test saved one.
+    loaded from ``checkpoint`` when a test saved one. The checkpoint is read before the model is
+    built, with ``weights_only=True`` (:func:`load_weights_file`): an empty, text, truncated or
+    code-running file, or one saved from another variant, is a :class:`WeightsUnavailableError`
+    (exit 3) naming the file and what to do.
     """
     if get_profile(profile) == "tiny" or variant == "tiny":
         announce_tiny(f"SAM (asked for {variant})")
         variant = "tiny"
-    sam = build_sam_architecture(variant)
+    if variant != "tiny" and variant not in SAM_VARIANTS:
+        raise BadInputError(f"unknown SAM variant {variant!r}; choose one of {', '.join(SAM_VARIANTS)}")
+    state = None
     if checkpoint is None and variant != "tiny":
-        checkpoint = fetch(SAM_CHECKPOINTS[variant])
+        checkpoint = fetch(SAM_CHECKPOINTS[variant])  # before building: offline fails at once
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
         if not path.is_file():
             raise BadInputError(f"SAM checkpoint {path} does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_weights_file(path, f"SAM {variant}", _sam_fix(variant))
+    sam = build_sam_architecture(variant)
+    if state is not None:
         try:
             sam.load_state_dict(state)
-        except RuntimeError as exc:
-            raise BadInputError(
-                f"{path} does not hold SAM {variant} weights ({str(exc).splitlines()[0]})"
+        except (RuntimeError, TypeError, AttributeError, KeyError, ValueError) as exc:
+            held = _sam_variant_of(state)
+            which = f"; it holds SAM {held} weights: pass --sam {held}" if held and held != variant else ""
+            raise WeightsUnavailableError(
+                f"{path} does not hold SAM {variant} weights ({' '.join(str(exc).split())[:200]}){which}; "
+                f"{_sam_fix(variant)}"
             ) from None
     return sam.eval().to(pick_device(device))
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0][:limit] if text else type(exc).__name__)
+
+
+def _sam_fix(variant: str) -> str:
+    """What to do about an unusable SAM checkpoint."""
+    if variant in SAM_CHECKPOINTS:
+        return (f"re-download it from {SAM_CHECKPOINTS[variant].url} or pass the --sam variant it was "
+                "saved for")
+    return "pass a checkpoint saved from the same SAM architecture (or no --sam-checkpoint)"
+
+
+def _sam_variant_of(state) -> str | None:
+    """The SAM variant a state dict was saved from, told by its patch embedding width."""
+    widths = {768: "vit_b", 1024: "vit_l", 1280: "vit_h", 64: "tiny"}
+    try:
+        return widths.get(int(state["image_encoder.patch_embed.proj.weight"].shape[0]))
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError):
+        return None
+
+
+def load_weights_file(path: str | Path, what: str, fix: str, tensors_only: bool = True,
+                      mmap: bool = False) -> dict:
+    """A state dict from a torch checkpoint, loaded with ``weights_only=True``: tensors and plain
+    values only, so a pickle that would run code is refused, never run. Every failure (an empty,
+    truncated or text file, a pickle of other objects, not a dict [of tensors, with
+    ``tensors_only``]) is a :class:`WeightsUnavailableError` naming ``path`` and ``fix`` (what to
+    do). ``mmap``: map the file instead of reading it (a check that costs no memory)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise WeightsUnavailableError(f"{what} checkpoint {path} cannot be read ({exc.strerror or exc}); "
+                                      f"{fix}") from None
+    if size == 0:
+        raise WeightsUnavailableError(f"{what} checkpoint {path} is empty (0 bytes); {fix}")
+    try:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        except RuntimeError as exc:
+            if not (mmap and "mmap" in str(exc)):
+                raise
+            state = torch.load(path, map_location="cpu", weights_only=True)  # an old (non-zip) file
+    except Exception as exc:  # noqa: BLE001 - EOFError, UnpicklingError, RuntimeError, zip errors, ...
+        raise WeightsUnavailableError(
+            f"{what} checkpoint {path} cannot be loaded ({type(exc).__name__}: {_first_line(exc, 160)}); {fix}"
+        ) from None
+    usable = isinstance(state, dict) and bool(state)
+    if usable and tensors_only:
+        usable = all(isinstance(v, torch.Tensor) for v in state.values())
+    if not usable:
+        raise WeightsUnavailableError(f"{what} checkpoint {path} does not hold a state dict of tensors "
+                                      f"(it holds {type(state).__name__}); {fix}")
+    return state
 
 
 # --------------------------------------------------------------------------- CLIP
@@ -174,31 +241,95 @@ def load_clip(name: str = DEFAULT_CLIP, pretrained: str | None = DEFAULT_CLIP_PR
         announce_tiny(f"CLIP (asked for {name})")
         _register_tiny_clip()
         name = TINY_CLIP_NAME
-        if pretrained is not None and not Path(str(pretrained)).is_file():
+        if pretrained is not None and not _is_file(pretrained):
             pretrained = None
     if name.startswith("hf-hub:"):
         pretrained = None
-    elif pretrained and Path(str(pretrained)).expanduser().exists():
-        pretrained = str(Path(str(pretrained)).expanduser())
+    else:
+        _check_clip_name(name)  # before any download: a typo is not a network problem
+        if pretrained and _is_file(Path(str(pretrained)).expanduser()):
+            pretrained = str(Path(str(pretrained)).expanduser())
+        elif pretrained:
+            _check_clip_tag(name, pretrained)
+    local_file = bool(pretrained) and _is_file(pretrained)
     clip_cache = cache_dir() / "open_clip"
-    if pretrained and not Path(str(pretrained)).exists() and not _clip_cached(name, pretrained, clip_cache) \
-            and not host_reachable("huggingface.co"):
-        raise WeightsUnavailableError(_clip_offline(name, pretrained, clip_cache, OSError("offline")))
+    if pretrained and not local_file and not _clip_cached(name, pretrained, clip_cache):
+        from .weights import check_cache_folder
+
+        check_cache_folder(clip_cache)  # a download will be written there
+        if not host_reachable("huggingface.co"):
+            raise WeightsUnavailableError(_clip_offline(name, pretrained, clip_cache, OSError("offline")))
+    if local_file and Path(pretrained).suffix not in (".safetensors", ".npz", ".npy"):
+        # read it safely first: a bad file is named (not reported as "offline"), and a pickle that
+        # would run code is refused here whatever open_clip's loader falls back to
+        load_weights_file(pretrained, f"CLIP {name}", _clip_fix(name), tensors_only=False, mmap=True)
     try:
         with _seeded(TINY_SEED):
             model, _, preprocess = open_clip.create_model_and_transforms(
                 name, pretrained=pretrained, device=device, cache_dir=str(clip_cache),
-                force_quick_gelu=clip_quick_gelu(name, pretrained),
+                force_quick_gelu=clip_quick_gelu(name, pretrained), weights_only=True,
             )
-    except RuntimeError as exc:
-        if "Unknown model" in str(exc) or "not found" in str(exc).lower() and "pretrained" in str(exc).lower():
-            raise BadInputError(f"CLIP {name!r} with pretrained={pretrained!r}: {exc}") from None
-        raise WeightsUnavailableError(_clip_offline(name, pretrained, clip_cache, exc)) from None
-    except Exception as exc:  # network and hub errors differ between versions
+    except Exception as exc:  # noqa: BLE001 - network, hub and loading errors differ between versions
+        if local_file:
+            raise WeightsUnavailableError(
+                f"CLIP weights file {pretrained} does not fit {name} ({type(exc).__name__}: "
+                f"{_first_line(exc, 160)}); {_clip_fix(name)}") from None
+        if isinstance(exc, RuntimeError) and ("Unknown model" in str(exc) or "not found in built-ins" in str(exc)):
+            raise BadInputError(f"CLIP {name!r} with pretrained={pretrained!r}: {_first_line(exc)}") from None
         raise WeightsUnavailableError(_clip_offline(name, pretrained, clip_cache, exc)) from None
     model.eval()
     return ClipModel(model=model, preprocess=preprocess, tokenizer=open_clip.get_tokenizer(name),
                      name=name, pretrained=pretrained)
+
+
+def _is_file(path) -> bool:
+    try:
+        return Path(str(path)).is_file()
+    except (OSError, ValueError):  # a NUL or a name too long: not a file
+        return False
+
+
+def _clip_fix(name: str) -> str:
+    return (f"re-download it, or pass the --clip model it was saved for (a file of OpenAI weights needs "
+            f"{name.removesuffix('-quickgelu')}-quickgelu)")
+
+
+def check_clip(name: str, pretrained: str | None = DEFAULT_CLIP_PRETRAINED, profile: str | None = None) -> None:
+    """Check ``--clip`` / ``--clip-pretrained`` without loading or downloading anything: an
+    unknown model name or tag is a :class:`BadInputError` (exit 2) naming the known ones.
+    Commands call it before loading SAM, so a typo is reported at once, not as "offline"."""
+    if get_profile(profile) == "tiny" or name == TINY_CLIP_NAME or name.startswith("hf-hub:"):
+        return
+    _check_clip_name(name)
+    if pretrained and not _is_file(Path(str(pretrained)).expanduser()):
+        _check_clip_tag(name, pretrained)
+
+
+def _check_clip_name(name: str) -> None:
+    """An open_clip model name that open_clip knows, else a :class:`BadInputError` listing them."""
+    import difflib
+
+    import open_clip
+
+    known = open_clip.list_models()
+    if name.replace("/", "-") in known:
+        return
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise BadInputError(f"--clip: unknown CLIP model {name!r}{hint}; open_clip knows {len(known)} "
+                        "(python -c 'import open_clip; print(open_clip.list_models())'), e.g. ViT-B-16, "
+                        "ViT-L-14; or give hf-hub:ORG/REPO")
+
+
+def _check_clip_tag(name: str, pretrained: str) -> None:
+    """A pretrained value that is neither a file nor one of the model's tags is a bad option."""
+    import open_clip
+
+    tags = open_clip.list_pretrained_tags_by_model(name.replace("/", "-"))
+    if pretrained in tags or (pretrained.lower() in tags):
+        return
+    known = f"its tags are {', '.join(tags)}" if tags else "it has no pretrained tags (give a weights file)"
+    raise BadInputError(f"--clip-pretrained {pretrained!r} is neither a file nor a pretrained tag of {name}; {known}")
 
 
 def clip_quick_gelu(name: str, pretrained: str | None) -> bool:

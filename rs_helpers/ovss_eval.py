@@ -8,6 +8,7 @@ pipeline (:func:`rs_helpers.ovss.segment`). Metrics come from :mod:`rs_helpers.m
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -19,8 +20,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .datasets.base import IGNORE, OvssDataset, SegSample
-from .errors import BadInputError
+from .errors import BadInputError, RsError
 from .metrics import ConfusionMatrix, confusion_matrix
+from .outputs import atomic_path
 
 Segmenter = Callable[..., np.ndarray]  # (image: RasterImage, classes: list[str], binary: bool) -> H x W uint8
 
@@ -84,12 +86,20 @@ class EvalReport:
     def tiny(self) -> bool:
         return self.profile == "tiny"
 
+    @property
+    def skipped(self) -> list:
+        """The samples left out of the scores, as ``(id, why)``: unreadable files, wrong sizes,
+        inputs the segmenter refused."""
+        return [(r.id, r.error) for r in self.images if r.error]
+
     def summary(self) -> dict:
         out = {k: getattr(self, k) for k in ("dataset", "title", "split", "root", "protocol", "profile", "limit",
                                              "settings")}
         out["seconds"] = round(self.seconds, 3)
         out["n_images"] = len(self.images)
         out["failed"] = [r.id for r in self.images if r.error]
+        out["n_skipped"] = len(out["failed"])
+        out["skipped"] = [{"id": r.id, "error": r.error} for r in self.images if r.error]
         out["groups"] = [{"name": g.name, "metric": g.metric, "ours": _round(g.value), "paper": g.paper,
                           "segearth_ov": g.segearth_ov, "n_images": g.n_images,
                           "per_class_iou": {n: _round(None if v is None else 100 * v)
@@ -114,8 +124,14 @@ def evaluate(dataset: OvssDataset, segmenter: Segmenter, limit: int | None = Non
              profile: str = "full", settings: dict | None = None, on_image: Callable | None = None) -> EvalReport:
     """Segment every sample (the first ``limit``) and accumulate one confusion matrix per group.
 
-    A sample that fails to load or segment is recorded with its error and skipped, so one broken
-    file does not end a long run; ``on_image(result, prediction, labels)`` sees each image.
+    A sample that fails to load (a missing, truncated or corrupt file, complex pixels, labels of
+    the wrong size: whatever the reader raised) or that the segmenter refuses (a
+    :class:`BadInputError`, ``OSError`` or ``ValueError``) is recorded with its error and left
+    out of every score, so one broken file does not end a long run; the scores of the other
+    samples are exactly what they would be without it. Missing weights
+    (:class:`WeightsUnavailableError`) and Ctrl-C still stop the run. Samples are cheap records
+    whose files are read by ``sample.load()`` here, inside that guard.
+    ``on_image(result, prediction, labels)`` sees each scored image.
     """
     from tqdm.auto import tqdm
 
@@ -137,15 +153,13 @@ def evaluate(dataset: OvssDataset, segmenter: Segmenter, limit: int | None = Non
                                         segearth_ov=getattr(dataset, "segearth_ov", None) if group == dataset.name else None)
         tick = time.perf_counter()
         try:
-            image, labels = sample.load()
+            image, labels = _load(sample)
             pred = np.asarray(segmenter(image, classes, binary))
             if pred.shape != labels.shape:
                 raise BadInputError(f"prediction is {pred.shape}, labels are {labels.shape}")
-        except Exception as exc:  # noqa: BLE001 - recorded per image, the run goes on
-            if not isinstance(exc, (BadInputError, OSError, ValueError)):
-                raise
+        except (BadInputError, OSError, ValueError) as exc:  # recorded per image, the run goes on
             report.images.append(ImageResult(sample.id, group, None, 0, 0, 0, time.perf_counter() - tick,
-                                             error=str(exc).splitlines()[0][:200]))
+                                             error=_reason(exc)))
             continue
         cm = confusion_matrix(pred, labels, len(classes), IGNORE)
         score = _percent(cm, binary)
@@ -164,6 +178,25 @@ def evaluate(dataset: OvssDataset, segmenter: Segmenter, limit: int | None = Non
     return report
 
 
+def _reason(exc: BaseException, limit: int = 200) -> str:
+    """One line saying why a sample was skipped."""
+    text = " ".join(str(exc).split())
+    return (text or type(exc).__name__)[:limit]
+
+
+def _load(sample) -> tuple:
+    """``sample.load()`` where any failure to read the files is the sample's problem: a
+    :class:`BadInputError`. Other :class:`RsError` (missing weights) and Ctrl-C pass through."""
+    try:
+        return sample.load()
+    except RsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - unreadable data, whatever the reader raised
+        reason = _reason(exc)
+        raise BadInputError(f"cannot read {sample.id} ({type(exc).__name__}"
+                            + (f": {reason})" if reason != type(exc).__name__ else ")")) from None
+
+
 def model_segmenter(sam, clip, settings=None, proposal_cache=None, text_cache=None, generator="fast") -> Segmenter:
     """The real pipeline as a segmenter: SAM grid proposals + CLIP selection (``ovss.segment``)."""
     from .ovss import OvssSettings, segment
@@ -180,29 +213,38 @@ def model_segmenter(sam, clip, settings=None, proposal_cache=None, text_cache=No
 
 # --------------------------------------------------------------------------- output
 def write_results(report: EvalReport, out: str | Path) -> list[Path]:
-    """``out`` (.json): the summary and every image; beside it ``*_images.csv`` and ``*_summary.csv``."""
+    """``out`` (.json): the summary and every image; beside it ``*_images.csv`` and ``*_summary.csv``.
+    The three files are written together, whole or not at all: each goes to a temporary name and
+    all are renamed into place only once every one is complete."""
     out = Path(out)
     if out.suffix.lower() != ".json":
         raise BadInputError(f"--out {out}: give a .json path (CSV files are written beside it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
     payload = report.summary()
     payload["images"] = [asdict(r) for r in report.images]
-    out.write_text(json.dumps(payload, indent=2, default=_json_default))
     images_csv = out.with_name(out.stem + "_images.csv")
-    with open(images_csv, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "group", "score", "width", "height", "labelled_pixels", "seconds", "error"])
-        for r in report.images:
-            writer.writerow([r.id, r.group, _round(r.score), r.width, r.height, r.labelled_pixels,
-                             round(r.seconds, 3), r.error])
     summary_csv = out.with_name(out.stem + "_summary.csv")
-    with open(summary_csv, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["dataset", "group", "metric", "ours", "paper", "segearth_ov", "n_images", "profile"])
-        for g in report.groups:
-            writer.writerow([report.dataset, g.name, g.metric, _round(g.value), g.paper, g.segearth_ov,
-                             g.n_images, report.profile])
-    return [out, images_csv, summary_csv]
+    paths = [out, images_csv, summary_csv]
+    try:
+        with contextlib.ExitStack() as stack:
+            tmp_json, tmp_images, tmp_summary = [stack.enter_context(atomic_path(p)) for p in paths]
+            tmp_json.write_text(json.dumps(payload, indent=2, default=_json_default), encoding="utf-8")
+            with open(tmp_images, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(["id", "group", "score", "width", "height", "labelled_pixels", "seconds", "error"])
+                for r in report.images:
+                    writer.writerow([r.id, r.group, _round(r.score), r.width, r.height, r.labelled_pixels,
+                                     round(r.seconds, 3), r.error])
+            with open(tmp_summary, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(["dataset", "group", "metric", "ours", "paper", "segearth_ov", "n_images",
+                                 "profile"])
+                for g in report.groups:
+                    writer.writerow([report.dataset, g.name, g.metric, _round(g.value), g.paper, g.segearth_ov,
+                                     g.n_images, report.profile])
+    except OSError as exc:  # a folder that is a file, no permission, a full disk: nothing written
+        raise BadInputError(f"cannot write {exc.filename or out} ({exc.strerror or exc}); no result file "
+                            "was written") from None
+    return paths
 
 
 def _json_default(value):
@@ -238,7 +280,9 @@ def format_table(report: EvalReport, per_class: bool = True) -> str:
             lines.append(f"  {g.name} per-class IoU: " + ", ".join(cells))
     note = f"{len(report.images) - failed} images in {report.seconds:.1f} s"
     if failed:
-        note += f"; {failed} failed (listed in the JSON)"
+        shown = "; ".join(f"{i}: {why}" for i, why in report.skipped[:3])
+        note += (f"; {failed} skipped, left out of the scores ({shown}"
+                 + ("; ..." if failed > 3 else "") + "; every one is listed in the JSON)")
     if report.limit:
         note += f"; first {report.limit} only (--limit): not comparable with the full benchmark"
     lines.append(note)

@@ -9,6 +9,7 @@ selector never re-encodes the text.
 """
 from __future__ import annotations
 
+import unicodedata
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -99,22 +100,56 @@ class Vocabulary:
         return ";".join(",".join(s) for s in self.synonyms)
 
 
+MAX_CLASSES = 254  # label maps are uint8 and 255 marks ignored pixels: classes 0..253 (+ a background)
+MAX_NAME_CHARS = 300  # CLIP reads 77 tokens; a longer name is a pasted paragraph, not a class
+_EMPTY = "the class list is empty: give classes like 'building;road;water'"
+
+
+def _check_name(name: str) -> None:
+    """A class name CLIP can read and every output can print: UTF-8, no control characters, short."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInputError(f"class name {name[:60]!r} holds bytes that are not UTF-8 text; retype it") from None
+    bad = next((ch for ch in name if unicodedata.category(ch) == "Cc"), None)
+    if bad is not None:
+        raise BadInputError(f"class name {name[:60]!r} holds the control character U+{ord(bad):04X}; remove it")
+    if len(name) > MAX_NAME_CHARS:
+        raise BadInputError(f"class name {name[:40]!r}... is {len(name)} characters long; "
+                            f"a class name has at most {MAX_NAME_CHARS}")
+
+
 def parse_classes(classes: str | Sequence[str] | Vocabulary) -> Vocabulary:
     """Parse ``"building,roof;road;water"`` (or a list with one class per item) into a
     :class:`Vocabulary`. Raises :class:`BadInputError` for an empty list, a list that parses
-    to nothing, or a name used twice (in one class or across classes)."""
+    to nothing, a name used twice (in one class or across classes), more than
+    :data:`MAX_CLASSES` classes (label 255 marks ignored pixels), and names that are not UTF-8,
+    hold control characters or are longer than :data:`MAX_NAME_CHARS` characters. All of it is
+    checked here, before any model work."""
     if isinstance(classes, Vocabulary):
         return classes
     if classes is None:
-        raise BadInputError("the class list is empty: give classes like 'building;road;water'")
+        raise BadInputError(_EMPTY)
+    if isinstance(classes, (bytes, bytearray)):
+        try:
+            classes = bytes(classes).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadInputError("the class list holds bytes that are not UTF-8 text") from None
     if isinstance(classes, str):
         if not classes.strip():
-            raise BadInputError("the class list is empty: give classes like 'building;road;water'")
-        items = classes.replace("\n", ";").split(";")
+            raise BadInputError(_EMPTY)
+        items = classes.replace("\r", "\n").replace("\n", ";").split(";")
     else:
-        items = [str(c) for c in classes]
+        try:
+            items = list(classes)
+        except TypeError:
+            raise BadInputError(f"classes must be a string or a list of strings, "
+                                f"not {type(classes).__name__}") from None
         if not items:
-            raise BadInputError("the class list is empty: give classes like 'building;road;water'")
+            raise BadInputError(_EMPTY)
+        if not all(isinstance(c, str) for c in items):
+            wrong = next(c for c in items if not isinstance(c, str))
+            raise BadInputError(f"each class must be a string, got {type(wrong).__name__} {str(wrong)[:40]!r}")
     parsed: list[tuple[str, ...]] = []
     seen: dict[str, int] = {}
     for item in items:
@@ -122,14 +157,19 @@ def parse_classes(classes: str | Sequence[str] | Vocabulary) -> Vocabulary:
         if not names:
             continue
         for name in names:
+            _check_name(name)
             key = name.lower()
             if key in seen:
                 where = "twice in one class" if seen[key] == len(parsed) else "in two classes"
                 raise BadInputError(f"class name {name!r} appears {where}; each name must be unique")
             seen[key] = len(parsed)
         parsed.append(names)
+        if len(parsed) > MAX_CLASSES:
+            raise BadInputError(f"at most {MAX_CLASSES} classes: label 255 marks ignored pixels "
+                                f"(this list has more than {MAX_CLASSES})")
     if not parsed:
-        raise BadInputError(f"the class list {classes!r} has no class names; use e.g. 'building;road;water'")
+        shown = classes if isinstance(classes, str) else ";".join(items)
+        raise BadInputError(f"the class list {shown[:80]!r} has no class names; use e.g. 'building;road;water'")
     return Vocabulary(tuple(parsed))
 
 

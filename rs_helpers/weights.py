@@ -6,8 +6,18 @@ Downloads go to one cache folder (``$RS_HELPERS_CACHE``, default under the user'
 resume after an interruption, show a progress bar and are verified before first use: the size
 at once, then the sha256. A verified file gets a ``<name>.verified`` stamp (size, mtime, digest)
 so that later loads skip re-hashing gigabytes; changing the file invalidates the stamp. A file
-that fails the check is moved aside to ``<name>.bad`` (never silently deleted: it may have been
-placed by hand) and fetched again. Offline, the error names the URL and where to put the file.
+that fails the check is moved aside to ``<name>.bad`` (``<name>.bad.1``, ... when that exists:
+a bad file is never silently deleted or overwritten, it may have been placed by hand) and
+fetched again. Offline, the error names the URL and where to put the file.
+
+A download streams into a unique temporary name beside the target (two processes never write
+one file) and is renamed onto the target only once it passes the check. An interrupted
+download is kept as ``<name>.part``; the next fetch claims it (an atomic rename, so only one
+process resumes it) and continues with an HTTP Range request.
+
+A cache folder that cannot be used (``$RS_HELPERS_CACHE`` names a file, or a folder that cannot
+be created or written) is a :class:`BadInputError` naming the variable, raised only when a file
+must be written: a read-only cache that already holds verified files still works.
 """
 from __future__ import annotations
 
@@ -18,7 +28,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import WeightsUnavailableError
+from .errors import BadInputError, WeightsUnavailableError
+from .outputs import temp_name, unique_aside
 
 CACHE_ENV = "RS_HELPERS_CACHE"
 
@@ -92,7 +103,7 @@ def is_verified(path: Path, checkpoint: Checkpoint) -> bool:
     stamp = _stamp_path(path)
     try:
         return path.is_file() and stamp.read_text() == _stamp_text(path, checkpoint)
-    except OSError:
+    except (OSError, ValueError):  # no stamp, or one that is not text: check the file itself
         return False
 
 
@@ -145,51 +156,114 @@ def host_reachable(url_or_host: str, timeout: float = 3.0) -> bool:
         return False
 
 
+def check_cache_folder(folder: Path) -> Path:
+    """``folder`` exists (created if need be) and is a writable folder, else a
+    :class:`BadInputError` that names ``$RS_HELPERS_CACHE`` when the folder comes from it."""
+    env = os.environ.get(CACHE_ENV)
+    named = f"{CACHE_ENV}={env}" if env and Path(env).expanduser() in (folder, *folder.parents) else str(folder)
+    fix = f"set {CACHE_ENV} to a folder you can write to" if env else f"or set {CACHE_ENV} to a writable folder"
+    ancestor = folder
+    while not ancestor.exists() and ancestor.parent != ancestor:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise BadInputError(f"the checkpoint cache {named}: {ancestor} is a file, not a folder; {fix}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(f"the checkpoint cache {named} cannot be created ({exc.strerror or exc}); {fix}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BadInputError(f"the checkpoint cache {named} is not writable; {fix}")
+    try:  # os.access says yes on read-only mounts (and to root): try for real
+        probe = temp_name(folder / "probe")
+    except OSError as exc:
+        raise BadInputError(f"the checkpoint cache {named} is not writable ({exc.strerror or exc}); {fix}") from None
+    probe.unlink(missing_ok=True)
+    return folder
+
+
 def fetch(checkpoint: Checkpoint, folder: Path | None = None, progress: bool = True,
           timeout: float = 30.0) -> Path:
     """Return the local path of ``checkpoint``, downloading (and resuming) it if needed.
 
-    The file is written to ``<name>.part`` first and renamed only once it passes
-    :func:`check_file`. A cached file that fails the check is moved to ``<name>.bad``.
-    """
+    The download goes to a unique temporary name (resuming ``<name>.part``, left by an earlier
+    interrupted run) and is renamed onto the target only once it passes :func:`check_file`;
+    interrupted again, it is kept as ``<name>.part``. A cached file that fails the check is
+    moved to a new ``<name>.bad`` name (see :func:`rs_helpers.outputs.unique_aside`)."""
     folder = Path(folder) if folder is not None else cache_dir()
     target = folder / checkpoint.filename
     moved = ""
-    if target.exists():
-        problem = check_file(target, checkpoint, progress)
+    if target.is_dir():
+        raise BadInputError(f"{target} is a folder; the checkpoint file belongs there: move the folder away")
+    if target.is_file():
+        try:
+            problem = check_file(target, checkpoint, progress)
+        except OSError as exc:
+            raise WeightsUnavailableError(f"the checkpoint {target} cannot be read ({exc.strerror or exc}); "
+                                          f"fix its permissions or remove it to download it again") from None
         if problem is None:
             return target
-        bad = target.with_name(target.name + ".bad")
-        target.replace(bad)
+        check_cache_folder(folder)
+        bad = unique_aside(target, ".bad")
+        try:
+            target.replace(bad)
+        except OSError as exc:
+            raise WeightsUnavailableError(
+                f"the file at {target} is not the right one ({problem}) and cannot be moved aside "
+                f"({exc.strerror or exc}); replace it with the file from {checkpoint.url}") from None
         _stamp_path(target).unlink(missing_ok=True)
         moved = f"The file at {target} was not the right one ({problem}); it was moved to {bad}. "
-    folder.mkdir(parents=True, exist_ok=True)
+    check_cache_folder(folder)
     part = target.with_name(target.name + ".part")
-    if checkpoint.size is not None and part.exists() and part.stat().st_size > checkpoint.size:
-        part.unlink()  # longer than the file: cannot be a prefix of it
+    tmp = temp_name(target)
     try:
-        if checkpoint.size is None or not part.exists() or part.stat().st_size < checkpoint.size:
-            _download(checkpoint.url, part, progress=progress, timeout=timeout)
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise WeightsUnavailableError(
-            moved + offline_message(checkpoint.filename, checkpoint.url, target, reason=str(exc)[:200])
-        ) from None
-    problem = check_file(part, checkpoint, progress)
-    if problem is not None:
-        part.unlink()
-        _stamp_path(part).unlink(missing_ok=True)
-        raise WeightsUnavailableError(
-            f"downloaded {checkpoint.filename} but {problem}; the download was removed. "
-            + offline_message(checkpoint.filename, checkpoint.url, target)
-        )
-    part.replace(target)
-    if _stamp_path(part).exists():  # rename keeps size and mtime: the stamp still fits
-        _stamp_path(part).replace(_stamp_path(target))
+        os.replace(part, tmp)  # claim an interrupted download: only one process gets it
+    except FileNotFoundError:
+        pass
+    try:
+        if checkpoint.size is not None and tmp.stat().st_size > checkpoint.size:
+            tmp.write_bytes(b"")  # longer than the file: cannot be a prefix of it
+        try:
+            if checkpoint.size is None or tmp.stat().st_size < checkpoint.size:
+                _download(checkpoint.url, tmp, progress=progress, timeout=timeout)
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            raise WeightsUnavailableError(
+                moved + offline_message(checkpoint.filename, checkpoint.url, target, reason=str(exc)[:200])
+            ) from None
+        problem = check_file(tmp, checkpoint, progress)
+        if problem is not None:
+            tmp.unlink()
+            _stamp_path(tmp).unlink(missing_ok=True)
+            raise WeightsUnavailableError(
+                f"downloaded {checkpoint.filename} but {problem}; the download was removed. "
+                + offline_message(checkpoint.filename, checkpoint.url, target)
+            )
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o644 & ~mask)  # a temporary file is private; the checkpoint is not
+        os.replace(tmp, target)
+        if _stamp_path(tmp).exists():  # rename keeps size and mtime: the stamp still fits
+            os.replace(_stamp_path(tmp), _stamp_path(target))
+    except BaseException:
+        _keep_partial(tmp, part)
+        raise
     return target
 
 
+def _keep_partial(tmp: Path, part: Path) -> None:
+    """After a failed or interrupted download: keep what arrived as ``<name>.part`` (to resume)."""
+    try:
+        if tmp.exists() and tmp.stat().st_size > 0:
+            os.replace(tmp, part)
+        else:
+            tmp.unlink(missing_ok=True)
+        _stamp_path(tmp).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def _download(url: str, part: Path, progress: bool, timeout: float) -> None:
-    """Stream ``url`` into ``part``, continuing from its current size with an HTTP Range."""
+    """Stream ``url`` into ``part``, continuing from its current size with an HTTP Range
+    (an empty file starts from the beginning)."""
     from tqdm.auto import tqdm
 
     start = part.stat().st_size if part.exists() else 0
@@ -202,7 +276,7 @@ def _download(url: str, part: Path, progress: bool, timeout: float) -> None:
         mode = "ab" if start else "wb"
         with open(part, mode) as fh, tqdm(
             total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=part.name.removesuffix(".part"), disable=not progress,
+            desc=url.rsplit("/", 1)[-1], disable=not progress,
         ) as bar:
             for block in iter(lambda: response.read(1 << 20), b""):
                 fh.write(block)

@@ -40,10 +40,10 @@ def test_sam_checkpoint_written_by_test_loads_through_user_loader(tmp_path):
     assert torch.all(loaded.mask_decoder.iou_token.weight == 0.25)
 
 
-def test_sam_checkpoint_of_wrong_architecture_is_bad_input(tmp_path):
+def test_sam_checkpoint_of_wrong_architecture_is_unusable_weights(tmp_path):
     path = tmp_path / "wrong.pth"
     torch.save({"not": torch.zeros(1)}, path)
-    with pytest.raises(BadInputError, match="does not hold SAM"):
+    with pytest.raises(WeightsUnavailableError, match="does not hold SAM"):
         models.load_sam("tiny", checkpoint=path, device="cpu")
     with pytest.raises(BadInputError, match="does not exist"):
         models.load_sam("tiny", checkpoint=tmp_path / "missing.pth", device="cpu")

@@ -60,7 +60,7 @@ def run(args) -> int:
     from ..commands.ovss import TINY_GRID
     from ..datasets import get_dataset
     from ..errors import BadInputError
-    from ..models import load_clip, load_sam
+    from ..models import check_clip, load_clip, load_sam
     from ..outputs import check_outputs
     from ..ovss import OvssSettings
     from ..ovss_eval import evaluate, format_table, model_segmenter, write_results
@@ -90,6 +90,7 @@ def run(args) -> int:
                             max_side=args.max_side or None)
     if tiny:
         print(TINY_BANNER)
+    check_clip(args.clip, args.clip_pretrained, profile=profile)  # a typo is exit 2, not "offline"
     sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=profile, device=args.device)
     clip = load_clip(args.clip, args.clip_pretrained, profile=profile, device=args.device)
     described = {"sam": args.sam, "clip": f"{args.clip}/{args.clip_pretrained}", "points_per_side": grid,

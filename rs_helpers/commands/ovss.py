@@ -81,7 +81,7 @@ def check_run_outputs(args, out: Path) -> None:
 def run(args) -> int:
     from ..clip_dense import DenseSettings
     from ..images import read_image, write_label_raster
-    from ..models import load_clip, load_sam
+    from ..models import check_clip, load_clip, load_sam
     from ..outputs import atomic_path, write_json_atomic
     from ..ovss import OvssSettings, segment
     from ..profile import get_profile
@@ -122,6 +122,7 @@ def run(args) -> int:
     tiled = needs_tiling(args.image, args.tile)  # header only: a large scene is never read whole
     image = None if tiled else read_image(args.image, bands=bands)
     check_shapes(args, image, bands)
+    check_clip(args.clip, args.clip_pretrained, profile=profile)  # a typo is exit 2, not "offline"
     sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=profile, device=args.device)
     clip = load_clip(args.clip, args.clip_pretrained, profile=profile, device=args.device)
     if tiled:

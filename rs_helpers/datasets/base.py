@@ -8,6 +8,9 @@ as uint8 RGB (``RasterImage``) and the labels as uint8 class indices with ``IGNO
 """
 from __future__ import annotations
 
+import codecs
+import json
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from ..errors import BadInputError
 from ..images import RasterImage, read_image
 
 IGNORE = 255
+MAX_JSON_DEPTH = 64  # deeper nesting in a line of a data file is refused (no record needs it)
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 ROOT_ENV = "RS_HELPERS_BENCHMARKS"  # a folder holding each dataset under its usual folder name
 Box = tuple  # (x0, y0, x1, y1), x1/y1 exclusive
@@ -77,31 +81,159 @@ class LabelCodec:
         return out
 
 
+# --------------------------------------------------------------------------- JSON read defensively
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def _too_deep(value, limit: int) -> bool:
+    """Whether ``value`` nests lists / dicts more than ``limit`` deep (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def parse_json(text: str, where: str, max_depth: int | None = None):
+    """``json.loads`` for data files: refuses ``NaN`` / ``Infinity`` and numbers beyond a float
+    (Python's json accepts them; nothing downstream can use them), nesting that would exhaust
+    the stack, and more than ``max_depth`` levels. Every failure is a :class:`BadInputError`
+    that starts with ``where`` (the file, and the line for JSON lines)."""
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise BadInputError(f"{where}: not JSON (nested too deeply to read)") from None
+    except ValueError as exc:  # json.JSONDecodeError, non-finite numbers, ints of > 4300 digits
+        raise BadInputError(f"{where}: not JSON ({str(exc)[:200]})") from None
+    if max_depth is not None and _too_deep(value, max_depth):
+        raise BadInputError(f"{where}: not JSON this reader accepts (nested more than {max_depth} levels)")
+    return value
+
+
+def read_bytes(path: str | Path, what: str = "file") -> bytes:
+    """The bytes of ``path``; a missing, unreadable or folder path is a :class:`BadInputError`."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise BadInputError(f"{path}: no such {what}") from None
+    except IsADirectoryError:
+        raise BadInputError(f"{path} is a folder, not a {what}") from None
+    except (OSError, ValueError) as exc:  # permissions, a NUL in the name, ...
+        raise BadInputError(f"{path}: cannot read this {what} ({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def raw_lines(data: bytes):
+    """``(line number, bytes)`` of a file's contents: a UTF-8 BOM is dropped, lines end at
+    ``\n`` or ``\r\n`` only (JSON strings may hold U+2028, which ``str.splitlines`` splits at)."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        yield number, (raw[:-1] if raw.endswith(b"\r") else raw)
+
+
+def not_utf8(raw: bytes) -> str | None:
+    """Why ``raw`` is not UTF-8 text (the byte and its column), or None when it is."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (byte {raw[exc.start]:#04x} at column {exc.start + 1})"
+    return None
+
+
+def text_lines(path: str | Path, what: str = "file"):
+    """``(line number, text)`` for every line of a UTF-8 text file (see :func:`raw_lines`).
+    A line that is not UTF-8 is a :class:`BadInputError` naming the file, the line and the byte."""
+    for number, raw in raw_lines(read_bytes(path, what)):
+        problem = not_utf8(raw)
+        if problem:
+            raise BadInputError(f"{path}: line {number}: {problem}")
+        yield number, raw.decode("utf-8")
+
+
+def read_text_file(path: str | Path, what: str = "file") -> str:
+    """The whole of a UTF-8 text file (see :func:`text_lines` for the errors)."""
+    return "\n".join(text for _, text in text_lines(path, what))
+
+
+def read_json_file(path: str | Path, what: str = "JSON file"):
+    """A whole JSON file, read as :func:`parse_json` reads (``what`` names it in errors)."""
+    return parse_json(read_text_file(path, what), str(path))
+
+
+def _unreadable(path, exc: BaseException) -> BadInputError:
+    reason = str(exc).splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+    return BadInputError(f"{path} is not a readable raster ({reason})")
+
+
+def _check_complete(path, driver: str) -> None:
+    """A PNG, JPEG or TIFF that ends early is refused (GDAL may decode the missing rows as noise),
+    by the same check ``read_image`` makes (``rs_helpers.images.check_complete``, where present)."""
+    from .. import images
+
+    check = getattr(images, "check_complete", None)
+    if check is not None:
+        check(path, driver)
+
+
+def _refuse_complex(path, dtypes) -> None:
+    if any(np.dtype(d).kind == "c" for d in dtypes):
+        raise BadInputError(f"{path} holds complex values ({dtypes[0]}); give an image or label raster of "
+                            "real numbers")
+
+
 def _read_raw(path: Path, window: Box | None, bands: Sequence[int] | None = None):
-    """Raw pixels (bands x H x W, clipped to the file), the colour table and the file's size."""
+    """Raw pixels (bands x H x W, clipped to the file), the colour table and the file's size.
+    A missing, unreadable, truncated or complex-valued file is a :class:`BadInputError`."""
     import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
     from rasterio.windows import Window
 
     if not Path(path).is_file():
         raise BadInputError(f"{path}: no such file")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                _refuse_complex(path, src.dtypes)
+                _check_complete(path, src.driver)
+                win = None
+                if window is not None:
+                    x0, y0, x1, y1 = window
+                    win = Window(x0, y0, max(0, min(x1, src.width) - x0), max(0, min(y1, src.height) - y0))
+                indexes = list(bands) if bands else list(range(1, min(src.count, 3) + 1))
+                data = src.read(indexes, window=win)
+                colormap = None
+                if src.count == 1:
+                    try:
+                        colormap = src.colormap(1)
+                    except ValueError:
+                        colormap = None
+                transform = src.window_transform(win) if (win is not None and src.crs) else src.transform
+                return data, colormap, src.crs, (transform if src.crs else None)
+    except (RasterioError, OSError) as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _dtypes(path) -> tuple:
+    import rasterio
+
+    try:
         with rasterio.open(path) as src:
-            win = None
-            if window is not None:
-                x0, y0, x1, y1 = window
-                win = Window(x0, y0, max(0, min(x1, src.width) - x0), max(0, min(y1, src.height) - y0))
-            indexes = list(bands) if bands else list(range(1, min(src.count, 3) + 1))
-            data = src.read(indexes, window=win)
-            colormap = None
-            if src.count == 1:
-                try:
-                    colormap = src.colormap(1)
-                except ValueError:
-                    colormap = None
-            transform = src.window_transform(win) if (win is not None and src.crs) else src.transform
-            return data, colormap, src.crs, (transform if src.crs else None)
+            return tuple(src.dtypes)
+    except Exception:  # noqa: BLE001 - only used to explain another failure
+        return ()
 
 
 def _pad(array: np.ndarray, height: int, width: int, value: int) -> np.ndarray:
@@ -120,6 +252,8 @@ class SegSample:
     ``window`` (x0, y0, x1, y1) cuts a crop out of a large tile, as the mmseg converters do;
     parts of the window beyond the tile are padded (image 0, labels ``IGNORE``).
     ``classes`` / ``binary`` / ``group`` override the dataset's for mixed sets (the samples).
+    ``problem``: why the sample cannot be read, found when the dataset was opened (a tile whose
+    size is unreadable); loading it raises that :class:`BadInputError`.
     """
 
     id: str
@@ -130,10 +264,24 @@ class SegSample:
     classes: list | None = None
     binary: bool | None = None
     group: str = ""
+    problem: str = ""
+
+    def _check(self) -> None:
+        if self.problem:
+            raise BadInputError(self.problem)
 
     def load_image(self) -> RasterImage:
+        self._check()
         if self.window is None:
-            return read_image(self.image)
+            from rasterio.errors import RasterioError
+
+            try:
+                return read_image(self.image)
+            except TypeError:  # numpy refuses complex pixels; say so plainly
+                _refuse_complex(self.image, _dtypes(self.image))
+                raise
+            except (RasterioError, OSError) as exc:  # e.g. a truncated file fails when read
+                raise _unreadable(self.image, exc) from None
         data, _, crs, transform = _read_raw(self.image, self.window)
         if data.dtype != np.uint8:
             from ..images import stretch_to_uint8
@@ -148,6 +296,7 @@ class SegSample:
 
     def load_labels(self) -> np.ndarray:
         """Class indices (uint8), ``IGNORE`` where unlabelled."""
+        self._check()
         data, colormap, _, _ = _read_raw(self.label, self.window)
         raw = data[0] if data.shape[0] == 1 else np.moveaxis(data, 0, -1)
         labels = self.codec.decode(raw, colormap)
@@ -157,6 +306,7 @@ class SegSample:
         return labels
 
     def load(self) -> tuple[RasterImage, np.ndarray]:
+        """The image and its labels; any problem with either file is a :class:`BadInputError`."""
         image, labels = self.load_image(), self.load_labels()
         if labels.shape != image.rgb.shape[:2]:
             raise BadInputError(f"{self.id}: image is {image.width}x{image.height} but its labels are "
@@ -220,14 +370,24 @@ def strip_suffixes(*suffixes: str) -> Callable[[str], str]:
 
 
 def raster_size(path: Path) -> tuple[int, int]:
-    """(height, width) of a raster without reading its pixels."""
+    """(height, width) of a raster without reading its pixels; an unreadable file is a
+    :class:`BadInputError` (finders turn it into a sample that fails on load, see ``problem``)."""
     import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(path) as src:
-            return src.height, src.width
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                return src.height, src.width
+    except (RasterioError, OSError) as exc:
+        raise _unreadable(path, exc) from None
+
+
+def unreadable_tile(image: Path, label: Path, codec: LabelCodec, problem: str) -> "SegSample":
+    """A sample for a tile whose size could not be read: it fails when loaded, so an evaluation
+    records it (per image, with the reason) instead of the whole dataset failing to open."""
+    return SegSample(id=Path(image).stem, image=Path(image), label=Path(label), codec=codec, problem=problem)
 
 
 class RootedDataset:

@@ -10,12 +10,12 @@ question (for training data).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..errors import BadInputError
 from ..samples import ReferringSample
-from .base import LayoutMismatch, ReferringDataset, list_files
+from .base import LayoutMismatch, ReferringDataset, list_files, read_json_file
 
 
 @dataclass
@@ -24,6 +24,38 @@ class ReasoningSample(ReferringSample):
 
     questions: list = field(default_factory=list)
     answer: str = ""
+
+
+def _texts(value, path: Path, key: str) -> list[str]:
+    """A QA field as a list of strings: one string counts as a list of one."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                              for v in value):
+        raise BadInputError(f"{path}: \"{key}\" must be a list of strings, got {str(value)[:80]}")
+    return [str(v) for v in value]
+
+
+def _answers(value) -> list[str]:
+    """The published answers, for inspection only: any list is kept as text."""
+    if isinstance(value, str):
+        return [value]
+    return [str(v)[:1000] for v in value] if isinstance(value, list) else []
+
+
+def read_qa(path: Path) -> dict:
+    """One QA file checked: ``{"questions": [str], "answer": [...], "class": str}`` (``answer`` and
+    ``class`` optional). A file that is not that is a :class:`BadInputError` naming it."""
+    record = read_json_file(path, "QA file")
+    if not isinstance(record, dict):
+        raise BadInputError(f"{path}: want a JSON object with \"questions\", got {type(record).__name__}")
+    target = record.get("class", record.get("category", ""))
+    if not isinstance(target, (str, int)) or isinstance(target, bool):
+        raise BadInputError(f"{path}: \"class\" must be a string, got {str(target)[:80]}")
+    return {"questions": _texts(record.get("questions"), path, "questions"),
+            "answer": _answers(record.get("answer")), "class": str(target or "")}
 
 
 class EarthReason(ReferringDataset):
@@ -58,14 +90,14 @@ RSReasonSeg/                       (EarthReason release)
         for image in list_files(base / "images", (".jpg", ".jpeg", ".png")):
             if image.stem not in labels or image.stem not in qas:
                 continue
-            record = json.loads(qas[image.stem].read_text(encoding="utf-8"))
-            questions = [q for q in record.get("questions", []) if str(q).strip()]
+            record = read_qa(qas[image.stem])
+            questions = [q for q in record["questions"] if q.strip()]
             if not questions:
                 continue
-            answers = record.get("answer") or []
+            answers = record["answer"]
             out.append(ReasoningSample(
                 id=f"earthreason_{image.stem}", image=image, text=str(questions[0]).strip(), task="reasoning",
-                target_class=str(record.get("class", record.get("category", ""))), mask=labels[image.stem],
+                target_class=record["class"], mask=labels[image.stem],
                 bbox_xyxy=None, questions=[str(q).strip() for q in questions],
                 answer=str(answers[0]) if answers else ""))
         return out

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import BadInputError
 from .base import BINARY_PALETTE, LayoutMismatch, OvssDataset, SegSample, binary_codec, list_files, need_dir, \
-    pair_files, raster_size
+    pair_files, raster_size, unreadable_tile
 from .binary import named
 from .crops import crop_boxes
 
@@ -60,7 +61,11 @@ AerialImageDataset/train/
             raise LayoutMismatch(f"none of the {len(wanted)} split_{self.split} tiles in {root / 'images'}")
         out = []
         for image, label in pair_files(images, need_dir(root, "gt")):
-            height, width = raster_size(image)
+            try:
+                height, width = raster_size(image)
+            except BadInputError as exc:  # recorded when the sample is loaded
+                out.append(unreadable_tile(image, label, binary_codec(cvt=False), str(exc)))
+                continue
             for x0, y0, x1, y1 in crop_boxes(height, width, self.crop, self.crop, "clip"):
                 out.append(SegSample(id=f"{image.stem}_{x0}_{y0}_{x1}_{y1}", image=image, label=label,
                                      codec=binary_codec(cvt=False), window=(x0, y0, x1, y1)))

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import BadInputError
 from .base import LabelCodec, LayoutMismatch, OvssDataset, SegSample, identity_values, list_files, need_dir, \
-    pair_files, raster_size, strip_suffixes
+    pair_files, raster_size, strip_suffixes, unreadable_tile
 from .crops import crop_boxes
 
 ISAID_COLOURS = [(0, 0, 0), (0, 0, 63), (0, 63, 63), (0, 63, 0), (0, 63, 127), (0, 63, 191), (0, 63, 255),
@@ -63,7 +64,11 @@ iSAID/
             label = labels.get(image.stem)
             if label is None:
                 continue
-            height, width = raster_size(image)
+            try:
+                height, width = raster_size(image)
+            except BadInputError as exc:  # recorded when the sample is loaded
+                out.append(unreadable_tile(image, label, self.codec, str(exc)))
+                continue
             for x0, y0, x1, y1 in crop_boxes(height, width, self.patch, self.patch - self.overlap, "slide"):
                 out.append(SegSample(id=f"{image.stem}_{y0}_{y1}_{x0}_{x1}", image=image, label=label,
                                      codec=self.codec, window=(x0, y0, x1, y1)))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import LabelCodec, LayoutMismatch, OvssDataset, SegSample, identity_values, list_files, need_dir, pair_files
+from .base import LabelCodec, LayoutMismatch, OvssDataset, SegSample, identity_values, list_files, need_dir, \
+    pair_files, read_text_file
 
 
 class OpenEarthMap(OvssDataset):
@@ -46,7 +47,7 @@ OpenEarthMap_wo_xBD/
             listing = root / f"{self.split}.txt"
             if not listing.is_file():
                 raise LayoutMismatch(f"neither img_dir/ nor {listing.name} in {root}")
-            wanted = [w for w in listing.read_text().split() if w]
+            wanted = [w for w in read_text_file(listing, 'split listing').split() if w]
             by_name = {p.name: p for p in root.glob("*/images/*") if p.is_file()}
             pairs = []
             for name in wanted:

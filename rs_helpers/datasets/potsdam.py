@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import LabelCodec, LayoutMismatch, OvssDataset, SegSample, list_files, need_dir, pair_files, raster_size
+from ..errors import BadInputError
+from .base import LabelCodec, LayoutMismatch, OvssDataset, SegSample, list_files, need_dir, pair_files, raster_size, \
+    unreadable_tile
 from .crops import crop_boxes
 
 # ISPRS colours: impervious, building, low vegetation, tree, car, clutter (black boundary ignored)
@@ -57,7 +59,11 @@ class _ISPRS(OvssDataset):
             raise LayoutMismatch(f"no {self.split} tile with both an image and a label under {root}")
         out = []
         for tile in tiles:
-            height, width = raster_size(images[tile])
+            try:
+                height, width = raster_size(images[tile])
+            except BadInputError as exc:  # recorded when the sample is loaded
+                out.append(unreadable_tile(images[tile], labels[tile], self.codec, str(exc)))
+                continue
             for x0, y0, x1, y1 in crop_boxes(height, width, self.crop, self.stride, "clip"):
                 out.append(SegSample(id=f"{tile}_{x0}_{y0}_{x1}_{y1}", image=images[tile], label=labels[tile],
                                      codec=self.codec, window=(x0, y0, x1, y1)))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..samples import ReferringSample
-from .base import LayoutMismatch, ReferringDataset, list_files
+from .base import LayoutMismatch, ReferringDataset, list_files, text_lines
 
 LINE = re.compile(r"^\s*(\S+)\s+(.*\S)\s*$")
 
@@ -50,7 +50,7 @@ RefSegRS/
         if not images or not masks:
             raise LayoutMismatch(f"no images/ and masks/ with files in {root}")
         out, seen = [], {}
-        for line in listing.read_text(encoding="utf-8").splitlines():
+        for _, line in text_lines(listing, "phrase listing"):
             match = LINE.match(line)
             if not match or match.group(1) not in images or match.group(1) not in masks:
                 continue

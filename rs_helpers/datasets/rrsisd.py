@@ -7,11 +7,12 @@ and ``rrsisd/instances.json`` holds COCO-style images, categories and annotation
 ``segmentation`` is a list of polygons or an RLE. Both are decoded here in pure Python, pixel for
 pixel as pycocotools does (so pycocotools is not needed).
 
-The pickle is the dataset's own published file: only open copies from a source you trust.
+The pickle is the dataset's own published file. It is read with an unpickler that builds only
+plain values (lists, dicts, strings, numbers): a file that asks for anything else (code to run)
+is refused, as is a truncated one.
 """
 from __future__ import annotations
 
-import json
 import math
 import pickle
 from dataclasses import dataclass
@@ -20,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import BadInputError
 from ..images import RasterImage, read_image
 from ..samples import ReferringSample
-from .base import LayoutMismatch, ReferringDataset
+from .base import LayoutMismatch, ReferringDataset, read_json_file
 
 
 def rle_counts_from_string(text: str) -> list[int]:
@@ -173,20 +175,65 @@ class CocoReferringSample(ReferringSample):
     width: int = 0
 
     def load_mask(self) -> np.ndarray:
-        return segmentation_to_mask(self.segmentation, self.height, self.width)
+        return self._decode(self.height, self.width)
 
     def load(self) -> tuple[RasterImage, np.ndarray]:
         image = read_image(self.image)
-        return image, segmentation_to_mask(self.segmentation, image.height, image.width)
+        return image, self._decode(image.height, image.width)
+
+    def _decode(self, height: int, width: int) -> np.ndarray:
+        """The target mask; a segmentation that cannot be decoded is a :class:`BadInputError`."""
+        try:
+            return segmentation_to_mask(self.segmentation, height, width)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, MemoryError) as exc:
+            raise BadInputError(f"{self.id}: its segmentation in {self.mask} cannot be decoded "
+                                f"({type(exc).__name__} {str(exc)[:120]})") from None
+
+
+_PLAIN_GLOBALS = {("builtins", n) for n in ("set", "frozenset", "list", "dict", "tuple", "str", "bytes", "int",
+                                          "float", "bool")} | {("collections", "OrderedDict")}
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Builds plain values only: any other class or function named in the file is refused."""
+
+    def find_class(self, module: str, name: str):
+        module = {"__builtin__": "builtins", "copy_reg": "copyreg"}.get(module, module)
+        if (module, name) in _PLAIN_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"it asks for {module}.{name}, which a refs file never holds")
 
 
 def load_refs(path: Path) -> list:
+    """The refs list of ``refs(unc).p`` (Python 3 or Python 2 pickles), plain values only."""
+    errors = (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError,
+              ImportError, MemoryError, RecursionError)
     with open(path, "rb") as fh:
         try:
-            return pickle.load(fh)
-        except UnicodeDecodeError:  # refs pickled under Python 2
-            fh.seek(0)
-            return pickle.load(fh, encoding="latin1")
+            try:
+                refs = _PlainUnpickler(fh).load()
+            except UnicodeDecodeError:  # refs pickled under Python 2
+                fh.seek(0)
+                refs = _PlainUnpickler(fh, encoding="latin1").load()
+        except errors as exc:
+            raise BadInputError(f"{path} is not a usable refs pickle ({type(exc).__name__}: {str(exc)[:160]}); "
+                                "download the RRSIS-D annotations again") from None
+    if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
+        raise BadInputError(f"{path}: want a list of refs (dicts), got {type(refs).__name__}")
+    return refs
+
+
+def _instances(path: Path) -> tuple[dict, dict, dict]:
+    """(images, annotations, categories) by id from the COCO instances file, checked."""
+    instances = read_json_file(path, "COCO instances file")
+    try:
+        images = {img["id"]: img for img in instances["images"] if isinstance(img, dict)}
+        anns = {ann["id"]: ann for ann in instances["annotations"] if isinstance(ann, dict)}
+        cats = {cat["id"]: cat["name"] for cat in instances.get("categories", []) if isinstance(cat, dict)}
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BadInputError(f"{path}: not a COCO instances file (images, annotations, categories): "
+                            f"{type(exc).__name__} {exc}") from None
+    return images, anns, cats
 
 
 class RRSISD(ReferringDataset):
@@ -219,23 +266,27 @@ RRSIS-D/                           (RMSIN release, LAVT refer format)
                           if (root / d).is_dir()), None)
         if image_dir is None:
             raise LayoutMismatch(f"no images/rrsisd/JPEGImages/ in {root}")
-        instances = json.loads(inst_path.read_text())
-        images = {img["id"]: img for img in instances["images"]}
-        anns = {ann["id"]: ann for ann in instances["annotations"]}
-        cats = {cat["id"]: cat["name"] for cat in instances.get("categories", [])}
+        images, anns, cats = _instances(inst_path)
         out = []
-        for ref in load_refs(refs_path):
+        for number, ref in enumerate(load_refs(refs_path)):
             if ref.get("split") != self.split:
                 continue
-            ann, img = anns[ref["ann_id"]], images[ref["image_id"]]
-            x, y, w, h = ann.get("bbox", (0, 0, 0, 0))
-            sentences = ref.get("sentences") or []
-            for k, sentence in enumerate(sentences):
+            try:
+                ann, img = anns[ref["ann_id"]], images[ref["image_id"]]
+                x, y, w, h = (float(v) for v in ann.get("bbox", (0, 0, 0, 0)))
+                sentences = ref.get("sentences") or []
+                texts = [str(s.get("raw") or s.get("sent", "")) for s in sentences]
+                ref_id, file_name, segmentation = ref["ref_id"], str(img["file_name"]), ann["segmentation"]
+                height, width = int(img.get("height", 0)), int(img.get("width", 0))
+                box = (int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
+            except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+                raise BadInputError(f"{refs_path}: ref {number} does not fit {inst_path.name} "
+                                    f"({type(exc).__name__} {str(exc)[:120]})") from None
+            for k, text in enumerate(texts):
                 out.append(CocoReferringSample(
-                    id=f"rrsisd_{ref['ref_id']}" + (f"_{k}" if len(sentences) > 1 else ""),
-                    image=image_dir / img["file_name"], text=sentence.get("raw") or sentence.get("sent", ""),
-                    task="referring", target_class=cats.get(ref.get("category_id"), ""), mask=inst_path,
-                    bbox_xyxy=(int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h))),
-                    segmentation=ann["segmentation"], height=int(img.get("height", 0)), width=int(img.get("width", 0)),
+                    id=f"rrsisd_{ref_id}" + (f"_{k}" if len(texts) > 1 else ""),
+                    image=image_dir / file_name, text=text,
+                    task="referring", target_class=str(cats.get(ref.get("category_id"), "")), mask=inst_path,
+                    bbox_xyxy=box, segmentation=segmentation, height=height, width=width,
                 ))
         return out

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import BadInputError
 from .base import LabelCodec, LayoutMismatch, OvssDataset, SegSample, identity_values, list_files, need_dir, \
-    pair_files, raster_size
+    pair_files, raster_size, unreadable_tile
 from .crops import crop_boxes
 
 UAVID_COLOURS = [(0, 0, 0), (128, 0, 0), (128, 64, 128), (192, 0, 192), (0, 128, 0), (128, 128, 0), (64, 64, 0)]
@@ -56,7 +57,11 @@ UAVid/
             if not (seq / "Images").is_dir() or not (seq / "Labels").is_dir():
                 continue
             for image, label in pair_files(list_files(seq / "Images"), seq / "Labels"):
-                height, width = raster_size(image)
+                try:
+                    height, width = raster_size(image)
+                except BadInputError as exc:  # recorded when the sample is loaded
+                    out.append(unreadable_tile(image, label, self.codec, str(exc)))
+                    continue
                 for x0, y0, x1, y1 in crop_boxes(height, width, self.patch, self.patch, "slide"):
                     out.append(SegSample(id=f"{seq.name}_{image.stem}_{y0}_{y1}_{x0}_{x1}", image=image,
                                          label=label, codec=self.codec, window=(x0, y0, x1, y1)))

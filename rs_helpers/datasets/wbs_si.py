@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import LayoutMismatch, SegSample, binary_codec, list_files, need_dir, pair_files
+from .base import LayoutMismatch, SegSample, binary_codec, list_files, need_dir, pair_files, read_text_file
 from .binary import BinaryFolders, named
 
 VAL_IDS = """
@@ -65,7 +65,8 @@ WaterBodiesDatasetPreprocessed/    (the Kaggle download nests it twice; pass eit
         label_dir = need_dir(root, "Masks_cvt", "Masks")
         if self.split == "val":
             listing = next((root / n for n in ("val.txt", "wbs-si_val.txt") if (root / n).is_file()), None)
-            wanted = set(Path(w).stem for w in listing.read_text().split()) if listing else set(val_names())
+            wanted = (set(Path(w).stem for w in read_text_file(listing, 'split listing').split()) if listing
+                      else set(val_names()))
             images = [p for p in images if p.stem in wanted]
             if not images:
                 raise LayoutMismatch(f"none of the {len(wanted)} validation images in {root / 'Images'}")
