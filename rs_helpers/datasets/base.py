@@ -177,22 +177,6 @@ def _unreadable(path, exc: BaseException) -> BadInputError:
     return BadInputError(f"{path} is not a readable raster ({reason})")
 
 
-def _check_complete(path, driver: str) -> None:
-    """A PNG, JPEG or TIFF that ends early is refused (GDAL may decode the missing rows as noise),
-    by the same check ``read_image`` makes (``rs_helpers.images.check_complete``, where present)."""
-    from .. import images
-
-    check = getattr(images, "check_complete", None)
-    if check is not None:
-        check(path, driver)
-
-
-def _refuse_complex(path, dtypes) -> None:
-    if any(np.dtype(d).kind == "c" for d in dtypes):
-        raise BadInputError(f"{path} holds complex values ({dtypes[0]}); give an image or label raster of "
-                            "real numbers")
-
-
 def _read_raw(path: Path, window: Box | None, bands: Sequence[int] | None = None):
     """Raw pixels (bands x H x W, clipped to the file), the colour table and the file's size.
     A missing, unreadable, truncated or complex-valued file is a :class:`BadInputError`."""
@@ -200,14 +184,16 @@ def _read_raw(path: Path, window: Box | None, bands: Sequence[int] | None = None
     from rasterio.errors import NotGeoreferencedWarning, RasterioError
     from rasterio.windows import Window
 
+    from ..images import check_complete, check_dtypes
+
     if not Path(path).is_file():
         raise BadInputError(f"{path}: no such file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(path) as src:
-                _refuse_complex(path, src.dtypes)
-                _check_complete(path, src.driver)
+                check_dtypes(src.dtypes, path)  # the checks read_image makes: real pixels,
+                check_complete(path, src.driver)  # and a file that does not end early
                 win = None
                 if window is not None:
                     x0, y0, x1, y1 = window
@@ -224,16 +210,6 @@ def _read_raw(path: Path, window: Box | None, bands: Sequence[int] | None = None
                 return data, colormap, src.crs, (transform if src.crs else None)
     except (RasterioError, OSError) as exc:
         raise _unreadable(path, exc) from None
-
-
-def _dtypes(path) -> tuple:
-    import rasterio
-
-    try:
-        with rasterio.open(path) as src:
-            return tuple(src.dtypes)
-    except Exception:  # noqa: BLE001 - only used to explain another failure
-        return ()
 
 
 def _pad(array: np.ndarray, height: int, width: int, value: int) -> np.ndarray:
@@ -273,15 +249,7 @@ class SegSample:
     def load_image(self) -> RasterImage:
         self._check()
         if self.window is None:
-            from rasterio.errors import RasterioError
-
-            try:
-                return read_image(self.image)
-            except TypeError:  # numpy refuses complex pixels; say so plainly
-                _refuse_complex(self.image, _dtypes(self.image))
-                raise
-            except (RasterioError, OSError) as exc:  # e.g. a truncated file fails when read
-                raise _unreadable(self.image, exc) from None
+            return read_image(self.image)  # refuses truncated, complex and oversized files itself
         data, _, crs, transform = _read_raw(self.image, self.window)
         if data.dtype != np.uint8:
             from ..images import stretch_to_uint8
