@@ -244,12 +244,13 @@ def needs_tiling(path: str | Path, tile: int | None = None, max_untiled: int = D
 def add_scene_arguments(parser) -> None:
     """``--tile`` and ``--overlap``, plus :func:`rs_helpers.vectorize.add_vector_arguments`
     (``--bands`` is the command's own)."""
-    from .vectorize import _at_least, add_vector_arguments
+    from .cli import nonnegative_int, number_type
+    from .vectorize import add_vector_arguments
 
-    parser.add_argument("--tile", type=_at_least(16, int), default=None,
+    parser.add_argument("--tile", type=number_type(int, 16), default=None,
                         help=f"tile side in pixels; tiles are used when given or when the image is larger "
                              f"than {DEFAULT_TILE} px (then the default is {DEFAULT_TILE})")
-    parser.add_argument("--overlap", type=_at_least(0, int), default=DEFAULT_OVERLAP,
+    parser.add_argument("--overlap", type=nonnegative_int, default=DEFAULT_OVERLAP,
                         help="pixels shared by neighbouring tiles; each pixel is decided by the tile whose "
                              "centre is nearest (default %(default)s)")
     add_vector_arguments(parser)

@@ -272,32 +272,17 @@ def _geojson_path(text: str) -> str:
     return text
 
 
-def _at_least(minimum: float, kind=float):
-    def parse(text: str):
-        import argparse
-
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if kind is float and not np.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{text!r}: give a finite number")
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text} is below {minimum}")
-        return value
-
-    return parse
-
-
 def add_vector_arguments(parser) -> None:
     """``--geojson``, ``--to-wgs84``, ``--simplify``, ``--min-area`` (for ``ovss`` and ``refer``);
     bad values stop argparse with exit code 2 before any model is loaded."""
     parser.add_argument("--geojson", default=None, type=_geojson_path,
                         help="also write the result as polygons (GeoJSON, one feature per region)")
     parser.add_argument("--to-wgs84", action="store_true", help="GeoJSON in EPSG:4326 instead of the input CRS")
-    parser.add_argument("--simplify", type=_at_least(0.0), default=0.0,
+    from .cli import nonnegative_float
+
+    parser.add_argument("--simplify", type=nonnegative_float, default=0.0,
                         help="polygon simplification tolerance in map units (metres), 0 = none")
-    parser.add_argument("--min-area", type=_at_least(0.0), default=0.0,
+    parser.add_argument("--min-area", type=nonnegative_float, default=0.0,
                         help="drop polygons smaller than this area (square map units, m^2)")
 
 
