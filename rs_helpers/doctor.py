@@ -71,9 +71,23 @@ def sam_weights_check(variant: str, ckpt, path: Path) -> Check:
     return Check(f"SAM {variant}", f"present, {checked} ({size / 2**20:.0f} MiB)")
 
 
+def cache_check(folder: Path) -> Check:
+    """The cache folder exists, or can be created, and is writable (downloads land there)."""
+    from .outputs import check_outputs
+
+    if folder.is_dir():
+        state = "exists" if os.access(folder, os.W_OK) else "exists, read-only: fine while it holds the weights"
+        return Check("cache folder", f"{folder} ({state})")
+    try:
+        check_outputs({"RS_HELPERS_CACHE": folder}, folders=["RS_HELPERS_CACHE"], create=False)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised: doctor lists every problem
+        return Check("cache folder", f"UNUSABLE: {exc}", ok=False)
+    return Check("cache folder", f"{folder} (not created yet)")
+
+
 def weight_checks() -> list[Check]:
     folder = cache_dir()
-    out = [Check("cache folder", f"{folder} ({'exists' if folder.is_dir() else 'not created yet'})")]
+    out = [cache_check(folder)]
     for variant, ckpt in SAM_CHECKPOINTS.items():
         out.append(sam_weights_check(variant, ckpt, folder / ckpt.filename))
     clip_cached = any(_hub_has(CLIP_HUB, f, str(folder / "open_clip"))

@@ -44,6 +44,21 @@ def _check_name(option: str, path: Path) -> None:
         raise BadInputError(f"{option} {text!r}: the name holds bytes that are not UTF-8; choose another name") from None
     if "\0" in text:
         raise BadInputError(f"{option}: the name holds a NUL byte")
+    limit = _name_max(path.parent)
+    for part in path.parts:
+        if len(os.fsencode(part)) > limit:
+            raise BadInputError(f"{option} {text[:60]}...: a file or folder name is longer than {limit} bytes; "
+                                "choose a shorter one")
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name the file system takes (255 on most), for the nearest existing folder."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return int(os.pathconf(folder if str(folder) else ".", "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return 255
 
 
 def _check_folder(option: str, path: Path, create: bool) -> None:
@@ -81,7 +96,14 @@ def check_outputs(outputs: Mapping[str, str | Path | None], inputs: Iterable[str
     the run reads, never to be written. ``folders``: the option names whose output is a folder
     (an adapter, a notebook copy folder): an existing non-empty folder needs ``overwrite``.
     ``create``: make missing parent folders now (and prove the folder is writable)."""
-    folders = set(folders)
+    try:
+        return _check_outputs(outputs, inputs, overwrite, set(folders), create)
+    except OSError as exc:  # whatever the file system says about a path is the user's to fix
+        raise BadInputError(f"cannot write there: {exc.strerror or exc} ({exc.filename or ''})") from None
+
+
+def _check_outputs(outputs, inputs, overwrite: bool, folders: set, create: bool) -> dict[str, Path]:
+    inputs = list(inputs)
     checked: dict[str, Path] = {}
     for option, value in outputs.items():
         if value is None:

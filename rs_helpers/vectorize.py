@@ -286,6 +286,14 @@ def add_vector_arguments(parser) -> None:
                         help="drop polygons smaller than this area (square map units, m^2)")
 
 
+def check_vector_args(args, crs) -> None:
+    """Before any model work: ``--to-wgs84`` needs an image with a CRS (it cannot be honoured in
+    pixel coordinates, and a GeoJSON reader would take pixels for degrees)."""
+    if getattr(args, "to_wgs84", False) and getattr(args, "geojson", None) and crs is None:
+        raise BadInputError(f"--to-wgs84: {args.image} has no CRS, so its polygons can only be written in "
+                            "pixel coordinates; drop --to-wgs84 or give a georeferenced GeoTIFF")
+
+
 def export_from_args(args, source, *, transform=None, crs=None, class_names=None) -> int:
     """Write ``--geojson`` when asked (nothing otherwise); prints the feature count (and a one-line
     warning for pixel coordinates) and returns it."""

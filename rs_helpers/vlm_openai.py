@@ -104,8 +104,10 @@ def check_base_url(url: str, option: str = "--base-url") -> str:
         parts = urlsplit(text)
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0..65535
-    except ValueError as exc:
-        raise BadInputError(f"{option} {shown!r} is not a valid URL ({exc}); {example}") from None
+    except ValueError:
+        # the parser's own text quotes the raw host part, which may hold a password: not shown
+        raise BadInputError(f"{option} {shown!r} is not a valid URL (its host or port cannot be read); "
+                            f"{example}") from None
     if parts.scheme.lower() not in ("http", "https"):
         raise BadInputError(f"{option} {shown!r}: not an http:// or https:// URL; {example}")
     if not host:
@@ -209,7 +211,24 @@ def decode_reply(body: bytes, secrets: tuple[str, ...] = ()) -> tuple[str, dict,
     except ValueError as exc:  # includes UnicodeDecodeError
         raise ReplyShapeError(f"the body is not JSON ({str(exc)[:120]}); it starts "
                               f"{body[:80].decode('utf-8', 'replace')!r}") from None
-    return parse_chat_completion(data)
+    return parse_chat_completion(_scrubbed(data, secrets))
+
+
+def _scrubbed(value, secrets: tuple[str, ...]):
+    """``value`` (decoded JSON) with every secret blanked out of its strings: a key the server
+    echoes as JSON escapes (``\\u0073k-...``) is only visible after decoding."""
+    secrets = tuple(s for s in secrets if s)
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "***")
+        return value
+    if isinstance(value, list):
+        return [_scrubbed(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {_scrubbed(k, secrets): _scrubbed(v, secrets) for k, v in value.items()}
+    return value
 
 
 # --------------------------------------------------------------------------- the backend

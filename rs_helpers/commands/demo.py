@@ -24,5 +24,12 @@ def run(args) -> int:
         os.environ["RS_HELPERS_PROFILE"] = args.profile  # notebooks inherit it
     if args.device:
         os.environ["RS_HELPERS_DEVICE"] = args.device
+    from ..errors import BadInputError
+    from ..outputs import check_outputs
+
     notebooks = Path(args.notebooks) if args.notebooks else data_root().parent / "notebooks"
+    if not args.skip_notebooks and not sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
+        raise BadInputError(f"--notebooks {notebooks}: no notebooks (NN_name.ipynb) there")
+    # the demo's folder holds the demo's own results, remade on every run (so no --overwrite)
+    check_outputs({"--out": args.out}, folders=["--out"], overwrite=True)
     return run_demo(Path(args.out), notebooks, run_notebooks=not args.skip_notebooks)

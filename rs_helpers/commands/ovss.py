@@ -152,16 +152,20 @@ def run(args) -> int:
 def check_shapes(args, image, bands) -> None:
     """A side too small for the models after resizing, or (tiled) bands or a pixel type that
     cannot be read, stops here, before any model is loaded (header only for a scene)."""
-    from ..images import check_model_shape, plan_image
+    from ..images import check_model_shape, describe, plan_image
+
+    from ..vectorize import check_vector_args
 
     if image is not None:
         check_model_shape(image.height, image.width, path=args.image)
+        check_vector_args(args, image.crs)
     else:
         from ..scene import DEFAULT_TILE
 
         plan = plan_image(args.image, bands)
         tile = args.tile or DEFAULT_TILE
         check_model_shape(min(plan.height, tile), min(plan.width, tile), path=args.image)
+        check_vector_args(args, describe(args.image)["crs"])
 
 
 def _print_report(result, out: Path, timings: bool) -> None:

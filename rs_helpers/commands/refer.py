@@ -56,6 +56,7 @@ def run(args) -> int:
     from ..vlm import make_backend
 
     from ..images import check_model_shape
+    from ..vectorize import check_vector_args
     from ..outputs import atomic_path, check_outputs
 
     if not args.out.lower().endswith((".png", ".tif", ".tiff")):
@@ -66,6 +67,7 @@ def run(args) -> int:
                   inputs=[args.image, args.sam_checkpoint, replay], overwrite=args.overwrite)
     image = read_image(args.image, bands=parse_bands(args.bands))
     check_model_shape(image.height, image.width, path=args.image)
+    check_vector_args(args, image.crs)
     backend = make_backend(args.vlm, base_url=args.base_url, adapter=args.adapter,
                            profile=args.profile, device=args.device, **backend_options(args))
     # Ask the model first: an answer without clicks exits 4 before SAM is loaded.

@@ -76,8 +76,8 @@ def check_run_outputs(args) -> None:
     if args.lr_scheduler not in scheduler_names():
         raise BadInputError(f"--lr-scheduler {args.lr_scheduler!r}: choose one of {', '.join(scheduler_names())}")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise BadInputError(f"--out {out} is a file; give a folder for the adapter")
+    check_outputs({"--out": out}, inputs=[args.train, args.eval], folders=["--out"], overwrite=True,
+                  create=False)  # a usable folder name, not a file, not an input
     if (out / "adapter_config.json").exists() and not (args.overwrite or args.resume):
         raise BadInputError(f"--out {out} holds an adapter already; add --overwrite to replace it "
                             "(or --resume to continue its training)")
