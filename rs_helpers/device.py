@@ -40,7 +40,7 @@ def pick_device(explicit: str | torch.device | None = None) -> torch.device:
         try:
             return torch.device(check_device(explicit))
         except ValueError as exc:
-            from .errors import BadInputError
+            from rs_helpers.errors import BadInputError
 
             source = "--device" if explicit != os.environ.get("RS_HELPERS_DEVICE") else "RS_HELPERS_DEVICE"
             raise BadInputError(f"{source}: {exc}") from None

@@ -6,6 +6,7 @@ meaningless, and every place that uses them says so loudly.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -25,7 +26,7 @@ def get_profile(explicit: str | None = None) -> str:
     """Return the active profile: ``explicit`` if given, else ``$RS_HELPERS_PROFILE``, else full."""
     value = (explicit or os.environ.get(ENV_VAR) or "full").strip().lower()
     if value not in PROFILES:
-        from .errors import BadInputError
+        from rs_helpers.errors import BadInputError
 
         raise BadInputError(f"unknown profile {value!r}; choose one of {', '.join(PROFILES)}")
     return value
@@ -56,3 +57,16 @@ def banner_html(profile: str | None = None) -> str:
         '<div style="border:2px solid #080;background:#efe;padding:6px">'
         "Full profile: real pretrained weights (downloaded once, then cached).</div>"
     )
+
+
+TINY_SEED = 0
+
+
+@contextlib.contextmanager
+def seeded(seed: int = TINY_SEED):
+    """Fork the global RNG so that tiny models are identical on every build."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

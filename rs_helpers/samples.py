@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BadInputError
-from .images import RasterImage, read_image, read_mask
+from rs_helpers.errors import BadInputError
+from rs_helpers.geo.rasters import RasterImage, read_image, read_mask
 
 IGNORE = 255
 DATA_ENV = "RS_HELPERS_DATA"

@@ -47,7 +47,7 @@ if "google.colab" in sys.modules:
     %pip install --quiet -e /content/rs-text-seg
     sys.path.insert(0, "/content/rs-text-seg")
     os.chdir("/content/rs-text-seg/notebooks")
-from rs_helpers.notebook import setup_notebook
+from rs_helpers.teaching import setup_notebook
 setup_notebook()'''
 
 

@@ -30,14 +30,14 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def tiny_sam():
-    from rs_helpers.models import load_sam
+    from rs_helpers.models.sam import load_sam
 
     return load_sam(profile="tiny", device="cpu")
 
 
 @pytest.fixture(scope="session")
 def tiny_clip():
-    from rs_helpers.models import load_clip
+    from rs_helpers.models.clip import load_clip
 
     return load_clip(profile="tiny", device="cpu")
 

@@ -129,7 +129,7 @@ def make_isaid(tmp: Path) -> Fake:
 
 
 def make_isaid_published(tmp: Path) -> Fake:
-    from rs_helpers.datasets.isaid import ISAID_COLOURS
+    from rs_helpers.evaluation.datasets.isaid import ISAID_COLOURS
 
     root = tmp / "iSAID"
     colours = [ISAID_COLOURS[1], ISAID_COLOURS[15], (9, 9, 9)]  # ship, harbor, unknown -> background
@@ -324,7 +324,7 @@ def square(h: int, w: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
 
 def make_rrsisd(tmp: Path) -> dict:
     """Three refs (train / val / test): a polygon, a compressed RLE and a list of raw-count RLEs."""
-    from rs_helpers.datasets.rrsisd import rle_encode
+    from rs_helpers.evaluation.datasets.rrsisd import rle_encode
 
     root = tmp / "RRSIS-D"
     images, anns, refs = [], [], []

@@ -171,7 +171,7 @@ class Evil:
 def tiny_sam_checkpoint(path: Path) -> Path:
     import torch
 
-    from rs_helpers.models import build_tiny_sam
+    from rs_helpers.models.sam import build_tiny_sam
 
     torch.save(build_tiny_sam().state_dict(), path)
     return path

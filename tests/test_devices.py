@@ -13,9 +13,11 @@ import torch
 from PIL import Image
 
 from rs_helpers.device import pick_dtype
-from rs_helpers.fast_proposals import generate_fast, mask_match
-from rs_helpers.models import build_tiny_sam, load_clip, load_qwen
-from rs_helpers.proposals import ProposalSettings, generate_reference
+from rs_helpers.sam.fast_proposals import generate_fast, mask_match
+from rs_helpers.models.sam import build_tiny_sam
+from rs_helpers.models.clip import load_clip
+from rs_helpers.models.qwen import load_qwen
+from rs_helpers.sam.proposals import ProposalSettings, generate_reference
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 # Relaxed thresholds and no NMS: ~170 noisy masks, many of them near a threshold.
@@ -55,8 +57,8 @@ def test_fast_proposals_match_fp32_reference(device, dtype, image):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_ovss_runs_on_device(device, image):
-    from rs_helpers.models import load_sam
-    from rs_helpers.ovss import segment
+    from rs_helpers.models.sam import load_sam
+    from rs_helpers.ovss.pipeline import segment
 
     sam = load_sam(profile="tiny", device=device)
     clip = load_clip(profile="tiny", device=device)
@@ -71,7 +73,7 @@ def test_ovss_runs_on_device(device, image):
 @pytest.mark.parametrize("device, dtype", [("cpu", torch.float32), ("cpu", torch.bfloat16),
                                            pytest.param("cuda", None, marks=CUDA)])
 def test_qwen_answers_in_half_precision(device, dtype, image):
-    from rs_helpers.vlm_qwen import QwenBackend
+    from rs_helpers.refer.vlm_qwen import QwenBackend
 
     backend = QwenBackend(profile="tiny", device=device, dtype=dtype, max_new_tokens=12)
     expected = dtype or pick_dtype(device)
@@ -85,9 +87,9 @@ def test_qwen_answers_in_half_precision(device, dtype, image):
 def test_lora_steps_with_gradient_checkpointing(device, tmp_path):
     """A few LoRA steps with gradient checkpointing (bf16/fp16 mixed precision on CUDA):
     finite losses, only adapter weights change, the adapter is saved."""
-    from test_lora_train import fast_settings, write_examples
+    from lora_examples import fast_settings, write_examples
 
-    from rs_helpers.lora_train import train_lora
+    from rs_helpers.lora.train import train_lora
 
     train_file = write_examples(tmp_path / "data")
     settings = fast_settings(device=device, max_steps=4, logging_steps=1, lr=1e-3, gradient_checkpointing=True)
@@ -128,7 +130,7 @@ def test_lora_weights_train_in_fp32_on_a_half_precision_base(dtype):
     scaler refuses fp16 trainable weights: the LoRA weights must be fp32 (peft's autocast)."""
     from peft import get_peft_model
 
-    from rs_helpers.lora_train import LoraSettings, lora_config
+    from rs_helpers.lora.train import LoraSettings, lora_config
 
     qwen = load_qwen(profile="tiny", device="cpu", dtype=dtype)
     model = get_peft_model(qwen.model, lora_config(LoraSettings(rank=4, alpha=8)))
@@ -139,7 +141,7 @@ def test_lora_weights_train_in_fp32_on_a_half_precision_base(dtype):
 
 def test_points_avoid_float64_on_mps():
     """Apple's mps has no float64: the fast path keeps grid points in float32 there only."""
-    from rs_helpers.fast_proposals import _point_dtype
+    from rs_helpers.sam.fast_proposals import _point_dtype
 
     assert _point_dtype(torch.device("mps")) == torch.float32
     assert _point_dtype(torch.device("cpu")) == torch.float64 == _point_dtype("cuda")
@@ -148,7 +150,7 @@ def test_points_avoid_float64_on_mps():
 def test_doctor_names_the_gpu_and_its_dtype(monkeypatch):
     from types import SimpleNamespace
 
-    from rs_helpers.doctor import device_checks
+    from rs_helpers.models.doctor import device_checks
 
     monkeypatch.delenv("RS_HELPERS_DEVICE", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

@@ -69,9 +69,9 @@ BAD_LINES = [
 
 @pytest.mark.parametrize("raw, words", BAD_LINES, ids=lambda v: str(v)[:20])
 def test_bad_jsonl_line_names_file_and_line_everywhere(tmp_path, raw, words):
-    from rs_helpers.datasets import get_referring_dataset
-    from rs_helpers.lora_data import read_jsonl
-    from rs_helpers.lora_train import read_train_file
+    from rs_helpers.evaluation.datasets import get_referring_dataset
+    from rs_helpers.lora.data import read_jsonl
+    from rs_helpers.lora.train import read_train_file
 
     from rs_helpers.samples import load_referring
 
@@ -88,7 +88,7 @@ def test_bad_jsonl_line_names_file_and_line_everywhere(tmp_path, raw, words):
 
 def test_training_file_lists_every_bad_line_with_its_number(tmp_path):
     """Wrong types in every field: each one is a problem of its line, none a traceback."""
-    from rs_helpers.lora_train import read_train_file
+    from rs_helpers.lora.train import read_train_file
 
     image = _image(tmp_path / "a.png")
     bad = [
@@ -124,7 +124,7 @@ def test_training_file_lists_every_bad_line_with_its_number(tmp_path):
 
 
 def test_training_file_that_cannot_be_read(tmp_path):
-    from rs_helpers.lora_train import read_train_file
+    from rs_helpers.lora.train import read_train_file
 
     with pytest.raises(BadInputError, match="no such training file"):
         read_train_file(tmp_path / "missing.jsonl")
@@ -154,8 +154,8 @@ line_fields = st.fixed_dictionaries({}, optional={k: jsonish for k in
                                 st.text(max_size=30)), min_size=1, max_size=5))
 def test_any_jsonl_content_reads_or_is_bad_input(tmp_path, lines):
     """Whatever the lines hold: the readers return checked values or raise BadInputError."""
-    from rs_helpers.lora_data import read_jsonl
-    from rs_helpers.lora_train import read_train_file
+    from rs_helpers.lora.data import read_jsonl
+    from rs_helpers.lora.train import read_train_file
 
     path = tmp_path / "random.jsonl"
     path.write_bytes(b"\n".join(x if isinstance(x, bytes) else x.encode("utf-8", "surrogatepass") for x in lines))
@@ -169,7 +169,7 @@ def test_any_jsonl_content_reads_or_is_bad_input(tmp_path, lines):
 
 
 def test_jsonl_datasets_that_refer_to_each_other_are_refused(tmp_path, capsys):
-    from rs_helpers.datasets import get_referring_dataset
+    from rs_helpers.evaluation.datasets import get_referring_dataset
 
     a, b, c = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl"
     _write_lines(a, [{"id": "x", "dataset": "jsonl", "root": str(b), "split": "all"}])
@@ -194,7 +194,7 @@ def test_jsonl_datasets_that_refer_to_each_other_are_refused(tmp_path, capsys):
                                           ("root", {"a": 1}), ("root", "a\u0000b"), ("id", ["x"]),
                                           ("id", True)])
 def test_jsonl_dataset_line_of_wrong_types(tmp_path, field, value):
-    from rs_helpers.datasets import get_referring_dataset
+    from rs_helpers.evaluation.datasets import get_referring_dataset
 
     line = {"id": "refsegrs_0", "dataset": "refsegrs", "root": str(tmp_path), "split": "test", field: value}
     path = _write_lines(tmp_path / "bad.jsonl", [line])
@@ -204,7 +204,7 @@ def test_jsonl_dataset_line_of_wrong_types(tmp_path, field, value):
 
 
 def test_dataset_json_files_read_defensively(tmp_path):
-    from rs_helpers.datasets import get_referring_dataset
+    from rs_helpers.evaluation.datasets import get_referring_dataset
 
     reason = fl.make_earthreason(tmp_path)["root"]
     qa = reason / "test/QAs/test_a.json"
@@ -222,7 +222,7 @@ def test_dataset_json_files_read_defensively(tmp_path):
 
 
 def test_refs_pickle_that_would_run_code_is_refused(tmp_path):
-    from rs_helpers.datasets import get_referring_dataset
+    from rs_helpers.evaluation.datasets import get_referring_dataset
 
     rrsisd = fl.make_rrsisd(tmp_path)["root"]
     marker = tmp_path / "ran"
@@ -237,7 +237,7 @@ def test_refs_pickle_that_would_run_code_is_refused(tmp_path):
 
 
 def test_clicks_file_read_defensively(tmp_path):
-    from rs_helpers.clicks import read_clicks
+    from rs_helpers.refer.clicks import read_clicks
 
     path = tmp_path / "clicks.json"
     for content, words in ((b"\xff", "not UTF-8"), (b'[{"x": NaN, "y": 1, "label": 1}]', "not a finite number"),
@@ -257,7 +257,7 @@ def _leftovers(folder: Path) -> list[str]:
 
 
 def test_jsonl_files_are_written_together_or_not_at_all(tmp_path):
-    from rs_helpers.lora_data import read_jsonl, write_jsonl, write_jsonl_files
+    from rs_helpers.lora.data import read_jsonl, write_jsonl, write_jsonl_files
 
     train, held = tmp_path / "train.jsonl", tmp_path / "held.jsonl"
     write_jsonl(train, [{"a": 1}])
@@ -277,9 +277,9 @@ def test_jsonl_files_are_written_together_or_not_at_all(tmp_path):
 
 
 def test_results_and_clicks_files_are_whole_or_absent(tmp_path, monkeypatch):
-    from rs_helpers import outputs
-    from rs_helpers.clicks import Click, read_clicks, write_clicks
-    from rs_helpers.ovss_eval import EvalReport, write_results
+    from rs_helpers import files as outputs
+    from rs_helpers.refer.clicks import Click, read_clicks, write_clicks
+    from rs_helpers.evaluation.ovss_eval import EvalReport, write_results
 
     report = EvalReport("d", "D", "val", "", "", "tiny", {})
     out = tmp_path / "res.json"
@@ -304,7 +304,8 @@ def test_results_and_clicks_files_are_whole_or_absent(tmp_path, monkeypatch):
 
 
 def test_lora_train_json_files_are_written_atomically(tmp_path, monkeypatch):
-    from rs_helpers import lora_train, outputs
+    from rs_helpers.lora import train as lora_train
+    from rs_helpers import files as outputs
 
     result = lora_train.TrainResult(tmp_path, 3, [{"loss": 1.0}], 10, 100)
     monkeypatch.setattr(outputs.os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -329,7 +330,7 @@ class _Evil:
 
 @pytest.fixture(scope="module")
 def sam_state(tmp_path_factory):
-    from rs_helpers.models import build_sam_architecture
+    from rs_helpers.models.sam import build_sam_architecture
 
     path = tmp_path_factory.mktemp("sam") / "tiny_sam.pth"
     torch.save(build_sam_architecture("tiny").state_dict(), path)
@@ -353,7 +354,7 @@ def _bad_checkpoints(folder: Path, good: Path) -> dict:
 
 
 def test_bad_sam_checkpoints_are_unusable_weights_and_code_never_runs(tmp_path, sam_state):
-    from rs_helpers.models import load_sam
+    from rs_helpers.models.sam import load_sam
 
     assert load_sam("vit_b", checkpoint=sam_state, profile="tiny", device="cpu") is not None  # the good one
     paths, marker = _bad_checkpoints(tmp_path, sam_state)
@@ -365,14 +366,15 @@ def test_bad_sam_checkpoints_are_unusable_weights_and_code_never_runs(tmp_path, 
 
 
 def test_sam_checkpoint_of_another_variant_says_which(tmp_path, sam_state):
-    from rs_helpers.models import load_weights_file, _sam_variant_of
+    from rs_helpers.models.checkpoints import load_weights_file
+    from rs_helpers.models.sam import _sam_variant_of
 
     state = load_weights_file(sam_state, "SAM", "fix")
     assert _sam_variant_of(state) == "tiny" and _sam_variant_of({}) is None
     state["image_encoder.patch_embed.proj.weight"] = torch.zeros(768, 3, 16, 16)
     torch.save(state, tmp_path / "b.pth")
     with pytest.raises(WeightsUnavailableError, match="holds SAM vit_b weights: pass --sam vit_b"):
-        from rs_helpers.models import load_sam
+        from rs_helpers.models.sam import load_sam
 
         load_sam("tiny", checkpoint=tmp_path / "b.pth", device="cpu")
 
@@ -389,7 +391,7 @@ def test_cli_bad_sam_checkpoint_exits_3_naming_the_file(tmp_path, sam_state, cap
 
 
 def test_bad_clip_files_are_unusable_weights(tmp_path):
-    from rs_helpers.models import load_clip
+    from rs_helpers.models.clip import load_clip
 
     tiny = load_clip(profile="tiny", device="cpu")
     good = tmp_path / "clip.pt"
@@ -406,26 +408,26 @@ def test_bad_clip_files_are_unusable_weights(tmp_path):
 
 
 def test_unknown_clip_name_or_tag_is_bad_input_before_any_download(monkeypatch):
-    from rs_helpers import models
+    from rs_helpers.models import clip as clip_models
 
     def no_network(*args, **kwargs):
         raise AssertionError("the name is checked before any network access")
 
-    monkeypatch.setattr(models, "host_reachable", no_network)
+    monkeypatch.setattr(clip_models, "host_reachable", no_network)
     with pytest.raises(BadInputError) as info:
-        models.load_clip("ViT-B-61", "openai", profile="full", device="cpu")
+        clip_models.load_clip("ViT-B-61", "openai", profile="full", device="cpu")
     assert "unknown CLIP model 'ViT-B-61'" in str(info.value) and "ViT-B-16" in str(info.value)
     with pytest.raises(BadInputError, match="neither a file nor a pretrained tag.*openai"):
-        models.load_clip("ViT-B-16", "openia", profile="full", device="cpu")
+        clip_models.load_clip("ViT-B-16", "openia", profile="full", device="cpu")
     with pytest.raises(BadInputError, match="unknown CLIP model"):
-        models.check_clip("nope", profile="full")
-    models.check_clip("nope", profile="tiny")  # the tiny profile replaces the model anyway
-    models.check_clip("ViT-B-16", "openai", profile="full")
+        clip_models.check_clip("nope", profile="full")
+    clip_models.check_clip("nope", profile="tiny")  # the tiny profile replaces the model anyway
+    clip_models.check_clip("ViT-B-16", "openai", profile="full")
 
 
 # --------------------------------------------------------------------------- the checkpoint cache
 def test_a_second_bad_cached_checkpoint_keeps_the_first(tmp_path):
-    from rs_helpers.weights import Checkpoint, fetch
+    from rs_helpers.models.checkpoints import Checkpoint, fetch
 
     ckpt = Checkpoint("http://127.0.0.1:9/sam_x.pth", "000000", size=10, sha256="0" * 64)
     for content in (b"first", b"second", b"third"):
@@ -438,8 +440,8 @@ def test_a_second_bad_cached_checkpoint_keeps_the_first(tmp_path):
 
 
 def test_cache_that_is_a_file_or_unwritable_is_bad_input(tmp_path, monkeypatch, capsys):
-    from rs_helpers import weights
-    from rs_helpers.weights import Checkpoint, fetch
+    from rs_helpers.models import checkpoints as weights
+    from rs_helpers.models.checkpoints import Checkpoint, fetch
 
     ckpt = Checkpoint("http://127.0.0.1:9/sam_x.pth", "000000", size=10)
     a_file = tmp_path / "cache"
@@ -465,7 +467,7 @@ def test_cache_that_is_a_file_or_unwritable_is_bad_input(tmp_path, monkeypatch, 
 
 
 def test_interrupted_download_is_kept_as_part_and_resumed(tmp_path, monkeypatch):
-    from rs_helpers import weights
+    from rs_helpers.models import checkpoints as weights
 
     payload = bytes(range(256)) * 40
     ckpt = weights.Checkpoint("http://127.0.0.1:9/sam_y.pth", "000000", size=len(payload),
@@ -499,7 +501,7 @@ def test_interrupted_download_is_kept_as_part_and_resumed(tmp_path, monkeypatch)
 
 # --------------------------------------------------------------------------- class strings
 def test_more_than_254_classes_is_refused_at_once(tmp_path, capsys):
-    from rs_helpers.vocabulary import parse_classes
+    from rs_helpers.ovss.vocabulary import parse_classes
 
     assert len(parse_classes(";".join(f"class {i}" for i in range(254)))) == 254
     with pytest.raises(BadInputError, match="at most 254 classes: label 255 marks ignored pixels"):
@@ -520,7 +522,7 @@ def test_more_than_254_classes_is_refused_at_once(tmp_path, capsys):
     (["road", 3], "must be a string"), (42, "string or a list"), ("road;Road", "appears in two classes"),
 ])
 def test_class_string_edge_cases(classes, words):
-    from rs_helpers.vocabulary import parse_classes
+    from rs_helpers.ovss.vocabulary import parse_classes
 
     with pytest.raises(BadInputError, match=words):
         parse_classes(classes)
@@ -531,7 +533,7 @@ def test_class_string_edge_cases(classes, words):
                  st.text(alphabet=";,\n\r \t\x00\x1fab\udc80é", max_size=40),
                  st.lists(st.text(max_size=10), max_size=5)))
 def test_any_class_string_is_a_vocabulary_or_bad_input(classes):
-    from rs_helpers.vocabulary import MAX_CLASSES, MAX_NAME_CHARS, Vocabulary, parse_classes
+    from rs_helpers.ovss.vocabulary import MAX_CLASSES, MAX_NAME_CHARS, Vocabulary, parse_classes
 
     try:
         vocab = parse_classes(classes)
@@ -563,8 +565,9 @@ def _oracle(image, classes, binary):
 
 
 def test_eval_skips_bad_samples_and_keeps_the_good_scores(tmp_path):
-    from rs_helpers.datasets.base import LabelCodec, OvssDataset, SegSample
-    from rs_helpers.ovss_eval import evaluate, format_table
+    from rs_helpers.evaluation.datasets.codec import LabelCodec
+    from rs_helpers.evaluation.datasets.base import OvssDataset, SegSample
+    from rs_helpers.evaluation.ovss_eval import evaluate, format_table
 
     codec = LabelCodec(values={0: 0, 1: 1})
     labels = np.zeros((8, 8), np.uint8)
@@ -604,8 +607,8 @@ def test_eval_skips_bad_samples_and_keeps_the_good_scores(tmp_path):
 
 
 def test_eval_still_stops_for_missing_weights_and_ctrl_c(tmp_path):
-    from rs_helpers.datasets import get_dataset
-    from rs_helpers.ovss_eval import evaluate
+    from rs_helpers.evaluation.datasets import get_dataset
+    from rs_helpers.evaluation.ovss_eval import evaluate
 
     ds = get_dataset("loveda", fl.make_loveda(tmp_path).root)
     for stop in (KeyboardInterrupt(), WeightsUnavailableError("no weights")):
@@ -617,8 +620,8 @@ def test_eval_still_stops_for_missing_weights_and_ctrl_c(tmp_path):
 
 
 def test_unreadable_tile_is_a_skipped_sample_not_a_dataset_error(tmp_path):
-    from rs_helpers.datasets import get_dataset
-    from rs_helpers.ovss_eval import evaluate
+    from rs_helpers.evaluation.datasets import get_dataset
+    from rs_helpers.evaluation.ovss_eval import evaluate
 
     fake = fl.make_inria_published(tmp_path)
     tile = next((fake.root / "AerialImageDataset/train/images").glob("*.tif"), None) or \
@@ -655,7 +658,7 @@ def _oracle_predict(rgb):
 
 
 def test_lora_data_skips_bad_samples_and_lists_them(tmp_path):
-    from rs_helpers.lora_data import build_examples
+    from rs_helpers.lora.data import build_examples
 
     mask = np.zeros((16, 16), np.uint8)
     mask[4:9, 4:9] = 255

@@ -378,13 +378,13 @@ def run_case(case: Case, tmp_path: Path, monkeypatch, capsys) -> None:
     import urllib.error
 
     import rs_helpers.profile
-    import rs_helpers.weights
+    import rs_helpers.models.checkpoints
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("network disabled in the fuzz test")
 
-    monkeypatch.setattr(rs_helpers.weights, "_download", offline, raising=False)
-    monkeypatch.setattr(rs_helpers.weights, "host_reachable", lambda *a, **k: False, raising=False)
+    monkeypatch.setattr(rs_helpers.models.checkpoints, "_download", offline, raising=False)
+    monkeypatch.setattr(rs_helpers.models.checkpoints, "host_reachable", lambda *a, **k: False, raising=False)
     monkeypatch.setattr(rs_helpers.profile, "_announced", set())  # each model load announces itself again
     monkeypatch.chdir(tmp_path)  # relative default outputs land here and count as new files
 
@@ -1110,7 +1110,7 @@ CLASS_TEXT = st.one_of(
 @given(text=CLASS_TEXT)
 def test_parse_classes_gives_a_vocabulary_or_the_documented_error(text):
     from rs_helpers.errors import BadInputError
-    from rs_helpers.vocabulary import Vocabulary, parse_classes
+    from rs_helpers.ovss.vocabulary import Vocabulary, parse_classes
 
     try:
         vocab = parse_classes(text)
@@ -1178,7 +1178,7 @@ ANSWERS = st.one_of(st.text(max_size=200), st.text(st.sampled_from(list('{}[]()"
 @settings(FUZZ, max_examples=400)
 @given(ANSWERS, st.one_of(st.none(), st.integers(1, 8)))
 def test_parse_clicks_gives_clicks_or_the_documented_error(answer, max_clicks):
-    from rs_helpers.clicks import Click, ClickParseError, parse_clicks
+    from rs_helpers.refer.clicks import Click, ClickParseError, parse_clicks
 
     try:
         clicks = parse_clicks(answer, max_clicks=max_clicks)
@@ -1213,9 +1213,9 @@ LINES = st.one_of(LINE_DICTS.map(lambda d: json.dumps(d).encode()), st.binary(ma
 def test_jsonl_readers_give_records_or_the_documented_error(tmp_path_factory, lines):
     """The training-file reader (train-lora) and the jsonl dataset (eval refer / lora-data): a list of
     records or BadInputError naming the file, for any bytes."""
-    from rs_helpers.datasets import get_referring_dataset
+    from rs_helpers.evaluation.datasets import get_referring_dataset
     from rs_helpers.errors import BadInputError
-    from rs_helpers.lora_train import TrainRecord, read_train_file
+    from rs_helpers.lora.train import TrainRecord, read_train_file
 
     tmp = tmp_path_factory.mktemp("jsonl", numbered=True)
     fz.png(tmp / "img.png")
@@ -1255,7 +1255,7 @@ SECRET_URLS = st.builds(
 @given(url=URLS)
 def test_base_url_check_gives_the_url_or_the_documented_error(url):
     from rs_helpers.errors import BadInputError
-    from rs_helpers.vlm_openai import check_base_url
+    from rs_helpers.refer.vlm_openai import check_base_url
 
     try:
         assert check_base_url(url) == url
@@ -1268,7 +1268,7 @@ def test_base_url_check_gives_the_url_or_the_documented_error(url):
 @example(url=f"http://[:{SECRET}@[::1]/")  # a '[' in the user name: the parser's message quotes the netloc
 def test_base_url_errors_never_show_a_password_or_query(url):
     from rs_helpers.errors import BadInputError
-    from rs_helpers.vlm_openai import check_base_url, redact_url
+    from rs_helpers.refer.vlm_openai import check_base_url, redact_url
 
     try:
         check_base_url(url)
@@ -1301,7 +1301,7 @@ REPLY_BODIES = st.one_of(
 def test_reply_decoding_gives_an_answer_or_the_documented_error(body):
     """Any reply body: (text, usage, finish_reason) with three token counts 0..1e9, or the
     documented ReplyShapeError; neither ever shows the API key."""
-    from rs_helpers.vlm_openai import ReplyShapeError, decode_reply
+    from rs_helpers.refer.vlm_openai import ReplyShapeError, decode_reply
 
     try:
         text, usage, finish = decode_reply(body, secrets=(SECRET,))
@@ -1320,7 +1320,7 @@ def test_reply_decoding_gives_an_answer_or_the_documented_error(body):
     optional={"image_size": _json_values(), "image_mean_rgb": _json_values(), "usage": _json_values()}), max_size=3)))
 def test_stored_answers_check_gives_entries_or_the_documented_error(entries):
     from rs_helpers.errors import BadInputError
-    from rs_helpers.vlm import check_stored_answers
+    from rs_helpers.refer.vlm_replay import check_stored_answers
 
     try:
         checked = check_stored_answers(entries, "fuzz.json")
@@ -1334,7 +1334,7 @@ def test_stored_answers_check_gives_entries_or_the_documented_error(entries):
 @given(text=st.one_of(st.none(), st.text(st.sampled_from(list("0123456789,-+ .e") + ["\udcff", "٣"]), max_size=12),
                       st.text(max_size=10)))
 def test_bands_option_gives_band_numbers_or_the_documented_error(text):
-    from rs_helpers.cli import parse_bands
+    from rs_helpers.commands.options import parse_bands
     from rs_helpers.errors import BadInputError
 
     try:

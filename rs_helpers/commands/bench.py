@@ -6,7 +6,7 @@ import sys
 
 
 def register(subparsers) -> None:
-    from ..cli import add_common, add_overwrite, nonnegative_float, positive_int
+    from rs_helpers.commands.options import add_common, add_overwrite, nonnegative_float, positive_int
 
     parser = subparsers.add_parser(
         "bench", help="time SAM grid proposals: reference generator, fast path and the floor",
@@ -46,10 +46,10 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..bench import BenchConfig, format_report, load_bench_sam, memory_probe, run_bench
-    from ..profile import is_tiny
+    from rs_helpers.bench.proposals import BenchConfig, format_report, load_bench_sam, memory_probe, run_bench
+    from rs_helpers.profile import is_tiny
 
-    from ..outputs import check_outputs, write_text_atomic
+    from rs_helpers.files import check_outputs, write_text_atomic
 
     check_outputs({"--out": args.out}, overwrite=args.overwrite)  # before minutes of timing, not after
     tiny = is_tiny(args.profile)
@@ -61,7 +61,7 @@ def run(args) -> int:
     )
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
     if args.pipeline:
-        from ..bench_pipeline import PipelineConfig, format_pipeline_report, run_pipeline_bench
+        from rs_helpers.bench.pipeline import PipelineConfig, format_pipeline_report, run_pipeline_bench
 
         result = run_pipeline_bench(PipelineConfig(
             variant=args.sam, clip=args.clip, device=args.device, profile=args.profile,

@@ -2,7 +2,7 @@
 mask with SAM in the loop (how LoRA training targets are made)."""
 from __future__ import annotations
 
-from ..cli import add_common, add_overwrite, add_sam_options, fraction, parse_bands, positive_int
+from rs_helpers.commands.options import add_common, add_overwrite, add_sam_options, fraction, parse_bands, positive_int
 
 
 def register(subparsers) -> None:
@@ -28,15 +28,15 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import sys
 
-    from ..click_sim import check_mask, sam_predictor_fn, simulate_clicks
-    from ..clicks import write_clicks
-    from ..errors import BadInputError
-    from ..images import read_image, read_mask
-    from ..models import load_sam
-    from ..profile import is_tiny
+    from rs_helpers.refer.click_sim import check_mask, sam_predictor_fn, simulate_clicks
+    from rs_helpers.refer.clicks import write_clicks
+    from rs_helpers.errors import BadInputError
+    from rs_helpers.geo.rasters import read_image, read_mask
+    from rs_helpers.models.sam import load_sam
+    from rs_helpers.profile import is_tiny
 
-    from ..images import check_model_shape
-    from ..outputs import check_outputs
+    from rs_helpers.geo.rasters import check_model_shape
+    from rs_helpers.files import check_outputs
 
     check_outputs({"--out": args.out}, inputs=[args.image, args.mask, args.sam_checkpoint], overwrite=args.overwrite)
     image = read_image(args.image, bands=parse_bands(args.bands))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    from ..cli import add_common
+    from rs_helpers.commands.options import add_common
 
     parser = subparsers.add_parser("demo", help="run the sample commands and execute every notebook into outputs/")
     parser.add_argument("--out", default="outputs", help="output folder (default: outputs)")
@@ -17,15 +17,15 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..demo import run_demo
-    from ..samples import data_root
+    from rs_helpers.teaching.demo import run_demo
+    from rs_helpers.samples import data_root
 
     if args.profile:
         os.environ["RS_HELPERS_PROFILE"] = args.profile  # notebooks inherit it
     if args.device:
         os.environ["RS_HELPERS_DEVICE"] = args.device
-    from ..errors import BadInputError
-    from ..outputs import check_outputs
+    from rs_helpers.errors import BadInputError
+    from rs_helpers.files import check_outputs
 
     notebooks = Path(args.notebooks) if args.notebooks else data_root().parent / "notebooks"
     if not args.skip_notebooks and not sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):

@@ -8,7 +8,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..doctor import format_checks, run_checks
+    from rs_helpers.models.doctor import format_checks, run_checks
 
     checks = run_checks()
     print(format_checks(checks))

@@ -9,10 +9,11 @@ from pathlib import Path
 
 
 def register(kinds) -> None:
-    from ..cli import add_common, add_overwrite, fraction, nonnegative_int, positive_int
-    from ..datasets import list_datasets
-    from ..models import DEFAULT_CLIP, DEFAULT_CLIP_PRETRAINED, DEFAULT_SAM, SAM_VARIANTS
-    from ..ovss import DEFAULT_GENERATOR, PROPOSAL_GENERATORS, SELECTORS
+    from rs_helpers.commands.options import add_common, add_overwrite, fraction, nonnegative_int, positive_int
+    from rs_helpers.evaluation.datasets import list_datasets
+    from rs_helpers.models.clip import DEFAULT_CLIP, DEFAULT_CLIP_PRETRAINED
+    from rs_helpers.models.sam import DEFAULT_SAM, SAM_VARIANTS
+    from rs_helpers.ovss.pipeline import DEFAULT_GENERATOR, PROPOSAL_GENERATORS, SELECTORS
 
     p = kinds.add_parser("ovss", help="open-vocabulary segmentation on a benchmark (mIoU / IoU table)",
                          description=__doc__)
@@ -43,7 +44,7 @@ def register(kinds) -> None:
 
 
 def list_table() -> str:
-    from ..datasets import dataset_class, list_datasets
+    from rs_helpers.evaluation.datasets import dataset_class, list_datasets
 
     rows = [f"{'name':<14} {'kind':<10} {'metric':<6} {'paper':>6} {'SegEarth-OV':>11}  protocol"]
     for name in list_datasets("ovss"):
@@ -56,17 +57,18 @@ def list_table() -> str:
 
 
 def run(args) -> int:
-    from ..clip_dense import DenseSettings
-    from ..commands.ovss import TINY_GRID
-    from ..datasets import get_dataset
-    from ..errors import BadInputError
-    from ..models import check_clip, load_clip, load_sam
-    from ..outputs import check_outputs
-    from ..ovss import OvssSettings
-    from ..ovss_eval import evaluate, format_table, model_segmenter, write_results
-    from ..profile import TINY_BANNER, get_profile
-    from ..proposals import ProposalSettings
-    from ..selection import SelectionSettings
+    from rs_helpers.ovss.clip_dense import DenseSettings
+    from rs_helpers.commands.ovss import TINY_GRID
+    from rs_helpers.evaluation.datasets import get_dataset
+    from rs_helpers.errors import BadInputError
+    from rs_helpers.models.clip import check_clip, load_clip
+    from rs_helpers.models.sam import load_sam
+    from rs_helpers.files import check_outputs
+    from rs_helpers.ovss.pipeline import OvssSettings
+    from rs_helpers.evaluation.ovss_eval import evaluate, format_table, model_segmenter, write_results
+    from rs_helpers.profile import TINY_BANNER, get_profile
+    from rs_helpers.sam.proposals import ProposalSettings
+    from rs_helpers.ovss.selection import SelectionSettings
 
     if args.list:
         print(list_table())

@@ -9,7 +9,7 @@ a LoRA adapter on its held-out split::
 """
 from __future__ import annotations
 
-from ..cli import add_common, add_overwrite, add_sam_options, add_vlm_options, backend_options, positive_int
+from rs_helpers.commands.options import add_common, add_overwrite, add_sam_options, add_vlm_options, backend_options, positive_int
 
 DATASETS = ("samples", "rrsisd", "refsegrs", "earthreason", "jsonl")
 
@@ -39,15 +39,15 @@ def register(kinds) -> None:
 def run(args) -> int:
     import sys
 
-    from ..errors import RsError
-    from ..datasets import get_referring_dataset
-    from ..errors import BadInputError
-    from ..models import load_sam
-    from ..profile import is_tiny
-    from ..refer_eval import evaluate_refer
-    from ..vlm import make_backend
+    from rs_helpers.errors import RsError
+    from rs_helpers.evaluation.datasets import get_referring_dataset
+    from rs_helpers.errors import BadInputError
+    from rs_helpers.models.sam import load_sam
+    from rs_helpers.profile import is_tiny
+    from rs_helpers.evaluation.refer_eval import evaluate_refer
+    from rs_helpers.refer.backends import make_backend
 
-    from ..outputs import check_outputs
+    from rs_helpers.files import check_outputs
 
     if args.out and not args.out.lower().endswith(".json"):
         raise BadInputError(f"--out {args.out}: give a .json path")

@@ -16,10 +16,18 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import warnings
 
-    from ..errors import BadInputError
-    from ..images import (MODEL_LONG_SIDE, BandChoiceWarning, _facts, _open, check_model_shape, max_decode_mb,
-                          mib, plan_read)
-    from ..tiling import DEFAULT_TILE
+    from rs_helpers.errors import BadInputError
+    from rs_helpers.geo.rasters import (
+        MODEL_LONG_SIDE,
+        BandChoiceWarning,
+        _facts,
+        _open,
+        check_model_shape,
+        max_decode_mb,
+        mib,
+        plan_read,
+    )
+    from rs_helpers.geo.tiling import DEFAULT_TILE
 
     with _open(args.image) as src:
         facts = _facts(src, args.image)

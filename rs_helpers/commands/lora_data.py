@@ -2,7 +2,7 @@
 target click answer) from a referring / reasoning dataset, with SAM in the loop."""
 from __future__ import annotations
 
-from ..cli import add_common, add_overwrite, add_sam_options, fraction, nonnegative_int, positive_int
+from rs_helpers.commands.options import add_common, add_overwrite, add_sam_options, fraction, nonnegative_int, positive_int
 
 
 def register(subparsers) -> None:
@@ -38,13 +38,13 @@ def run(args) -> int:
     import sys
     import warnings
 
-    from ..datasets import referring_class
-    from ..errors import BadInputError
-    from ..lora_data import load_records_with_source, write_lora_data
-    from ..models import load_sam
-    from ..profile import is_tiny
+    from rs_helpers.evaluation.datasets import referring_class
+    from rs_helpers.errors import BadInputError
+    from rs_helpers.lora.data import load_records_with_source, write_lora_data
+    from rs_helpers.models.sam import load_sam
+    from rs_helpers.profile import is_tiny
 
-    from ..outputs import check_outputs
+    from rs_helpers.files import check_outputs
 
     if args.holdout >= 1:
         raise BadInputError("--holdout is the fraction held out: below 1 (e.g. 0.1), or training gets nothing")

@@ -10,19 +10,19 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from ..cli import (add_overwrite, finite_float, fraction, nonnegative_float, nonnegative_int, parse_bands,
-                   positive_int)
-from ..errors import BadInputError
+from rs_helpers.commands.options import add_overwrite, finite_float, fraction, nonnegative_float, nonnegative_int, parse_bands, positive_int
+from rs_helpers.errors import BadInputError
 
 TINY_GRID = 8  # default points per side under the tiny profile (its masks are meaningless anyway)
 
 
 def register(subparsers) -> None:
-    from ..cli import add_common
-    from ..clip_dense import DenseSettings
-    from ..models import DEFAULT_CLIP, DEFAULT_CLIP_PRETRAINED, DEFAULT_SAM, SAM_VARIANTS
-    from ..ovss import DEFAULT_GENERATOR, PROPOSAL_GENERATORS, SELECTORS
-    from ..tiling import add_scene_arguments
+    from rs_helpers.commands.options import add_common
+    from rs_helpers.ovss.clip_dense import DenseSettings
+    from rs_helpers.models.clip import DEFAULT_CLIP, DEFAULT_CLIP_PRETRAINED
+    from rs_helpers.models.sam import DEFAULT_SAM, SAM_VARIANTS
+    from rs_helpers.ovss.pipeline import DEFAULT_GENERATOR, PROPOSAL_GENERATORS, SELECTORS
+    from rs_helpers.commands.options import add_scene_arguments
 
     p = subparsers.add_parser("ovss", help="segment an image into named classes (SAM proposals + CLIP)",
                               description=__doc__)
@@ -71,32 +71,33 @@ def legend_path(out: Path) -> Path:
 
 
 def check_run_outputs(args, out: Path) -> None:
-    """Every file this run will write, checked before any model work (see rs_helpers.outputs)."""
-    from ..outputs import check_outputs
+    """Every file this run will write, checked before any model work (see rs_helpers.files)."""
+    from rs_helpers.files import check_outputs
 
     check_outputs({"--out": out, "the legend": legend_path(out), "--geojson": args.geojson},
                   inputs=[args.image], overwrite=args.overwrite)
 
 
 def run(args) -> int:
-    from ..clip_dense import DenseSettings
-    from ..images import read_image, write_label_raster
-    from ..models import check_clip, load_clip, load_sam
-    from ..outputs import atomic_path, write_json_atomic
-    from ..ovss import OvssSettings, segment
-    from ..profile import get_profile
-    from ..proposals import ProposalSettings
-    from ..selection import SelectionSettings
-    from ..tiling import needs_tiling
-    from ..vectorize import export_from_args
-    from ..vocabulary import parse_classes
+    from rs_helpers.ovss.clip_dense import DenseSettings
+    from rs_helpers.geo.rasters import read_image, write_label_raster
+    from rs_helpers.models.clip import check_clip, load_clip
+    from rs_helpers.models.sam import load_sam
+    from rs_helpers.files import atomic_path, write_json_atomic
+    from rs_helpers.ovss.pipeline import OvssSettings, segment
+    from rs_helpers.profile import get_profile
+    from rs_helpers.sam.proposals import ProposalSettings
+    from rs_helpers.ovss.selection import SelectionSettings
+    from rs_helpers.geo.tiling import needs_tiling
+    from rs_helpers.commands.options import export_from_args
+    from rs_helpers.ovss.vocabulary import parse_classes
 
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".tif", ".tiff"):
         raise BadInputError(f"--out {out}: write .png, .tif or .tiff")
     vocab = parse_classes(args.classes)  # fail fast on a bad class list, before loading models
     if args.binary:  # the same rule the pipeline applies, checked before any model work
-        from ..ovss import resolve_binary
+        from rs_helpers.ovss.pipeline import resolve_binary
 
         resolve_binary(vocab, args.target, DenseSettings.background_names)
     elif len(vocab) < 2:
@@ -152,15 +153,15 @@ def run(args) -> int:
 def check_shapes(args, image, bands) -> None:
     """A side too small for the models after resizing, or (tiled) bands or a pixel type that
     cannot be read, stops here, before any model is loaded (header only for a scene)."""
-    from ..images import check_model_shape, describe, plan_image
+    from rs_helpers.geo.rasters import check_model_shape, describe, plan_image
 
-    from ..vectorize import check_vector_args
+    from rs_helpers.commands.options import check_vector_args
 
     if image is not None:
         check_model_shape(image.height, image.width, path=args.image)
         check_vector_args(args, image.crs)
     else:
-        from ..scene import DEFAULT_TILE
+        from rs_helpers.geo.scene import DEFAULT_TILE
 
         plan = plan_image(args.image, bands)
         tile = args.tile or DEFAULT_TILE
@@ -181,9 +182,9 @@ def _print_report(result, out: Path, timings: bool) -> None:
 
 def run_scene(args, out: Path, settings, sam, clip, profile: str) -> int:
     """The tiled path: windowed reads, nearest-centre stitching, the GeoTIFF written tile by tile."""
-    from ..outputs import write_json_atomic
-    from ..scene import DEFAULT_TILE, segment_scene
-    from ..vectorize import export_from_args
+    from rs_helpers.files import write_json_atomic
+    from rs_helpers.geo.scene import DEFAULT_TILE, segment_scene
+    from rs_helpers.commands.options import export_from_args
 
     result = segment_scene(args.image, args.classes, sam=sam, clip=clip, out=out, tile=args.tile or DEFAULT_TILE,
                            overlap=args.overlap, bands=parse_bands(args.bands), binary=args.binary,

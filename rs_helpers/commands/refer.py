@@ -1,7 +1,7 @@
 """``rs-seg refer IMAGE --text ...``: one mask for a referring expression or a reasoning question."""
 from __future__ import annotations
 
-from ..cli import add_common, add_overwrite, add_sam_options, add_vlm_options, backend_options, parse_bands, positive_int
+from rs_helpers.commands.options import add_common, add_overwrite, add_sam_options, add_vlm_options, backend_options, parse_bands, positive_int
 
 
 def register(subparsers) -> None:
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     parser.add_argument("--bands", default=None, help="1-based bands to use as RGB, e.g. 4,3,2")
     parser.add_argument("--out", required=True, help="mask to write: .png (0/255) or .tif (GeoTIFF, keeps the CRS)")
     parser.add_argument("--clicks-out", default=None, help="write the clicks here (JSON, pixel coordinates)")
-    from ..vectorize import add_vector_arguments
+    from rs_helpers.commands.options import add_vector_arguments
 
     add_vector_arguments(parser)  # --geojson --to-wgs84 --simplify --min-area
     add_overwrite(parser)
@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 
 def check_text(text: str, option: str = "--text") -> None:
     """A query the model can read: not empty, and valid UTF-8 (argv may carry undecodable bytes)."""
-    from ..errors import BadInputError
+    from rs_helpers.errors import BadInputError
 
     if not text or not text.strip():
         raise BadInputError(f"{option} is empty: write what to segment, e.g. \"the largest building\"")
@@ -46,18 +46,18 @@ def run(args) -> int:
 
     import numpy as np
 
-    from ..clicks import to_pixels, write_clicks
-    from ..errors import BadInputError
-    from ..images import read_image, write_label_raster
-    from ..models import load_sam
-    from ..profile import is_tiny
-    from ..refer import ReferResult, ask_for_clicks
-    from ..sam_clicks import make_predictor, predict_mask
-    from ..vlm import make_backend
+    from rs_helpers.refer.clicks import to_pixels, write_clicks
+    from rs_helpers.errors import BadInputError
+    from rs_helpers.geo.rasters import read_image, write_label_raster
+    from rs_helpers.models.sam import load_sam
+    from rs_helpers.profile import is_tiny
+    from rs_helpers.refer.pipeline import ReferResult, ask_for_clicks
+    from rs_helpers.sam.from_clicks import make_predictor, predict_mask
+    from rs_helpers.refer.backends import make_backend
 
-    from ..images import check_model_shape
-    from ..vectorize import check_vector_args
-    from ..outputs import atomic_path, check_outputs
+    from rs_helpers.geo.rasters import check_model_shape
+    from rs_helpers.commands.options import check_vector_args
+    from rs_helpers.files import atomic_path, check_outputs
 
     if not args.out.lower().endswith((".png", ".tif", ".tiff")):
         raise BadInputError(f"--out {args.out}: write .png, .tif or .tiff")
@@ -103,7 +103,7 @@ def run(args) -> int:
           f"SAM score {result.score:.3f}; written to {args.out}")
     print(f"time: VLM {vlm_s:.1f}s, SAM load {load_s:.1f}s, SAM embed {embed_s:.1f}s, "
           f"SAM predict {predict_s:.2f}s")
-    from ..vectorize import export_from_args
+    from rs_helpers.commands.options import export_from_args
 
     export_from_args(args, result.mask, transform=image.transform, crs=image.crs, class_names={1: args.text})
     if is_tiny(args.profile):

@@ -14,7 +14,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..student import default_notebooks_dir, write_student_copies
+    from rs_helpers.teaching.student import default_notebooks_dir, write_student_copies
 
     source = args.notebooks or default_notebooks_dir()
     written = write_student_copies(source, args.out, overwrite=args.overwrite)

@@ -5,8 +5,8 @@ import argparse
 
 
 def register(subparsers) -> None:
-    from ..cli import add_common, add_overwrite, fraction, nonnegative_int, positive_float, positive_int
-    from ..lora_train import LoraSettings
+    from rs_helpers.commands.options import add_common, add_overwrite, fraction, nonnegative_int, positive_float, positive_int
+    from rs_helpers.lora.train import LoraSettings
 
     d = LoraSettings()
     parser = subparsers.add_parser(
@@ -70,8 +70,8 @@ def check_run_outputs(args) -> None:
     (or continued with --resume); --train and --eval are never inside it as outputs."""
     from pathlib import Path
 
-    from ..errors import BadInputError
-    from ..outputs import check_outputs
+    from rs_helpers.errors import BadInputError
+    from rs_helpers.files import check_outputs
 
     if args.lr_scheduler not in scheduler_names():
         raise BadInputError(f"--lr-scheduler {args.lr_scheduler!r}: choose one of {', '.join(scheduler_names())}")
@@ -92,9 +92,9 @@ def check_run_outputs(args) -> None:
 def run(args) -> int:
     import sys
 
-    from ..lora_train import LoraSettings, train_lora
-    from ..profile import is_tiny
-    from ..prompts import SYSTEM_PROMPT
+    from rs_helpers.lora.train import LoraSettings, train_lora
+    from rs_helpers.profile import is_tiny
+    from rs_helpers.refer.prompts import SYSTEM_PROMPT
 
     check_run_outputs(args)
     settings = LoraSettings(

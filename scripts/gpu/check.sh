@@ -39,7 +39,7 @@ note() { echo "$*" | tee -a "$SUMMARY"; }
 
 note "== $(date -u +%FT%TZ) device=$DEVICE stages: $STAGES"
 command -v nvidia-smi >/dev/null && note "$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader)"
-"$PY" -c "import segment_anything, open_clip, rasterio, shapely, peft, rs_helpers.bench_pipeline" \
+"$PY" -c "import segment_anything, open_clip, rasterio, shapely, peft, rs_helpers.bench.pipeline" \
   || { note "a package is missing: run scripts/gpu/fetch_wheels.sh here and carry .whl"; exit 1; }
 LOGS=$OUT/logs.txt
 echo "== doctor (openai and jupyter are not needed here)" >"$LOGS"
@@ -62,7 +62,7 @@ run_stage() {  # name, seconds, command...
 for stage in $STAGES; do
   case $stage in
     tests) run_stage tests "${LIMIT[tests]}" "$PY" -m pytest -q -p no:cacheprovider -rs tests/test_devices.py \
-             tests/test_bench.py tests/test_models.py tests/test_fast_proposals.py ;;
+             tests/bench/test_bench.py tests/models/test_models.py tests/sam/test_fast_proposals.py ;;
     proposals) run_stage proposals "${LIMIT[proposals]}" "$PY" -m rs_helpers bench --device "$DEVICE" "${SIZE[@]}" \
                  --out "$OUT/bench_proposals.json" ;;
     pipeline) run_stage pipeline "${LIMIT[pipeline]}" "$PY" -m rs_helpers bench --pipeline --device "$DEVICE" "${SIZE[@]}" \

@@ -20,7 +20,7 @@
 # cheap ones when the tiny profile is active (as in CI).
 
 # %%
-from rs_helpers.notebook import pick
+from rs_helpers.teaching import pick
 
 S = pick(full=dict(show_samples=13, figure_size=3.2), tiny=dict(show_samples=4))
 S
@@ -32,7 +32,7 @@ S
 # Missing weights are downloaded once, on first use, with a progress bar and a checksum.
 
 # %%
-from rs_helpers.doctor import format_checks, run_checks
+from rs_helpers.models import format_checks, run_checks
 
 print(format_checks(run_checks()))
 
@@ -73,7 +73,7 @@ for s in samples:
 # *Try it:* read the Atlanta GeoTIFF and compare its `source_dtype` with the RGB dtype.
 
 # %%
-from rs_helpers.images import describe, read_image
+from rs_helpers.geo import describe, read_image
 
 atlanta = next(s for s in samples if s.name == "atlanta_buildings")
 print(describe(atlanta.image))
@@ -87,7 +87,7 @@ print("RGB:", image.rgb.shape, image.rgb.dtype, "| from", image.source_dtype, "|
 # %%
 import matplotlib.pyplot as plt
 
-from rs_helpers.plotting import show_image, show_semantic
+from rs_helpers.teaching import show_image, show_semantic
 
 n = S["show_samples"]
 fig, axes = plt.subplots(2, n, figsize=(S["figure_size"] * n, 2 * S["figure_size"]))
@@ -104,7 +104,7 @@ fig.tight_layout()
 # annotations: good for learning, not a benchmark.
 
 # %%
-from rs_helpers.plotting import show_mask
+from rs_helpers.teaching import show_mask
 from rs_helpers.samples import load_referring
 
 queries = load_referring()
@@ -122,7 +122,7 @@ show_mask(target, ax)
 # shows our solution.
 
 # %%
-from rs_helpers.exercises.nb00 import q1, q2
+from rs_helpers.teaching.exercises.nb00 import q1, q2
 
 # %% [markdown]
 # **Exercise 1 · How much of the scene is road?** Load the `vegas_roads` sample and compute the **fraction**

@@ -25,7 +25,7 @@
 # profile (CI) the grids are tiny and the model is random.
 
 # %%
-from rs_helpers.notebook import pick
+from rs_helpers.teaching import pick
 
 S = pick(
     full=dict(sam="vit_l", sample="dubai_tile2_part001", points_per_side=29, threshold_grid=8,
@@ -62,8 +62,8 @@ image = sample.load_image().rgb
 print("image:", image.shape)
 
 # %%
-from rs_helpers.clicks import Click
-from rs_helpers.sam_clicks import make_predictor, predict_mask
+from rs_helpers.refer import Click
+from rs_helpers.sam import make_predictor, predict_mask
 
 start = time.perf_counter()
 predictor = make_predictor(sam, image)  # runs the image encoder once
@@ -78,7 +78,7 @@ print(f"one point prompt: {time.perf_counter() - start:.3f} s; scores of the 3 c
       [round(s, 3) for s in answer.scores])
 
 # %%
-from rs_helpers.plotting import show_image, show_mask, show_points
+from rs_helpers.teaching import show_image, show_mask, show_points
 
 ax = show_image(image, title=f"one click, best of 3 candidates (predicted IoU {answer.score:.2f})")
 show_mask(answer.mask, ax)
@@ -94,7 +94,7 @@ show_points([[click.x, click.y]], [1], ax);
 # gets 2,523 raw answers, most of them duplicates or poor.
 
 # %%
-from rs_helpers.proposals import grid_points
+from rs_helpers.sam import grid_points
 
 points = grid_points(S["points_per_side"], width, height)
 ax = show_image(image, title=f"{S['points_per_side']} x {S['points_per_side']} = {len(points)} prompts")
@@ -115,7 +115,7 @@ show_points(points, [1] * len(points), ax, marker_size=40);
 # %%
 import numpy as np
 
-from rs_helpers.proposals import ProposalSettings, generate_reference
+from rs_helpers.sam import ProposalSettings, generate_reference
 
 loose = generate_reference(sam, image, ProposalSettings(points_per_side=S["threshold_grid"], pred_iou_thresh=0.0,
                                                         stability_score_thresh=0.0, box_nms_thresh=1.0))
@@ -174,8 +174,8 @@ fig.tight_layout()
 # caches them: a new vocabulary in notebook 02 never reruns SAM.
 
 # %%
-from rs_helpers.plotting import show_proposals
-from rs_helpers.proposals import ProposalCache
+from rs_helpers.teaching import show_proposals
+from rs_helpers.sam import ProposalCache
 
 cache = ProposalCache()
 settings = ProposalSettings(points_per_side=S["points_per_side"])
@@ -193,7 +193,7 @@ ax.set_title(f"{len(proposals)} SAM proposals ({S['points_per_side']}^2 grid)");
 # ## 6. The same masks, faster: where the time goes
 # segment-anything's `SamAutomaticMaskGenerator` repeats the image embedding for every prompt in
 # the mask decoder, upsamples every candidate to full resolution before filtering, and round-trips
-# masks through run-length encoding. `rs_helpers.fast_proposals.generate_fast` computes the shared
+# masks through run-length encoding. `rs_helpers.sam.fast_proposals.generate_fast` computes the shared
 # work once per image, filters on the low-resolution logits and upsamples only the survivors. It
 # returns the same masks (the tests require at least 95% matched at IoU 0.95 both ways).
 # `rs-seg bench` measures both against the *floor* (SAM's encoder plus one decoder pass per prompt).
@@ -202,8 +202,8 @@ ax.set_title(f"{len(proposals)} SAM proposals ({S['points_per_side']}^2 grid)");
 # same for the whole pipeline.
 
 # %%
-from rs_helpers.fast_proposals import generate_fast, mask_match
-from rs_helpers.timings import Timings
+from rs_helpers.sam import generate_fast, mask_match
+from rs_helpers.sam import Timings
 
 if rate is not None:
     print(f"expected: about {2 * rate * S['points_per_side'] ** 2:.0f} s for both generators", flush=True)
@@ -228,8 +228,8 @@ print(f"reference {reference_seconds:.2f} s, fast {timings.total_seconds:.2f} s;
 # to 1.0 to see the duplicates NMS removes. Under the tiny profile the masks are meaningless.
 
 # %%
-from rs_helpers.timings import format_seconds
-from rs_helpers.widgets import grid_explorer
+from rs_helpers.sam import format_seconds
+from rs_helpers.teaching import grid_explorer
 
 explorer = grid_explorer(sam, image, points_per_side=S["threshold_grid"], max_points_per_side=S["points_per_side"])
 if explorer is not None:
@@ -245,7 +245,7 @@ explorer
 # shows our solution.
 
 # %%
-from rs_helpers.exercises.nb01 import q1, q2
+from rs_helpers.teaching.exercises.nb01 import q1, q2
 
 # %% [markdown]
 # **Exercise 1 · The grid of point prompts.** SAM's automatic mask generator prompts the decoder with an n x n
@@ -276,7 +276,7 @@ q1.check(answer)
 # segment-anything's `SamAutomaticMaskGenerator`. How many proposals are kept? (An integer.)
 
 # %%
-from rs_helpers.exercises.nb01 import example_scores
+from rs_helpers.teaching.exercises.nb01 import example_scores
 
 predicted_iou, stability_score = example_scores()
 print("predicted IoU:  ", predicted_iou)

@@ -22,7 +22,7 @@
 # ## Settings
 
 # %%
-from rs_helpers.notebook import pick
+from rs_helpers.teaching import pick
 
 S = pick(
     full=dict(sam="vit_l", clip="ViT-B-16", sample="dubai_tile2_part001", binary_sample="atlanta_buildings",
@@ -44,7 +44,8 @@ import time
 
 import matplotlib.pyplot as plt
 
-from rs_helpers.models import load_clip, load_sam
+from rs_helpers.models import load_clip
+from rs_helpers.models import load_sam
 from rs_helpers.ovss import resize_labels, resize_rgb, work_size
 from rs_helpers.samples import get_sample
 
@@ -67,7 +68,7 @@ print("image:", raster.rgb.shape, "-> working size", image.shape)
 # ("building,roof,house") get one embedding each; later the best synonym wins (max-pooling).
 
 # %%
-from rs_helpers.vocabulary import encode_vocabulary, get_templates, parse_classes
+from rs_helpers.ovss import encode_vocabulary, get_templates, parse_classes
 
 vocab = parse_classes(classes)
 templates = get_templates(S["templates"])
@@ -97,9 +98,9 @@ fig.tight_layout()
 # * logit scale 50, softmax over all (class, synonym) rows, max over each class's synonyms.
 
 # %%
-from rs_helpers.clip_dense import DenseSettings, dense_map
-from rs_helpers.metrics import confusion_matrix
-from rs_helpers.plotting import show_image, show_semantic
+from rs_helpers.ovss import DenseSettings, dense_map
+from rs_helpers.evaluation import confusion_matrix
+from rs_helpers.teaching import show_image, show_semantic
 
 variants = {
     "SegEarth-OV defaults": DenseSettings(templates=S["templates"]),
@@ -138,8 +139,8 @@ fig.tight_layout()
 # notebook 01, and from it the expected time of the full grid.
 
 # %%
-from rs_helpers.timings import format_seconds
-from rs_helpers.widgets import GridExplorerState
+from rs_helpers.sam import format_seconds
+from rs_helpers.teaching import GridExplorerState
 
 probe = GridExplorerState(sam, image)
 probe.raw(min(4, S["points_per_side"]))  # the encoder once, then a small grid through the decoder
@@ -155,9 +156,9 @@ del probe
 # boundaries, CLIP the names.
 
 # %%
-from rs_helpers.plotting import show_panels
-from rs_helpers.proposals import ProposalCache, ProposalSettings
-from rs_helpers.selection import SelectionSettings, select_semantic
+from rs_helpers.teaching import show_panels
+from rs_helpers.sam import ProposalCache, ProposalSettings
+from rs_helpers.ovss import SelectionSettings, select_semantic
 
 cache = ProposalCache()
 proposal_settings = ProposalSettings(points_per_side=S["points_per_side"])
@@ -182,7 +183,7 @@ show_panels(image, gt_work, voted.labels, sample.palette, sample.class_names,
 print(f"SAM on a second image next: expected about {format_seconds(sam_seconds)}")
 
 # %%
-from rs_helpers.selection import select_binary
+from rs_helpers.ovss import select_binary
 
 bsample = get_sample(S["binary_sample"])
 braster, bgt = bsample.load()
@@ -279,7 +280,7 @@ except ImportError:  # no ipywidgets: run once with the defaults
 # shows our solution.
 
 # %%
-from rs_helpers.exercises.nb02 import q1, q2
+from rs_helpers.teaching.exercises.nb02 import q1, q2
 
 # %% [markdown]
 # **Exercise 1 · A mask's majority class.** In multi-class selection each SAM mask takes the class that most
@@ -289,7 +290,7 @@ from rs_helpers.exercises.nb02 import q1, q2
 # %%
 import numpy as np
 
-from rs_helpers.exercises.nb02 import example_maps
+from rs_helpers.teaching.exercises.nb02 import example_maps
 
 clip_labels, mask, class_names = example_maps()
 print(class_names)
@@ -316,7 +317,7 @@ q1.check(answer)
 # %%
 import numpy as np
 
-from rs_helpers.exercises.nb02 import example_selection
+from rs_helpers.teaching.exercises.nb02 import example_selection
 
 clip_labels, masks, target, class_names = example_selection()
 tau = 0.5

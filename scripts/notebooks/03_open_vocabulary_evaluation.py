@@ -18,7 +18,7 @@
 # ## Settings
 
 # %%
-from rs_helpers.notebook import pick
+from rs_helpers.teaching import pick
 
 S = pick(
     full=dict(sam="vit_l", clip="ViT-B-16", points_per_side=29, templates="imagenet80", max_side=1024,
@@ -46,7 +46,7 @@ if TINY:
 # %%
 import numpy as np
 
-from rs_helpers.metrics import ConfusionMatrix, confusion_matrix, format_table
+from rs_helpers.evaluation import ConfusionMatrix, confusion_matrix, format_table
 
 names = ["background", "building", "road"]
 gt = np.array([[0, 0, 1, 1],
@@ -89,13 +89,14 @@ print(f"foreground IoU {100 * binary_cm.foreground_iou():.1f} %, background IoU 
 # %%
 from tqdm.auto import tqdm
 
-from rs_helpers.clip_dense import DenseSettings
-from rs_helpers.images import describe
-from rs_helpers.models import load_clip, load_sam
+from rs_helpers.ovss import DenseSettings
+from rs_helpers.geo import describe
+from rs_helpers.models import load_clip
+from rs_helpers.models import load_sam
 from rs_helpers.ovss import OvssSettings, resize_labels, segment
-from rs_helpers.proposals import ProposalSettings
+from rs_helpers.sam import ProposalSettings
 from rs_helpers.samples import list_samples
-from rs_helpers.timings import estimate_remaining
+from rs_helpers.sam import estimate_remaining
 
 sam = load_sam(S["sam"], profile=S["profile"], device=S["device"])
 clip = load_clip(S["clip"], profile=S["profile"], device=S["device"])
@@ -145,7 +146,7 @@ first = next(iter(scores.values()))
 print(format_table(first["names"], first["ours"], title=f"per-class IoU, {next(iter(scores))}{NOTE}"))
 
 # %%
-from rs_helpers.plotting import show_panels
+from rs_helpers.teaching import show_panels
 
 show_panels(last["raster"].rgb, last["truth"], last["result"].labels, last["sample"].palette,
             last["sample"].class_names, suptitle=f"{last['sample'].name}{NOTE}");
@@ -191,7 +192,7 @@ show_panels(last["raster"].rgb, last["truth"], last["result"].labels, last["samp
 # shows our solution.
 
 # %%
-from rs_helpers.exercises.nb03 import q1, q2, q3
+from rs_helpers.teaching.exercises.nb03 import q1, q2, q3
 
 # %% [markdown]
 # **Exercise 1 · IoU per class from a confusion matrix.** `cm` is the confusion matrix of a 3-class
@@ -201,7 +202,7 @@ from rs_helpers.exercises.nb03 import q1, q2, q3
 # %%
 import numpy as np
 
-from rs_helpers.exercises.nb03 import EXAMPLE_MATRIX
+from rs_helpers.teaching.exercises.nb03 import EXAMPLE_MATRIX
 
 cm = EXAMPLE_MATRIX.copy()
 print(cm)
@@ -225,7 +226,7 @@ q1.check(answer)
 # %%
 import numpy as np
 
-from rs_helpers.exercises.nb03 import example_pair
+from rs_helpers.teaching.exercises.nb03 import example_pair
 
 pred, gt, class_names = example_pair()
 print("ground truth:\n", gt, "\nprediction:\n", pred)
@@ -253,8 +254,8 @@ q2.check(answer)
 # %%
 import numpy as np
 
-from rs_helpers.exercises.nb03 import example_dataset
-from rs_helpers.metrics import ConfusionMatrix
+from rs_helpers.teaching.exercises.nb03 import example_dataset
+from rs_helpers.evaluation import ConfusionMatrix
 
 pairs = example_dataset()
 for pred, gt in pairs:

@@ -21,7 +21,7 @@
 # Every cost knob sits here. `queries` is how many of the 21 shipped queries the evaluation runs.
 
 # %%
-from rs_helpers.notebook import pick
+from rs_helpers.teaching import pick
 
 S = pick(
     full=dict(openai_model="gpt-5", n_clicks=6, sam="vit_l", queries=21, example=1, figure_size=5),
@@ -55,7 +55,7 @@ S
 # *Try it:* build the prompt for a reasoning question with `task="reasoning"`.
 
 # %%
-from rs_helpers.prompts import SYSTEM_PROMPT, build_prompt
+from rs_helpers.refer import SYSTEM_PROMPT, build_prompt
 from rs_helpers.samples import load_referring
 
 queries = load_referring()
@@ -89,7 +89,8 @@ print("USER (plus the image):\n" + prompt)
 # %%
 import os
 
-from rs_helpers.vlm import ReplayBackend, make_backend
+from rs_helpers.refer import ReplayBackend
+from rs_helpers.refer import make_backend
 
 if os.environ.get("OPENAI_API_KEY"):
     backend = make_backend(f"openai:{S['openai_model']}")
@@ -112,7 +113,7 @@ print("usage:", answer.usage, "| finish reason:", answer.finish_reason)
 # numbers) with an error that quotes the answer. Then the grid clicks become pixel clicks.
 
 # %%
-from rs_helpers.clicks import ClickParseError, parse_clicks, to_pixels
+from rs_helpers.refer import ClickParseError, parse_clicks, to_pixels
 
 clicks = parse_clicks(answer.text, max_clicks=S["n_clicks"])
 pixel_clicks = to_pixels(clicks, image.width, image.height)
@@ -149,10 +150,10 @@ for text in examples:
 import matplotlib.pyplot as plt
 
 from rs_helpers.models import load_sam
-from rs_helpers.plotting import show_image, show_mask, show_points
+from rs_helpers.teaching import show_image, show_mask, show_points
 from rs_helpers.profile import is_tiny
-from rs_helpers.refer_metrics import iou
-from rs_helpers.sam_clicks import mask_from_clicks
+from rs_helpers.evaluation import iou
+from rs_helpers.sam import mask_from_clicks
 
 sam = load_sam(S["sam"])
 result = mask_from_clicks(sam, image.rgb, pixel_clicks)
@@ -181,7 +182,7 @@ if is_tiny():
 # *Try it:* put one negative click on a neighbouring object the mask spills into.
 
 # %%
-from rs_helpers.widgets import click_explorer
+from rs_helpers.teaching import click_explorer
 
 click_explorer(sam, image.rgb, clicks=pixel_clicks)
 
@@ -199,7 +200,7 @@ click_explorer(sam, image.rgb, clicks=pixel_clicks)
 # a benchmark.
 
 # %%
-from rs_helpers.refer_eval import evaluate_refer
+from rs_helpers.evaluation import evaluate_refer
 
 run = evaluate_refer(queries[: S["queries"]], backend, sam, n_clicks=S["n_clicks"], dataset="samples",
                      sam_name=S["sam"])
@@ -242,7 +243,7 @@ print("exit code", code, "| clicks file (pixels):", json.loads((out_dir / "click
 # shows our solution.
 
 # %%
-from rs_helpers.exercises.nb04 import q1, q2
+from rs_helpers.teaching.exercises.nb04 import q1, q2
 
 # %% [markdown]
 # **Exercise 1 · From a click answer to pixel coordinates.** A model answered `answer_text` for an image
@@ -254,7 +255,7 @@ from rs_helpers.exercises.nb04 import q1, q2
 # %%
 import json
 
-from rs_helpers.exercises.nb04 import EXAMPLE_ANSWER, EXAMPLE_SIZE
+from rs_helpers.teaching.exercises.nb04 import EXAMPLE_ANSWER, EXAMPLE_SIZE
 
 answer_text = EXAMPLE_ANSWER
 width, height = EXAMPLE_SIZE
@@ -279,7 +280,7 @@ q1.check(answer)
 # %%
 import numpy as np
 
-from rs_helpers.exercises.nb04 import example_counts
+from rs_helpers.teaching.exercises.nb04 import example_counts
 
 intersections, unions = example_counts()
 print("intersections", intersections, "| unions", unions)

@@ -20,7 +20,7 @@
 # ## Settings
 
 # %%
-from rs_helpers.notebook import pick
+from rs_helpers.teaching import pick
 
 S = pick(
     full=dict(model_id="Qwen/Qwen3-VL-2B-Instruct", max_new_tokens=256, max_pixels=1024 * 1024,
@@ -40,7 +40,7 @@ S
 # and its answers are gibberish.
 
 # %%
-from rs_helpers.vlm import make_backend
+from rs_helpers.refer import make_backend
 
 qwen = make_backend(f"qwen:{S['model_id']}", max_new_tokens=S["max_new_tokens"], max_pixels=S["max_pixels"])
 n_params = sum(p.numel() for p in qwen.model.parameters())
@@ -56,9 +56,9 @@ print(f"{qwen.name}: {n_params / 1e6:.1f} M parameters, {first.dtype} on {first.
 # LoRA training (notebook 06) uses exactly this template, with the answer appended.
 
 # %%
-from rs_helpers.prompts import build_prompt
+from rs_helpers.refer import build_prompt
 from rs_helpers.samples import load_referring
-from rs_helpers.vlm_qwen import build_messages, to_pil
+from rs_helpers.refer import build_messages, to_pil
 
 queries = load_referring()
 query = queries[S["example"]]
@@ -101,10 +101,10 @@ import matplotlib.pyplot as plt
 
 from rs_helpers.errors import NoClicksError
 from rs_helpers.models import load_sam
-from rs_helpers.plotting import show_image, show_mask, show_points
+from rs_helpers.teaching import show_image, show_mask, show_points
 from rs_helpers.profile import is_tiny
 from rs_helpers.refer import refer
-from rs_helpers.refer_metrics import iou
+from rs_helpers.evaluation import iou
 
 sam = load_sam(S["sam"])
 try:
@@ -132,8 +132,8 @@ if is_tiny():
 # %%
 import os
 
-from rs_helpers.refer_eval import compare_table, evaluate_refer
-from rs_helpers.vlm import ReplayBackend
+from rs_helpers.evaluation import compare_table, evaluate_refer
+from rs_helpers.refer import ReplayBackend
 
 other = make_backend("openai:gpt-5") if os.environ.get("OPENAI_API_KEY") else ReplayBackend.from_file()
 subset = queries[: S["queries"]]
@@ -158,17 +158,17 @@ print(compare_table(runs))
 # shows our solution.
 
 # %%
-from rs_helpers.exercises.nb05 import q1, q2, q3
+from rs_helpers.teaching.exercises.nb05 import q1, q2, q3
 
 # %% [markdown]
 # **Exercise 1 · The chat messages for Qwen.** Write the `messages` list that Qwen's processor turns into the
-# chat (what `build_messages` in `rs_helpers.vlm_qwen` does): a **system** turn holding `system_prompt`, then
+# chat (what `build_messages` in `rs_helpers.refer.vlm_qwen` does): a **system** turn holding `system_prompt`, then
 # one **user** turn whose content is a list with the **image** item `{"type": "image", "image": image}` and
 # the **text** item with `prompt`. Each turn is a dict with `"role"` and `"content"`. No assistant turn: the
 # processor opens it (`add_generation_prompt=True`).
 
 # %%
-from rs_helpers.exercises.nb05 import chat_inputs
+from rs_helpers.teaching.exercises.nb05 import chat_inputs
 
 image, prompt, system_prompt = chat_inputs()
 
@@ -193,7 +193,7 @@ q1.check(answer)
 import json
 import re
 
-from rs_helpers.exercises.nb05 import NOISY_ANSWER
+from rs_helpers.teaching.exercises.nb05 import NOISY_ANSWER
 
 noisy = NOISY_ANSWER
 print(noisy)

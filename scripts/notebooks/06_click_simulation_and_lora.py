@@ -26,7 +26,7 @@
 # real run uses RRSIS-D or EarthReason (section 9).
 
 # %%
-from rs_helpers.notebook import pick
+from rs_helpers.teaching import pick
 
 S = pick(
     full=dict(sam="vit_l", n_clicks=6, example="wv_1m_2014-m_3708035_ne_17_1-2_field_largest",
@@ -72,7 +72,7 @@ if TINY:
 # %%
 import matplotlib.pyplot as plt
 
-from rs_helpers.click_sim import plot_distance_maps
+from rs_helpers.teaching import plot_distance_maps
 from rs_helpers.samples import load_referring
 
 queries = load_referring()
@@ -95,7 +95,8 @@ plot_distance_maps(target, size=S["figure_size"], title=TINY);
 # The loop stops early when SAM's mask equals the target (nothing left to correct).
 
 # %%
-from rs_helpers.click_sim import plot_click_simulation, sam_predictor_fn, simulate_clicks
+from rs_helpers.teaching import plot_click_simulation
+from rs_helpers.refer import sam_predictor_fn, simulate_clicks
 from rs_helpers.models import load_sam
 
 sam = load_sam(S["sam"])
@@ -134,7 +135,7 @@ plot_distance_maps(target, sim.masks[0], size=S["figure_size"], title=TINY);
 # held-out image is seen in training.
 
 # %%
-from rs_helpers.lora_data import read_jsonl, select_records, write_lora_data
+from rs_helpers.lora import read_jsonl, select_records, write_lora_data
 
 records = [q for q in queries if S["sample_ids"] is None or q.id in S["sample_ids"]]
 train_file, eval_file = WORK / "train.jsonl", WORK / "heldout.jsonl"
@@ -149,7 +150,7 @@ line = read_jsonl(train_file)[0]
 # not (and reports missing images or empty texts by line number before training).
 
 # %%
-from rs_helpers.clicks import Click, parse_clicks
+from rs_helpers.refer import Click, parse_clicks
 
 assert parse_clicks(line["answer"]) == [Click(**c) for c in line["clicks"]]
 print("answer == target clicks")
@@ -174,7 +175,7 @@ print("answer == target clicks")
 # %%
 from peft import get_peft_model
 
-from rs_helpers.lora_train import LoraSettings, count_parameters, load_base, lora_config
+from rs_helpers.lora import LoraSettings, count_parameters, load_base, lora_config
 
 settings = LoraSettings(base=S["base"], rank=S["rank"], alpha=S["alpha"], dropout=S["dropout"], epochs=S["epochs"],
                         lr=S["lr"], grad_accum=S["grad_accum"], max_steps=S["max_steps"],
@@ -198,9 +199,9 @@ qwen.model = peft_model.unload()  # take the adapters out again: training below 
 # -100 and ignored by the loss:
 
 # %%
-from rs_helpers.images import read_image
-from rs_helpers.lora_train import read_train_file
-from rs_helpers.vlm_qwen import build_chat
+from rs_helpers.geo import read_image
+from rs_helpers.lora import read_train_file
+from rs_helpers.refer import build_chat
 
 example = read_train_file(train_file)[0]
 chat = build_chat(qwen.processor, read_image(example.image).rgb, example.prompt, example.answer,
@@ -216,9 +217,9 @@ print("the tokens with loss decode to:", repr(qwen.processor.tokenizer.decode(le
 # scores IoU 0), and how often the answer parses or equals the target exactly.
 
 # %%
-from rs_helpers.lora_train import answer_metrics
-from rs_helpers.refer_eval import compare_table, evaluate_refer
-from rs_helpers.vlm_qwen import QwenBackend
+from rs_helpers.lora import answer_metrics
+from rs_helpers.evaluation import compare_table, evaluate_refer
+from rs_helpers.refer import QwenBackend
 
 held_out = select_records(records, data.holdout)
 eval_lines = read_train_file(eval_file)
@@ -238,7 +239,7 @@ print({k: v for k, v in answers_before.items() if k != "answers"})
 # %%
 import time
 
-from rs_helpers.lora_train import train_lora
+from rs_helpers.lora import train_lora
 
 start = time.perf_counter()
 result = train_lora(train_file, WORK / "adapter", settings, qwen=qwen)
@@ -317,7 +318,7 @@ else:
 # shows our solution.
 
 # %%
-from rs_helpers.exercises.nb06 import q1, q2, q3
+from rs_helpers.teaching.exercises.nb06 import q1, q2, q3
 
 # %% [markdown]
 # **Exercise 1 · The first simulated click.** The first simulated click is positive, at the target pixel
@@ -329,7 +330,7 @@ from rs_helpers.exercises.nb06 import q1, q2, q3
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
-from rs_helpers.exercises.nb06 import example_target, mask_text
+from rs_helpers.teaching.exercises.nb06 import example_target, mask_text
 
 target = example_target()
 print(mask_text(target))  # '#' target, '.' background; row 0 at the top
@@ -356,7 +357,7 @@ q1.check(answer)
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
-from rs_helpers.exercises.nb06 import example_prediction, mask_text
+from rs_helpers.teaching.exercises.nb06 import example_prediction, mask_text
 
 target, pred = example_prediction()
 print(mask_text(target, pred))  # '#' right, '-' target SAM missed, '+' background SAM took

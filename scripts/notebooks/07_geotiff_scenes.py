@@ -28,7 +28,7 @@
 # **meaningless**, only the mechanics (tiles, georeferencing, polygons) are real.
 
 # %%
-from rs_helpers.notebook import pick
+from rs_helpers.teaching import pick
 
 S = pick(
     full=dict(sam="vit_l", clip="ViT-B-16", points_per_side=29, points_per_batch=64,
@@ -47,7 +47,7 @@ S
 # the pixels.
 
 # %%
-from rs_helpers.images import describe
+from rs_helpers.geo import describe
 from rs_helpers.samples import get_sample
 
 atlanta = get_sample("atlanta_buildings")
@@ -87,9 +87,9 @@ with rasterio.open(atlanta.image) as src:
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rs_helpers.images import stretch_to_uint8
-from rs_helpers.plotting import show_box, show_image
-from rs_helpers.tiling import SceneReader, tile_grid
+from rs_helpers.geo import stretch_to_uint8
+from rs_helpers.teaching import show_box, show_image
+from rs_helpers.geo import SceneReader, tile_grid
 
 with SceneReader(atlanta.image) as reader:
     print("bands used:", reader.bands, "| scene stretch (low, high):", reader.stretch.low, reader.stretch.high)
@@ -166,11 +166,12 @@ print(f"Atlanta: {len(tiles)} tiles, each through SAM ({S['points_per_side']} x 
 import tempfile
 from pathlib import Path
 
-from rs_helpers.models import load_clip, load_sam
+from rs_helpers.models import load_clip
+from rs_helpers.models import load_sam
 from rs_helpers.ovss import OvssSettings
 from rs_helpers.profile import is_tiny
-from rs_helpers.proposals import ProposalSettings
-from rs_helpers.scene import segment_scene
+from rs_helpers.sam import ProposalSettings
+from rs_helpers.geo import segment_scene
 
 work = Path(tempfile.mkdtemp())
 sam = load_sam(S["sam"])
@@ -190,8 +191,8 @@ if is_tiny():
     print("TINY PROFILE: random models, this building map is MEANINGLESS.")
 
 # %%
-from rs_helpers.metrics import foreground_iou
-from rs_helpers.plotting import show_mask
+from rs_helpers.evaluation import foreground_iou
+from rs_helpers.teaching import show_mask
 
 truth = atlanta.load_labels()
 fig, axes = plt.subplots(1, 2, figsize=(2 * fs, fs))
@@ -207,7 +208,7 @@ fig.tight_layout()
 # (without it the four-band image would be read as its first three bands, with a warning).
 
 # %%
-from rs_helpers.timings import estimate_remaining
+from rs_helpers.sam import estimate_remaining
 
 facts = describe(chesapeake.image)
 chesapeake_tiles = len(tile_grid(facts["height"], facts["width"], S["chesapeake_tile"], S["chesapeake_overlap"]))
@@ -216,8 +217,8 @@ print(f"Chesapeake: {chesapeake_tiles} tiles; at Atlanta's rate, "
       + estimate_remaining(buildings.timings["total"], buildings.tiles, buildings.tiles + chesapeake_tiles, "tile"))
 
 # %%
-from rs_helpers.metrics import mean_iou
-from rs_helpers.plotting import show_semantic
+from rs_helpers.evaluation import mean_iou
+from rs_helpers.teaching import show_semantic
 
 cover = segment_scene(chesapeake.image, chesapeake.vocabulary, sam=sam, clip=clip, bands=(1, 2, 3),
                       palette=chesapeake.palette, out=work / "chesapeake_cover.tif", tile=S["chesapeake_tile"],
@@ -248,8 +249,8 @@ if is_tiny():
 # *Try it:* raise the margin above `overlap / 2` and the seams come back.
 
 # %%
-from rs_helpers.scene import ThresholdSegmenter
-from rs_helpers.vectorize import vectorize
+from rs_helpers.geo import ThresholdSegmenter
+from rs_helpers.geo import vectorize
 
 toy = ThresholdSegmenter(threshold=float(np.percentile(scene_rgb[..., 0], 90)), margin=24,
                          class_names=["background", "bright"])
@@ -304,7 +305,7 @@ else:
 # %%
 import json
 
-from rs_helpers.vectorize import export_geojson, feature_bounds, image_extent, plot_features, write_geojson
+from rs_helpers.geo import export_geojson, feature_bounds, image_extent, plot_features, write_geojson
 
 polygons = vectorize(buildings.path, simplify=S["simplify"], min_area=S["min_area"])
 write_geojson(polygons, work / "atlanta_buildings.geojson")
@@ -357,7 +358,7 @@ if is_tiny():
 # shows our solution.
 
 # %%
-from rs_helpers.exercises.nb07 import q1, q2
+from rs_helpers.teaching.exercises.nb07 import q1, q2
 
 # %% [markdown]
 # **Exercise 1 · Tile windows of a scene.** A scene is **1000 pixels wide and 700 high**. Cut it into **256 x
