@@ -8,3 +8,22 @@ clicks), ``evaluation``, ``bench`` and ``teaching``; ``commands`` holds one file
 sub-command. CONTRIBUTING.md has the map and which way imports may point.
 """
 __version__ = "0.1.0"
+
+
+def lazy_exports(package: str, exports: dict[str, str]):
+    """``__getattr__``, ``__dir__`` and ``__all__`` for a folder that exports ``name -> module``
+    lazily: ``from rs_helpers.ovss import segment`` imports ``rs_helpers.ovss.pipeline`` only then,
+    so importing a folder costs nothing and creates no import cycle (PEP 562)."""
+    import importlib
+
+    def __getattr__(name: str):
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
+
+    def __dir__() -> list[str]:
+        import sys
+
+        return sorted(set(vars(sys.modules[package])) | set(exports))
+
+    return __getattr__, __dir__, sorted(exports)

@@ -8,10 +8,9 @@ import io
 import json
 import socket
 import struct
-import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from loopback import LoopbackServer, QuietHandler, send_json
 from pathlib import Path
 
 import numpy as np
@@ -314,7 +313,7 @@ BEHAVIOURS = {
 }
 
 
-class FuzzServer:
+class FuzzServer(LoopbackServer):
     """A Chat Completions server on 127.0.0.1 in a thread, answering every request with one
     behaviour of :data:`BEHAVIOURS`. ``requests`` counts the requests received; ``headers`` keeps
     the last request's headers."""
@@ -322,10 +321,9 @@ class FuzzServer:
     def __init__(self, behaviour: str = "good"):
         self.behaviour = behaviour
         self.requests = 0
-        self.stop = threading.Event()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):  # noqa: N802 - http.server's naming
@@ -341,8 +339,9 @@ class FuzzServer:
                         self.close_connection = True
                         self.connection.shutdown(socket.SHUT_RDWR)
                         return
-                    self.send_response(status)
-                    self.send_header("content-type", "application/json")
+                    if special in ("trickle", "short"):
+                        self.send_response(status)
+                        self.send_header("content-type", "application/json")
                     if special == "trickle":
                         self.send_header("content-length", str(10 ** 6))
                         self.end_headers()
@@ -358,29 +357,8 @@ class FuzzServer:
                         self.wfile.flush()
                         self.close_connection = True
                         return
-                    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                    self.send_header("content-length", str(len(data)))
-                    if status == 429 or status >= 500:
-                        self.send_header("retry-after-ms", "1")
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError, OSError):  # the client gave up
+                    send_json(self, status, body if isinstance(body, bytes) else json.dumps(body).encode())
+                except OSError:  # the client gave up
                     pass
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)

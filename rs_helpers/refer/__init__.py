@@ -3,13 +3,13 @@ click prompts (the prompt, the backends, the parser), SAM turns them into a mask
 simulation from ground truth, which makes the LoRA training targets.
 
 Short, stable imports for notebooks (``from rs_helpers.refer import Click``); the package's own
-modules import each other by their real paths. Names load on first use, so importing the folder
-costs nothing and creates no import cycle."""
+modules import each other by their real paths. Names load on first use
+(:func:`rs_helpers.lazy_exports`)."""
 from __future__ import annotations
 
-import importlib
+from rs_helpers import lazy_exports
 
-_EXPORTS = {
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "Click": "clicks",
     "ClickParseError": "clicks",
     "parse_clicks": "clicks",
@@ -29,17 +29,4 @@ _EXPORTS = {
     "first_click": "click_sim",
     "next_click": "click_sim",
     "padded_distance": "click_sim",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+})

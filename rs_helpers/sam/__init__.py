@@ -2,13 +2,13 @@
 upsampling), masks from clicks, and per-stage timings.
 
 Short, stable imports for notebooks (``from rs_helpers.sam import ProposalSettings``); the package's own
-modules import each other by their real paths. Names load on first use, so importing the folder
-costs nothing and creates no import cycle."""
+modules import each other by their real paths. Names load on first use
+(:func:`rs_helpers.lazy_exports`)."""
 from __future__ import annotations
 
-import importlib
+from rs_helpers import lazy_exports
 
-_EXPORTS = {
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "ProposalSettings": "proposals",
     "Proposals": "proposals",
     "ProposalCache": "proposals",
@@ -22,17 +22,4 @@ _EXPORTS = {
     "Timings": "timings",
     "format_seconds": "timings",
     "estimate_remaining": "timings",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+})

@@ -2,13 +2,13 @@
 student copies and the demo that runs every notebook.
 
 Short, stable imports for notebooks (``from rs_helpers.teaching import setup_notebook``); the package's own
-modules import each other by their real paths. Names load on first use, so importing the folder
-costs nothing and creates no import cycle."""
+modules import each other by their real paths. Names load on first use
+(:func:`rs_helpers.lazy_exports`)."""
 from __future__ import annotations
 
-import importlib
+from rs_helpers import lazy_exports
 
-_EXPORTS = {
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "setup_notebook": "notebook",
     "pick": "notebook",
     "show_image": "plotting",
@@ -23,17 +23,4 @@ _EXPORTS = {
     "grid_explorer": "widgets",
     "click_explorer": "widgets",
     "GridExplorerState": "widgets",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+})

@@ -8,9 +8,8 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from loopback import LoopbackServer, QuietHandler, send_json
 
 import numpy as np
 import pytest
@@ -32,7 +31,7 @@ def completion(content: str, usage=(11, 7, 18)) -> dict:
             "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": usage[2]}}
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """A Chat Completions server in a thread. ``replies``: a queue of (status, body, delay_s);
     when it runs dry every request gets ``default``. ``requests`` records the bodies received."""
 
@@ -43,7 +42,7 @@ class FakeOpenAI:
         self.paths: list[str] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
@@ -52,33 +51,9 @@ class FakeOpenAI:
                 status, reply, delay = fake.replies.pop(0) if fake.replies else fake.default
                 if delay:
                     time.sleep(delay)
-                data = reply.encode() if isinstance(reply, str) else json.dumps(reply).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(data)))
-                    if status == 429 or status >= 500:
-                        self.send_header("retry-after-ms", "1")
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
-                    pass
+                send_json(self, status, reply.encode() if isinstance(reply, str) else json.dumps(reply).encode())
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def error_body(message: str, kind: str) -> dict:

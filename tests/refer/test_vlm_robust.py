@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from loopback import LoopbackServer, QuietHandler, send_json
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,7 @@ TRICKLE_S = 0.05  # one byte this often: every read succeeds, so only a real dea
 MAX_HANDLER_S = 30.0
 
 
-class OddServer:
+class OddServer(LoopbackServer):
     """A loopback HTTP server whose every reply is ``self.reply``: ``("body", status, bytes)``,
     ``("trickle",)`` (a 200 whose body arrives a byte at a time, never complete) or
     ``("silent",)`` (reads the request, never answers)."""
@@ -45,10 +45,9 @@ class OddServer:
     def __init__(self):
         self.reply: tuple = ("body", 200, json.dumps(completion(GOOD)).encode())
         self.requests = 0
-        self.stop = threading.Event()
         odd = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 odd.requests += 1
@@ -70,38 +69,17 @@ class OddServer:
                             time.sleep(TRICKLE_S)
                         return
                     status, data = rest
-                    self.send_response(status)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(data)))
-                    if status == 429 or status >= 500:
-                        self.send_header("retry-after-ms", "1")
-                    self.end_headers()
-                    self.wfile.write(data)
+                    send_json(self, status, data)
                 except OSError:  # the client hung up (that is the point of the deadline)
                     pass
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # daemon handler threads
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
+        super().__init__(Handler)
 
     def answer(self, body, status: int = 200) -> None:
         if isinstance(body, str):
             body = body.encode()
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.reply = ("body", status, data)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module", autouse=True)
