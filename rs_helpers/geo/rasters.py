@@ -95,11 +95,11 @@ def _open(path: str | Path):
 def read_pixels(src, path: str | Path, indexes: Sequence[int] | int = 1, **kwargs) -> np.ndarray:
     """``src.read(indexes, **kwargs)`` with a decode failure turned into :class:`BadInputError`."""
     from rasterio._err import CPLE_BaseError
-    from rasterio.errors import RasterioError
+    from rasterio.errors import RasterioError, RasterioIOError
 
     try:
         return src.read(indexes, **kwargs)
-    except (RasterioError, CPLE_BaseError) as exc:
+    except (RasterioError, RasterioIOError, CPLE_BaseError) as exc:  # RasterioIOError: its own class before 1.4
         cause = exc.__cause__ or exc
         detail = str(cause).splitlines()[0][:160] if str(cause) else type(cause).__name__
         raise BadInputError(f"{path}: the pixels cannot be decoded (corrupt or truncated: {detail}); "
