@@ -140,3 +140,13 @@ def test_every_folder_exports_what_notebooks_import_from_it(folder):
         assert getattr(module, name) is not None
     with pytest.raises(AttributeError):
         module.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize("folder", [f for f in FOLDERS if f != "commands"])
+def test_no_export_is_named_like_a_module_of_its_folder(folder):
+    """Once ``rs_helpers.geo.vectorize`` is imported, ``rs_helpers.geo.vectorize`` is that module
+    for good; an export of the same name would turn into the module behind the notebook's back."""
+    import pkgutil
+
+    module = importlib.import_module(f"rs_helpers.{folder}")
+    assert set(module.__all__) & {m.name for m in pkgutil.iter_modules(module.__path__)} == set()

@@ -19,7 +19,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "tile_starts": "tiling",
     "segment_scene": "scene",
     "ThresholdSegmenter": "scene",
-    "vectorize": "vectorize",
     "export_geojson": "vectorize",
     "write_geojson": "vectorize",
     "feature_bounds": "vectorize",

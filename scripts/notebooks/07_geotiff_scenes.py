@@ -250,7 +250,7 @@ if is_tiny():
 
 # %%
 from rs_helpers.geo import ThresholdSegmenter
-from rs_helpers.geo import vectorize
+from rs_helpers.geo.vectorize import vectorize  # the function, not its module
 
 toy = ThresholdSegmenter(threshold=float(np.percentile(scene_rgb[..., 0], 90)), margin=24,
                          class_names=["background", "bright"])

@@ -28,7 +28,7 @@ def test_demo_commands_under_tiny_profile(tmp_path):
 def test_demo_offline_full_profile_exits_3_with_one_message(tmp_path):
     """No network and no cached weights: the first model load stops the demo with exit 3."""
     code = (
-        "import sys; from rs_helpers import weights, models\n"
+        "import sys; from rs_helpers.models import checkpoints as weights\n"
         "ck = weights.Checkpoint('http://127.0.0.1:9/sam_vit_l_0b3195.pth', '0b3195')\n"
         "weights.SAM_CHECKPOINTS['vit_l'] = ck\n"
         "from rs_helpers.cli import main\n"
