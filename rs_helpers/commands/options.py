@@ -53,20 +53,10 @@ def number_type(kind=float, low: float | None = None, high: float | None = None,
 
 
 positive_int = number_type(int, 1)  # counts, sizes, ranks, batch sizes
-
-
 nonnegative_int = number_type(int, 0)  # areas, seeds, 0 meaning off
-
-
 finite_float = number_type(float)  # any finite number
-
-
 positive_float = number_type(float, 0, above=True)  # learning rates, epochs, seconds
-
-
 nonnegative_float = number_type(float, 0)
-
-
 fraction = number_type(float, 0, 1)  # thresholds, IoUs, shares
 
 

@@ -1,4 +1,5 @@
-"""Build a click-writing backend from a spec string: ``openai:MODEL``, ``qwen:MODEL_ID_OR_DIR`` or ``replay:FILE.json``.
+"""Build a click-writing backend from a spec string: ``openai:MODEL``, ``qwen:MODEL_ID_OR_DIR``
+or ``replay:FILE.json``.
 
 The factory sits above the backends (each of which depends only on the shared interface in
 :mod:`rs_helpers.refer.vlm`), so the command line, the evaluation and the notebooks never care
