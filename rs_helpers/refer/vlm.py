@@ -17,8 +17,6 @@ import numpy as np
 USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 DEFAULT_OPENAI_MODEL = "gpt-5"
 DEFAULT_QWEN_MODEL = "Qwen/Qwen3-VL-2B-Instruct"
-
-
 MAX_TOKEN_COUNT = 10**9  # more tokens than any one call can cost: such a count is nonsense
 
 
