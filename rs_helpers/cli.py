@@ -10,6 +10,7 @@ import signal
 import sys
 
 from rs_helpers import __version__
+from rs_helpers.distributed import finish
 from rs_helpers.errors import NoClicksError, RsError
 
 # Sub-command modules, in the order `rs-seg --help` lists them.
@@ -23,6 +24,7 @@ COMMANDS = [
     "lora_data",
     "train_lora",
     "evaluate",
+    "score",
     "bench",
     "student",
 ]
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _signals_as_exceptions():
             result = args.func(args)
+            finish()  # several processes: wait for the others, then leave the group together
     except NoClicksError as exc:
         print(f"rs-seg: error: {exc}", file=sys.stderr)
         print(f"raw answer:\n{exc.raw_answer}", file=sys.stderr)

@@ -1,9 +1,13 @@
 """Build notebooks/NN_name.ipynb from the reviewable sources scripts/notebooks/NN_name.py.
 
-Sources are jupytext "percent" scripts. Two markers are filled in from pyproject.toml so that
-every notebook carries the same badge and setup cell:
+Sources are jupytext "percent" scripts. Two markers are filled in so that every notebook
+carries the same badge and setup cell:
   {{BADGE}}     (in a markdown cell)  -> the "Open in Colab" badge for this notebook
   # {{SETUP}}   (a whole code cell)   -> the Colab-aware install cell + profile banner
+The setup cell's code is the template scripts/notebooks/_colab_setup.py (plain Python, tested by
+executing it: tests/teaching/test_colab_cell.py) with the repository URL from pyproject.toml and
+COLAB_REF filled in. COLAB_REF is the one source of truth for the branch the badges open and the
+cell clones; README.md's table uses the same links (a test checks).
 Notebooks are written without outputs. Usage: python scripts/build_notebooks.py [NAME ...]
 """
 from __future__ import annotations
@@ -18,6 +22,11 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "scripts" / "notebooks"
 OUT = ROOT / "notebooks"
+SETUP_TEMPLATE = SOURCES / "_colab_setup.py"
+# The branch (or tag) that the Colab badges open and that the setup cell clones and installs:
+# the repository's default branch, so that the notebook a student opens and the package it
+# installs always come from the same commit.
+COLAB_REF = "main"
 
 
 def project_meta() -> tuple[str, str]:
@@ -28,27 +37,22 @@ def project_meta() -> tuple[str, str]:
     return url, version
 
 
-def badge(name: str) -> str:
+def colab_url(name: str) -> str:
+    """The Colab address of notebook ``name`` (e.g. ``01_sam_grid_proposals``) at COLAB_REF."""
     url, _ = project_meta()
     path = url.split("github.com/", 1)[1]
-    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-            f"(https://colab.research.google.com/github/{path}/blob/main/notebooks/{name}.ipynb)")
+    return f"https://colab.research.google.com/github/{path}/blob/{COLAB_REF}/notebooks/{name}.ipynb"
+
+
+def badge(name: str) -> str:
+    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(name)})"
 
 
 def setup_cell() -> str:
-    url, version = project_meta()
-    return f'''# Setup. On Colab this installs the suite (Colab's own torch is kept); locally it does nothing.
-import os, sys
-if "google.colab" in sys.modules:
-    REPO_URL = "{url}"
-    SUITE_REF = "v{version}"
-    if not os.path.isdir("/content/rs-text-seg"):
-        !git clone --quiet --depth 1 --branch {{SUITE_REF}} {{REPO_URL}} /content/rs-text-seg
-    %pip install --quiet -e /content/rs-text-seg
-    sys.path.insert(0, "/content/rs-text-seg")
-    os.chdir("/content/rs-text-seg/notebooks")
-from rs_helpers.teaching import setup_notebook
-setup_notebook()'''
+    """The first code cell of every notebook: the Colab install (from the template) and the banner."""
+    url, _ = project_meta()
+    code = SETUP_TEMPLATE.read_text().replace("{{REPO_URL}}", url).replace("{{SUITE_REF}}", COLAB_REF)
+    return code.rstrip() + "\n\nfrom rs_helpers.teaching import setup_notebook\nsetup_notebook()"
 
 
 def build(source: Path) -> Path:
@@ -75,8 +79,13 @@ def build(source: Path) -> Path:
     return target
 
 
+def notebook_sources() -> list[Path]:
+    """The notebook sources NN_name.py (the setup template and other helpers start with '_')."""
+    return sorted(SOURCES.glob("[0-9][0-9]_*.py"))
+
+
 def main(names: list[str]) -> int:
-    sources = sorted(SOURCES.glob("*.py"))
+    sources = notebook_sources()
     if names:
         wanted = {n.removesuffix(".py").removesuffix(".ipynb") for n in names}
         sources = [s for s in sources if s.stem in wanted]

@@ -40,6 +40,11 @@ def register(subparsers) -> None:
     parser.add_argument("--clip", default="ViT-B-16",
                         help="--pipeline: open_clip model name (default ViT-B-16; random weights with "
                              "--random-weights; tiny: the tiny CLIP)")
+    parser.add_argument("--upsampler", action="store_true",
+                        help="instead: SimFeatUp (SegEarth-OV's upsampler) computed in bands of rows against the "
+                             "naive form on one window: peak memory and time, and their largest difference")
+    parser.add_argument("--feat-dim", type=positive_int, default=None,
+                        help="--upsampler: feature size (default 512, CLIP ViT-B/16; tiny: 64)")
     parser.add_argument("--out", default=None, help="also write the results as JSON to this file")
     add_overwrite(parser)
     parser.set_defaults(func=run)
@@ -60,7 +65,12 @@ def run(args) -> int:
         batch_size=args.batch_size, realistic=not args.no_realistic, repeat=args.repeat,
     )
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
-    if args.pipeline:
+    if args.upsampler:
+        from rs_helpers.bench.upsampler import measure_upsampler
+
+        result = measure_upsampler(feat_dim=args.feat_dim or (64 if tiny else 512), device=args.device,
+                                   repeats=args.repeat)
+    elif args.pipeline:
         from rs_helpers.bench.pipeline import PipelineConfig, format_pipeline_report, run_pipeline_bench
 
         result = run_pipeline_bench(PipelineConfig(

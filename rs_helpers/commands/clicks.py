@@ -10,19 +10,29 @@ def register(subparsers) -> None:
         "clicks", help="simulate SAM clicks that reproduce a ground-truth mask",
         description="First click at the point deepest inside the mask; then, with SAM in the loop, each "
                     "click goes to the deepest point of the larger error (positive on a missed part, "
-                    "negative on a wrongly added part). Writes pixel clicks in the format of "
-                    "`rs-seg refer --clicks-out` and prints the IoU after each click.")
+                    "negative on a wrongly added part; equal errors: --tie), as RITM's click simulator does. "
+                    "Writes pixel clicks in the format of `rs-seg refer --clicks-out` and prints the IoU "
+                    "after each click.")
     parser.add_argument("image", help="PNG, JPEG, TIFF or GeoTIFF")
     parser.add_argument("mask", help="the ground-truth mask, same size as the image (nonzero = target)")
     parser.add_argument("--n", type=positive_int, default=6, help="at most N clicks (default 6)")
     parser.add_argument("--stop-iou", type=fraction, default=None,
                         help="stop once the IoU reaches this value (default: only when perfect)")
     add_sam_options(parser)
+    add_tie_option(parser)
     parser.add_argument("--bands", default=None, help="1-based bands to use as RGB, e.g. 4,3,2")
     parser.add_argument("--out", required=True, help="clicks file to write (JSON, pixel coordinates)")
     add_overwrite(parser)
     add_common(parser)
     parser.set_defaults(func=run)
+
+
+def add_tie_option(parser) -> None:
+    """``--tie negative|positive``: the click that equal missed / wrongly added errors give
+    (:data:`rs_helpers.refer.click_sim.TIE_RULES`; negative is RITM's rule and the default)."""
+    parser.add_argument("--tie", choices=["negative", "positive"], default="negative",
+                        help="when the deepest missed and wrongly added errors are equally deep: a negative "
+                             "click (default, RITM's rule) or a positive one (the rule before)")
 
 
 def run(args) -> int:
@@ -50,8 +60,8 @@ def run(args) -> int:
     except BadInputError as exc:
         raise BadInputError(f"{args.mask}: {exc}") from None
     sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=args.profile, device=args.device)
-    predict = sam_predictor_fn(sam, image.rgb, multimask=not args.single_mask)
-    sim = simulate_clicks(gt, predict, n_clicks=args.n, stop_iou=args.stop_iou)
+    predict = sam_predictor_fn(sam, image.rgb, multimask=args.multimask)
+    sim = simulate_clicks(gt, predict, n_clicks=args.n, stop_iou=args.stop_iou, tie=args.tie)
     write_clicks(args.out, sim.clicks)
     print(f"{len(sim.clicks)} clicks on the {image.width}x{image.height} image "
           f"(pixels x, y; IoU of SAM's mask after each click):")
@@ -60,6 +70,7 @@ def run(args) -> int:
         where = {"gt": "deepest in the mask", "fn": "missed part", "fp": "wrongly added part"}[source]
         print(f"  {k}. ({click.x}, {click.y}) {kind:8s} {where:19s} IoU {score:.3f}")
     print(f"stopped: {_REASONS[sim.stop_reason]}; clicks written to {args.out}")
+    print(f"rules: tie {args.tie}, SAM multimask {args.multimask}")
     if is_tiny(args.profile):
         print("TINY PROFILE: SAM is random; these clicks and IoUs are meaningless.", file=sys.stderr)
     return 0

@@ -6,10 +6,16 @@ a LoRA adapter on its held-out split::
     rs-seg lora-data --dataset rrsisd --root /data/RRSIS-D --out train.jsonl --holdout 0.1 --holdout-out heldout.jsonl
     rs-seg train-lora --train train.jsonl --out adapter/
     rs-seg eval refer --dataset jsonl --root heldout.jsonl --vlm qwen:Qwen/Qwen3-VL-2B-Instruct --adapter adapter/
+
+Resumable: every answered query is appended to ``OUT.results.jsonl`` at once (no query is paid
+for twice), and a rerun with the same settings asks only what is missing (``--fresh`` starts
+over). Launched by ``accelerate launch`` or ``torchrun``, the queries are split between the
+processes and the scores equal those of one process.
 """
 from __future__ import annotations
 
 from rs_helpers.commands.options import add_common, add_overwrite, add_sam_options, add_vlm_options, backend_options, positive_int
+from rs_helpers.commands.resume import add_resume_options
 
 DATASETS = ("samples", "rrsisd", "refsegrs", "earthreason", "jsonl")
 
@@ -30,7 +36,12 @@ def register(kinds) -> None:
     add_sam_options(parser)
     parser.add_argument("--n-clicks", type=positive_int, default=6, help="ask for up to N clicks (default 6)")
     parser.add_argument("--limit", type=positive_int, default=None, help="only the first N queries")
-    parser.add_argument("--out", default=None, help="write the results here (JSON)")
+    parser.add_argument("--out", default=None, help="write the results here (JSON; default "
+                                                     "outputs/eval_refer_<dataset>_<split>.json)")
+    parser.add_argument("--protocol", default=None,
+                        help="scoring rules: rmsin, segearth-r1 or native (default: the dataset's own; "
+                             "rmsin for rrsisd and refsegrs, segearth-r1 for earthreason)")
+    add_resume_options(parser)
     add_overwrite(parser)
     add_common(parser)
     parser.set_defaults(func=run)
@@ -47,30 +58,54 @@ def run(args) -> int:
     from rs_helpers.evaluation.refer_eval import evaluate_refer
     from rs_helpers.refer.backends import make_backend
 
-    from rs_helpers.files import check_outputs
+    from rs_helpers.commands.resume import keep_on_interrupt, open_log
+    from rs_helpers.distributed import processes
+    from rs_helpers.evaluation.protocols import default_protocol, get_protocol
+    from rs_helpers.profile import get_profile
 
     if args.out and not args.out.lower().endswith(".json"):
         raise BadInputError(f"--out {args.out}: give a .json path")
     replay = args.vlm.split(":", 1)[1] if args.vlm.lower().startswith("replay:") else None
-    # checked now, not after every (paid) model call
-    check_outputs({"--out": args.out}, inputs=[args.root, args.sam_checkpoint, replay], overwrite=args.overwrite)
     ds = get_referring_dataset(args.dataset, root=args.root, split=args.split)
+    kind_of = "samples" if args.dataset in ("samples", "jsonl") else args.dataset
+    protocol = (get_protocol(args.protocol, kind_of, "refer") if args.protocol
+                else default_protocol(kind_of, "refer"))
+    if hasattr(ds, "set_parts"):
+        ds.set_parts(protocol.parts)  # RMSIN: overlapping polygon parts summed, only 1 kept
+    out = args.out or f"outputs/eval_refer_{args.dataset}_{ds.split}.json"
+    recorded = {"eval": "refer", "dataset": args.dataset, "root": str(args.root or ""), "split": ds.split,
+                "vlm": args.vlm, "base_url": args.base_url or "", "adapter": str(args.adapter or ""),
+                "sam": args.sam, "sam_checkpoint": str(args.sam_checkpoint or ""), "n_clicks": args.n_clicks,
+                "multimask": args.multimask, "profile": get_profile(args.profile),
+                "protocol": protocol.name,
+                **{k: v for k, v in sorted(backend_options(args).items()) if k != "api_key"}}
+    procs = processes(args.device)
+    # checked now, not after every (paid) model call; a results file of the same settings resumes
+    log = open_log(args, {"--out": out}, inputs=[args.root, args.sam_checkpoint, replay], settings=recorded,
+                   procs=procs)
+    device = procs.device(args.device)
     backend = make_backend(args.vlm, base_url=args.base_url, adapter=args.adapter, profile=args.profile,
-                           device=args.device, **backend_options(args))
-    sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=args.profile, device=args.device)
+                           device=device, **backend_options(args))
     try:
-        result = evaluate_refer(ds.samples, backend, sam, n_clicks=args.n_clicks, multimask=not args.single_mask,
-                                limit=args.limit, dataset=getattr(ds, "title", args.dataset) or args.dataset,
-                                split=ds.split, sam_name=args.sam + (" (tiny)" if is_tiny(args.profile) else ""),
-                                reported=getattr(ds, "reported", {}), profile=args.profile)
+        with keep_on_interrupt(log):
+            result = evaluate_refer(
+                ds.samples, backend,
+                lambda: load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=args.profile, device=device),
+                n_clicks=args.n_clicks, multimask=args.multimask, limit=args.limit,
+                dataset=getattr(ds, "title", args.dataset) or args.dataset, split=ds.split,
+                sam_name=args.sam + (" (tiny)" if is_tiny(args.profile) else ""),
+                reported=getattr(ds, "reported", {}), profile=args.profile, log=log, procs=procs,
+                progress=procs.main, protocol=protocol)
     except RsError as exc:  # the service went down mid-run: keep and show what was scored
         partial = getattr(exc, "evaluation", None)
         if partial is None:
             raise
-        print("stopped early; the samples scored so far:", file=sys.stderr)
-        report(args, backend, partial, out=args.out)
+        print(f"stopped early; the samples scored so far (kept in {log.path}: the same command resumes):",
+              file=sys.stderr)
+        report(args, backend, partial, out=out)
         raise
-    report(args, backend, result, out=args.out)
+    if procs.main:
+        report(args, backend, result, out=out)
     return 0
 
 

@@ -2,6 +2,7 @@
 target click answer) from a referring / reasoning dataset, with SAM in the loop."""
 from __future__ import annotations
 
+from rs_helpers.commands.clicks import add_tie_option
 from rs_helpers.commands.options import add_common, add_overwrite, add_sam_options, fraction, nonnegative_int, positive_int
 
 
@@ -11,8 +12,10 @@ def register(subparsers) -> None:
         description="For every sample, simulate the clicks that make SAM reproduce the ground-truth "
                     "mask (rs-seg clicks), move them to the 0-1000 grid and write one JSON line: image, "
                     "text, task, clicks and the exact answer the model should write, with where the sample "
-                    "came from (dataset, root, split). rs-seg train-lora reads this file; a held-out "
-                    "file is also a dataset: rs-seg eval refer --dataset jsonl --root heldout.jsonl.")
+                    "came from (dataset, root, split). A sample with an empty target gets the no-target "
+                    "answer {\"clicks\": [], \"reason\": ...} (--skip-empty skips it). rs-seg train-lora "
+                    "reads this file; a held-out file is also a dataset: rs-seg eval refer --dataset jsonl "
+                    "--root heldout.jsonl.")
     parser.add_argument("--dataset", required=True,
                         help="samples (the shipped queries), rrsisd, earthreason or refsegrs")
     parser.add_argument("--root", default=None, help="the dataset folder (not needed for samples)")
@@ -22,6 +25,9 @@ def register(subparsers) -> None:
     parser.add_argument("--stop-iou", type=fraction, default=None,
                         help="stop a sample's clicks once SAM's IoU reaches this (default: only when perfect)")
     add_sam_options(parser)
+    add_tie_option(parser)
+    parser.add_argument("--skip-empty", action="store_true",
+                        help="skip samples whose target is empty (default: write them with the no-target answer)")
     parser.add_argument("--all-questions", action="store_true",
                         help="earthreason: one line per question of each image (default: its first question)")
     parser.add_argument("--limit", type=positive_int, default=None, help="only the first N samples")
@@ -62,10 +68,14 @@ def run(args) -> int:
         warnings.simplefilter("ignore", UserWarning)
         summary = write_lora_data(records, args.out, sam, args.n_clicks, holdout=args.holdout,
                                   holdout_out=args.holdout_out, seed=args.seed,
-                                  multimask=not args.single_mask, stop_iou=args.stop_iou, source=source)
+                                  multimask=args.multimask, stop_iou=args.stop_iou, source=source,
+                                  tie=args.tie, skip_empty=args.skip_empty)
     n_images = len({e["image"] for e in summary.examples})
-    print(f"{len(summary.examples)} examples from {n_images} images "
-          f"(mean SAM IoU with the simulated clicks {summary.mean_iou:.3f})")
+    notes = [] if summary.mean_iou is None else [f"mean SAM IoU with the simulated clicks {summary.mean_iou:.3f}"]
+    if summary.no_target:
+        notes.append(f"{summary.no_target} with an empty target, written with the no-target answer")
+    print(f"{len(summary.examples)} examples from {n_images} images ({'; '.join(notes)})")
+    print(f"rules: tie {args.tie}, SAM multimask {args.multimask} (recorded on every line)")
     print(f"train: {len(summary.train)} lines -> {args.out}")
     if args.holdout_out:
         print(f"held out: {len(summary.holdout)} lines -> {args.holdout_out}")

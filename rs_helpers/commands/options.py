@@ -70,14 +70,35 @@ def device_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+class _MultimaskAction(argparse.Action):
+    """Sets ``args.multimask`` (auto / always / never) and, for commands that read the older flag,
+    ``args.single_mask`` (True only for never)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        earlier = getattr(namespace, "_multimask_option", None)
+        if earlier not in (None, option_string):  # argparse lets "--single-mask --multimask auto" pass
+            parser.error(f"argument {option_string}: not allowed with argument {earlier}")
+        mode = self.const if self.const is not None else values
+        namespace.multimask, namespace.single_mask = mode, mode == "never"
+        namespace._multimask_option = option_string
+
+
 def add_sam_options(parser: argparse.ArgumentParser, single_mask: bool = True) -> None:
-    """--sam, --sam-checkpoint (and --single-mask): shared by every command that runs SAM."""
+    """--sam, --sam-checkpoint (and --multimask, with --single-mask as its alias for never): shared
+    by every command that runs SAM. ``args.multimask`` is the rule of
+    :mod:`rs_helpers.sam.from_clicks` (default auto); ``args.single_mask`` is kept (never)."""
+    from rs_helpers.sam.from_clicks import DEFAULT_MULTIMASK, MULTIMASK_MODES
+
     parser.add_argument("--sam", default="vit_l", choices=["vit_b", "vit_l", "vit_h"],
                         help="SAM variant (default %(default)s)")
     parser.add_argument("--sam-checkpoint", default=None, help="a local SAM checkpoint instead of the download")
     if single_mask:
-        parser.add_argument("--single-mask", action="store_true",
-                            help="ask SAM for one mask instead of keeping the best of three")
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("--multimask", choices=MULTIMASK_MODES, default=DEFAULT_MULTIMASK, action=_MultimaskAction,
+                           help="SAM's masks: auto (default: the best of three for one click, one mask for two "
+                                "or more, as segment-anything advises), always (the best of three) or never (one)")
+        group.add_argument("--single-mask", nargs=0, const="never", default=False, action=_MultimaskAction,
+                           help="ask SAM for one mask, whatever the number of clicks (= --multimask never)")
 
 
 def add_vlm_options(parser: argparse.ArgumentParser) -> None:

@@ -96,7 +96,10 @@ def run(args) -> int:
     from rs_helpers.profile import is_tiny
     from rs_helpers.refer.prompts import SYSTEM_PROMPT
 
+    from rs_helpers.distributed import processes
+
     check_run_outputs(args)
+    procs = processes(args.device)  # accelerate launch / torchrun: one data-parallel replica each
     settings = LoraSettings(
         base=args.base, rank=args.rank, alpha=args.alpha, dropout=args.dropout, epochs=args.epochs,
         lr=args.lr, lr_scheduler=args.lr_scheduler, batch_size=args.batch_size, grad_accum=args.grad_accum,
@@ -104,11 +107,17 @@ def run(args) -> int:
         n_clicks=args.n_clicks, max_pixels=args.max_pixels,
         system_prompt=None if args.no_system_prompt else SYSTEM_PROMPT,
         gradient_checkpointing=args.gradient_checkpointing, seed=args.seed,
-        profile=args.profile, device=args.device,
+        profile=args.profile, device=procs.device(args.device),
     )
     result = train_lora(args.train, args.out, settings, eval_file=args.eval, resume=args.resume,
                         merge=args.merge, progress=not args.quiet)
+    if not result.main:
+        return 0
     losses = result.losses
+    if result.processes > 1:
+        print(f"data parallel over {result.processes} processes: effective batch "
+              f"{args.batch_size} x {args.grad_accum} x {result.processes} = "
+              f"{args.batch_size * args.grad_accum * result.processes}")
     print(f"trained {result.trainable_params:,} of {result.total_params:,} parameters "
           f"({100 * result.trainable_params / max(result.total_params, 1):.2f}%), {result.global_step} steps")
     if losses:

@@ -9,6 +9,7 @@ The summary (gIoU, cIoU, P@0.5..0.9) is printed beside the paper's numbers.
 from __future__ import annotations
 
 import itertools
+import types
 import json
 import math
 from dataclasses import dataclass, field
@@ -23,7 +24,10 @@ from rs_helpers.files import write_text_atomic
 from rs_helpers.profile import get_profile
 from rs_helpers.refer.prompts import DEFAULT_N_CLICKS
 from rs_helpers.refer.pipeline import refer
-from rs_helpers.evaluation.refer_metrics import THRESHOLDS, ReferScores, intersection_union
+from rs_helpers.distributed import Processes
+from rs_helpers.evaluation.refer_metrics import THRESHOLDS, ReferScores, intersection_union, to_protocol_resolution
+from rs_helpers.evaluation.protocols import describe
+from rs_helpers.evaluation.results_log import ResultsLog
 from rs_helpers.sam.from_clicks import make_predictor
 from rs_helpers.refer.vlm import UsageMeter, VLMBackend
 
@@ -46,6 +50,7 @@ class ReferEvaluation:
     usage: UsageMeter = field(default_factory=UsageMeter)
     reported: dict = field(default_factory=dict)  # {method: {split: gIoU %}}
     note: str = ""
+    protocol: object = None  # a ReferProtocol (None: native)
 
     @property
     def failures(self) -> list[dict]:
@@ -66,17 +71,19 @@ class ReferEvaluation:
                 row.append(f"{self.reported[m][self.split]:.1f}" if key == "gIoU" else "-")
             rows.append(row)
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-        lines = [f"{self.dataset} {self.split}: {s['n']} samples, {s['failures']} without usable clicks; "
+        lines = [describe(self.protocol)] if self.protocol is not None else []
+        lines += [f"{self.dataset} {self.split}: {s['n']} samples, {s['failures']} without usable clicks; "
                  f"{self.vlm} + SAM{' ' + self.sam if self.sam else ''}, up to {self.n_clicks} clicks"]
         lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
         if methods:
-            lines.append("(paper columns: gIoU on the full split, from method.md)")
+            lines.append("(paper columns: gIoU on the full split, from docs/method.md)")
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)
 
     def to_json(self) -> dict:
         return {"dataset": self.dataset, "split": self.split, "vlm": self.vlm, "sam": self.sam,
+                "protocol": describe(self.protocol) if self.protocol is not None else "native",
                 "n_clicks": self.n_clicks, "profile": self.profile, "note": self.note,
                 "summary": _jsonable(self.summary()), "usage": self.usage.as_dict(),
                 "reported_gIoU": self.reported, "failures": self.failures, "samples": self.records}
@@ -95,9 +102,11 @@ def _jsonable(summary: dict) -> dict:
 
 
 def evaluate_refer(samples: Iterable, backend: VLMBackend, sam, *, n_clicks: int = DEFAULT_N_CLICKS,
-                   multimask: bool = True, limit: int | None = None, progress: bool = True,
+                   multimask: bool | str = "auto", limit: int | None = None, progress: bool = True,
                    dataset: str = "samples", split: str = "all", sam_name: str = "",
-                   reported: dict | None = None, profile: str | None = None) -> ReferEvaluation:
+                   reported: dict | None = None, profile: str | None = None,
+                   log: ResultsLog | None = None, procs: Processes = Processes(),
+                   protocol=None) -> ReferEvaluation | None:
     """Run every sample (records with ``.id``, ``.text``, ``.task``, ``.image`` and ``.load()``
     returning ``(RasterImage, bool mask)``) and score it. ``limit`` keeps the first N samples.
 
@@ -108,24 +117,61 @@ def evaluate_refer(samples: Iterable, backend: VLMBackend, sam, *, n_clicks: int
     every sample would fail) and Ctrl-C stop the run, and so do ``MAX_CONSECUTIVE_REQUEST_ERRORS``
     failed requests in a row (the service is down, not the samples at fault); that error carries
     the samples scored so far as ``.evaluation``.
+
+    ``log`` and ``procs`` make the run resumable and shared between processes exactly as in
+    :func:`rs_helpers.evaluation.ovss_eval.evaluate`: done samples are read back, not asked
+    again; rank 0 returns the evaluation of every record in dataset order, the others None.
+    ``sam`` may be a zero-argument callable that loads SAM, called only if there is work.
+    ``protocol`` (:mod:`rs_helpers.evaluation.protocols`, None: native) sets the scoring rules:
+    the resolution masks are compared at, what a both-empty sample scores, strict or >= P@k.
     """
     from tqdm.auto import tqdm
 
-    from rs_helpers.refer.vlm_openai import VLMRequestError
+    from rs_helpers.evaluation.ovss_eval import sample_keys
 
     samples = list(itertools.islice(samples, limit) if limit else samples)
     profile = get_profile(profile)
+    keys = sample_keys(samples)
+    done = log.load() if log is not None else {}
+    pending = [(k, s) for k, s in zip(keys, samples) if k not in done]
     run = ReferEvaluation(dataset=dataset, split=split, vlm=getattr(backend, "name", "vlm"), sam=sam_name,
                           n_clicks=n_clicks, profile=profile, reported=dict(reported or {}),
-                          note=TINY_NOTE if profile == "tiny" else "")
-    last_image, predictor, request_errors = None, None, 0
-    bar = tqdm(samples, desc=f"refer {dataset}", unit="query", disable=not progress)
-    for sample in bar:
+                          note=TINY_NOTE if profile == "tiny" else "", protocol=protocol)
+    new: dict[str, dict] = {}
+    bar = tqdm(total=len(pending), desc=f"refer {dataset}", unit="query", disable=not (progress and procs.main))
+    try:
+        shared = log is not None and procs.distributed
+        baseline = log.records_by_others() if shared else 0
+        others = (lambda: log.records_by_others() - baseline) if shared else (lambda: 0)
+        _run_share(procs.shard(pending), backend, sam, n_clicks, multimask, log, new, bar, protocol, others,
+                   partial=lambda: _filled(run, [r for r in list(done.values()) + list(new.values())]))
+    finally:
+        bar.close()
+        if log is not None:
+            log.close()
+    parts = procs.gather(new)
+    if not procs.main:
+        return None
+    for part in parts:
+        done.update(part)
+    records = [done[k] for k in keys]
+    if log is not None and procs.distributed:
+        log.consolidate(records)
+    return _filled(run, records)
+
+
+def _run_share(share, backend, sam, n_clicks, multimask, log, new: dict, bar, protocol, others, partial) -> None:
+    """This process's samples, each recorded in ``new`` (and the log) as soon as it is done;
+    ``others()`` counts what the other processes finished meanwhile (the bar shows the total)."""
+    from rs_helpers.refer.vlm_openai import VLMRequestError
+
+    last_image, predictor, request_errors, scores = None, None, 0, _scores(protocol)
+    for key, sample in share:
         sample_id = getattr(sample, "id", None)
-        record = {"id": sample_id, "text": getattr(sample, "text", None), "task": getattr(sample, "task", None),
-                  "image": str(getattr(sample, "image", "")), "target_pixels": 0, "error": None,
-                  "answer": None, "clicks": [], "pixel_clicks": [], "usage": {}}
-        target = None
+        record = {"id": sample_id, "key": key, "text": getattr(sample, "text", None),
+                  "task": getattr(sample, "task", None), "image": str(getattr(sample, "image", "")),
+                  "target_pixels": 0, "error": None, "answer": None, "clicks": [], "pixel_clicks": [],
+                  "usage": {}, "loaded": False, "called": False}
         try:
             try:
                 image, target = sample.load()
@@ -135,43 +181,78 @@ def evaluate_refer(samples: Iterable, backend: VLMBackend, sam, *, n_clicks: int
             except Exception as exc:  # a damaged file can raise anything from PIL or rasterio
                 raise BadInputError(f"cannot read sample {sample_id} ({type(exc).__name__}: "
                                     f"{' '.join(str(exc).split())[:200]})") from None
-            record["target_pixels"] = int(np.count_nonzero(target))
+            # the target's area where it is scored (RMSIN: 480 x 480; SegEarth-R1: a 1024 frame)
+            record.update(loaded=True, target_pixels=int(np.count_nonzero(
+                to_protocol_resolution(target, target, protocol)[1])))
             if str(sample.image) != last_image:
                 last_image = None  # no stale embedding if this one fails
+                if isinstance(sam, types.FunctionType):
+                    sam = sam()  # loaded on the first sample of this share
                 predictor = make_predictor(sam, image.rgb)
                 last_image = str(sample.image)
             result = refer(image, sample.text, backend, task=_task(sample.task), n_clicks=n_clicks,
                            multimask=multimask, predictor=predictor, text_name=f"the text of sample {sample_id}")
-            inter, union = intersection_union(result.mask, target)
+            inter, union = intersection_union(*to_protocol_resolution(result.mask, target, protocol))
         except WeightsUnavailableError:
             raise
         except RsError as exc:
             request_errors = request_errors + 1 if isinstance(exc, VLMRequestError) else 0
             record.update(error=str(exc), answer=getattr(exc, "raw_answer", None), iou=0.0,
                           intersection=0, union=record["target_pixels"], pred_pixels=0)
-            if target is not None:
-                run.scores.add_failure(target)
-            else:  # nothing to compare with: still a failed sample, IoU 0
-                run.scores.failures += 1
-                run.scores.ious.append(0.0)
             if isinstance(exc, NoClicksError):
-                record["usage"] = getattr(exc, "usage", {})
-                run.usage.add(record["usage"])
-            run.records.append(record)
+                record.update(usage=getattr(exc, "usage", {}), called=True)
+            _keep(record, log, new)
             if request_errors >= MAX_CONSECUTIVE_REQUEST_ERRORS:
                 error = VLMRequestError(f"{MAX_CONSECUTIVE_REQUEST_ERRORS} requests in a row failed; "
                                         f"stopping (last: {exc})")
-                error.evaluation = run
+                error.evaluation = partial()
                 raise error from None
         else:
             request_errors = 0
+            # the no-target answer is a prediction (an empty mask), not a failure: IoU 0 against a
+            # target, the protocol's both-empty value (ReferScores.empty_iou) against an empty one
             record.update(answer=result.answer, clicks=clicks_to_records(result.clicks),
-                          pixel_clicks=clicks_to_records(result.pixel_clicks), usage=result.usage,
+                          no_target=result.no_target, pixel_clicks=clicks_to_records(result.pixel_clicks), usage=result.usage, called=True,
                           intersection=inter, union=union, pred_pixels=int(result.mask.sum()),
-                          score=result.score, iou=run.scores.add_counts(inter, union))
-            run.usage.add(result.usage)
-            run.records.append(record)
-        bar.set_postfix(gIoU=f"{100 * run.scores.giou():.1f}", failed=run.scores.failures)
+                          score=result.score, iou=scores.add_counts(inter, union))
+            _keep(record, log, new)
+        _add(scores, record)
+        if not bar.disable:
+            bar.n = len(new) + others()
+            bar.set_postfix(gIoU=f"{100 * scores.giou():.1f}", failed=scores.failures)
+
+
+def _keep(record: dict, log, new: dict) -> None:
+    new[record["key"]] = record
+    if log is not None:
+        log.append(record)
+
+
+def _add(scores: ReferScores, record: dict) -> None:
+    """Score one record: a sample that was never loaded has no target to compare with (IoU 0);
+    a failed one is an empty prediction against its target."""
+    if record["error"]:
+        scores.failures += 1
+    if not record["loaded"]:
+        scores.ious.append(0.0)
+    elif record["error"]:
+        scores.add_counts(0, record["target_pixels"])
+
+
+def _scores(protocol) -> ReferScores:
+    return ReferScores() if protocol is None else ReferScores.for_protocol(protocol)
+
+
+def _filled(run: ReferEvaluation, records: list[dict]) -> ReferEvaluation:
+    """``run`` with its scores, usage and records rebuilt from ``records`` (dataset order)."""
+    run.scores, run.usage, run.records = _scores(run.protocol), UsageMeter(), list(records)
+    for record in records:
+        if record["error"] or not record["loaded"]:
+            _add(run.scores, record)
+        else:
+            run.scores.add_counts(record["intersection"], record["union"])
+        if record["called"]:
+            run.usage.add(record["usage"])
     return run
 
 

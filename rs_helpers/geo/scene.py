@@ -161,7 +161,8 @@ def segment_scene(path: str | Path, classes=None, *, out: str | Path, sam=None, 
                   binary: bool = False, target: str | None = None, settings: OvssSettings = OvssSettings(),
                   generator="fast", segmenter: Segmenter | None = None, palette=None,
                   text_cache: TextCache | None = None, tags: dict | None = None, progress: bool = True,
-                  overview_side: int = OVERVIEW_SIDE, gdal_cache_mb: int = GDAL_CACHE_MB) -> SceneResult:
+                  overview_side: int = OVERVIEW_SIDE, gdal_cache_mb: int = GDAL_CACHE_MB,
+                  procs=None) -> SceneResult | None:
     """Segment the raster at ``path`` tile by tile and write the label GeoTIFF ``out``.
 
     ``classes``, ``sam``, ``clip``, ``binary``, ``target``, ``settings``, ``generator``,
@@ -170,6 +171,8 @@ def segment_scene(path: str | Path, classes=None, *, out: str | Path, sam=None, 
     ``tile``/``overlap``: tile side and shared border in pixels; ``bands``: 1-based band numbers.
     Nodata pixels of the input become 255 (ignore; 0 in binary maps); tiles that are all nodata
     are skipped. ``out`` ending in ``.png`` is written as a GeoTIFF first, then copied (no CRS).
+    ``procs`` (:func:`rs_helpers.distributed.processes`): the tiles are split between the processes
+    and rank 0 writes ``out`` and returns the result; the other ranks return None.
     """
     t_start = time.perf_counter()
     out = Path(out)
@@ -189,11 +192,17 @@ def segment_scene(path: str | Path, classes=None, *, out: str | Path, sam=None, 
 
     # Written under a unique temporary name and renamed when complete: an interrupted run
     # (Ctrl-C, SIGTERM, SIGHUP) leaves an earlier map of the same name untouched, and nothing else.
+    shared = procs is not None and procs.distributed
+    if shared and not procs.main:  # this rank's tiles go into a part; rank 0 writes out
+        _run_shared(path, segmenter, out, tile, overlap, bands, overview_side, gdal_cache_mb, progress, fill,
+                    names, colours, binary, tags, procs)
+        return None
     with atomic_path(out) as final_tmp:
         geotiff = final_tmp if suffix != ".png" else temp_name(out.with_suffix(".tif"))
         try:
-            result = _run_tiles(path, segmenter, geotiff, tile, overlap, bands, overview_side, gdal_cache_mb,
-                                progress, fill, names, colours, binary, tags)
+            run = _run_shared if shared else _run_tiles
+            result = run(path, segmenter, geotiff, tile, overlap, bands, overview_side, gdal_cache_mb,
+                         progress, fill, names, colours, binary, tags, *([procs] if shared else []))
             if suffix == ".png":
                 from rasterio.shutil import copy as rio_copy
 
@@ -216,8 +225,11 @@ def segment_scene(path: str | Path, classes=None, *, out: str | Path, sam=None, 
 
 
 def _run_tiles(path, segmenter, target_path, tile, overlap, bands, overview_side, gdal_cache_mb, progress, fill,
-               names, colours, binary, tags):
-    """The tile loop of :func:`segment_scene`: read, segment, write each tile's core."""
+               names, colours, binary, tags, share: Callable[[list], list] | None = None):
+    """The tile loop of :func:`segment_scene`: read, segment, write each tile's core.
+
+    ``share(grid)`` picks the tiles this process does (all by default); a part written for
+    several processes (``share`` given) gets no colour table or tags, the merged file does."""
     import rasterio
     from tqdm.auto import tqdm
 
@@ -226,11 +238,12 @@ def _run_tiles(path, segmenter, target_path, tile, overlap, bands, overview_side
     skipped = 0
     with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb * 2**20), SceneReader(path, bands, overview_side) as reader:
         grid = tile_grid(reader.height, reader.width, tile, overlap)
+        mine = grid if share is None else share(grid)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             dst = rasterio.open(target_path, "w", **_out_profile(reader))
         with dst:
-            for t in tqdm(grid, desc=f"tiles of {Path(path).name}", unit="tile", disable=not progress):
+            for t in tqdm(mine, desc=f"tiles of {Path(path).name}", unit="tile", disable=not progress):
                 start = time.perf_counter()
                 raw = reader.read_raw(t)
                 nodata = reader.nodata_mask(raw)
@@ -254,17 +267,58 @@ def _run_tiles(path, segmenter, target_path, tile, overlap, bands, overview_side
                 dst.write(core, 1, window=t.core_window)
                 timings["write"] += time.perf_counter() - start
                 del raw, labels, core
-            dst.write_colormap(1, {i: c + (255,) for i, c in enumerate(colours)})
-            dst.set_band_description(1, "class index")
-            meta = {"class_names": json.dumps(names), "binary": str(bool(binary)).lower(),
-                    "tile": str(tile), "overlap": str(overlap), "stitching": "nearest tile centre",
-                    "source": Path(path).name}
-            meta.update({f"class_{i}": n for i, n in enumerate(names)})
-            meta.update({k: str(v) for k, v in (tags or {}).items()})
-            dst.update_tags(**meta)
-            if reader.nodata is not None and not binary:
-                dst.nodata = IGNORE
+            if share is None:
+                _finish(dst, path, names, colours, binary, tags, tile, overlap, reader.nodata)
         return grid, counts, skipped, timings, (reader.height, reader.width, reader.crs, reader.transform)
+
+
+def _finish(dst, path, names, colours, binary, tags, tile, overlap, nodata) -> None:
+    """The colour table, band description and tags of a finished label GeoTIFF."""
+    dst.write_colormap(1, {i: c + (255,) for i, c in enumerate(colours)})
+    dst.set_band_description(1, "class index")
+    meta = {"class_names": json.dumps(names), "binary": str(bool(binary)).lower(),
+            "tile": str(tile), "overlap": str(overlap), "stitching": "nearest tile centre",
+            "source": Path(path).name}
+    meta.update({f"class_{i}": n for i, n in enumerate(names)})
+    meta.update({k: str(v) for k, v in (tags or {}).items()})
+    dst.update_tags(**meta)
+    if nodata is not None and not binary:
+        dst.nodata = IGNORE
+
+
+def _run_shared(path, segmenter, target_path, tile, overlap, bands, overview_side, gdal_cache_mb, progress,
+                fill, names, colours, binary, tags, procs):
+    """:func:`_run_tiles` split between processes: each writes its contiguous share of the tiles
+    to a part file beside ``target_path``; rank 0 copies every part's cores into ``target_path``
+    (window by window, never the whole scene in memory). Returns None on the other ranks."""
+    import rasterio
+    from rs_helpers.distributed import Processes
+    from rs_helpers.files import temp_name
+
+    part = temp_name(Path(target_path).with_suffix(".tif"))
+    try:
+        grid, counts, skipped, timings, geo = _run_tiles(
+            path, segmenter, part, tile, overlap, bands, overview_side, gdal_cache_mb, progress and procs.main,
+            fill, names, colours, binary, tags, share=procs.shard)
+        parts = procs.gather((str(part), counts, skipped))
+        if procs.main:
+            with rasterio.open(part) as first:
+                profile = first.profile
+            with rasterio.open(target_path, "w", **profile) as dst:
+                for rank, (name, _, _) in enumerate(parts):
+                    with rasterio.open(name) as src:
+                        for t in Processes(rank=rank, world=procs.world).shard(grid):
+                            dst.write(src.read(1, window=t.core_window), 1, window=t.core_window)
+                with SceneReader(path, bands, overview_side) as reader:
+                    _finish(dst, path, names, colours, binary, tags, tile, overlap, reader.nodata)
+        procs.barrier()  # every part is merged before any is removed
+    finally:
+        part.unlink(missing_ok=True)
+        Path(str(part) + ".aux.xml").unlink(missing_ok=True)
+    if not procs.main:
+        return None
+    counts = sum(c for _, c, _ in parts)
+    return grid, counts, sum(k for _, _, k in parts), timings, geo
 
 
 def read_class_names(path: str | Path) -> list[str] | None:

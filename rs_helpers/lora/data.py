@@ -9,16 +9,25 @@ One JSON object per line (the format ``rs-seg train-lora`` reads)::
 
     {"image": "/abs/path.png", "text": "...", "task": "referring", "n_clicks": 6,
      "clicks": [{"x": 512, "y": 300, "label": 1}, ...], "answer": "{\\"clicks\\": [...]}",
-     "id": "...", "iou": 0.87, "stop_reason": "n_clicks",
+     "id": "...", "iou": 0.87, "stop_reason": "n_clicks", "tie": "negative", "multimask": "auto",
      "dataset": "rrsisd", "root": "/abs/RRSIS-D", "split": "train"}
 
 ``n_clicks`` is the N of the prompt ("write up to N clicks"), kept even when the simulation
 stopped early, so training prompts match inference prompts. ``id``, ``iou`` (SAM's IoU with the
-simulated clicks) and ``stop_reason`` are for inspection; the trainer ignores them.
+simulated clicks) and ``stop_reason`` are for inspection; the trainer ignores them. ``tie`` and
+``multimask`` record the click-simulation rules used (:mod:`rs_helpers.refer.click_sim`'s tie rule,
+:mod:`rs_helpers.sam.from_clicks`' multimask rule), so files made under other rules can be told apart.
+
 ``dataset`` / ``root`` / ``split`` say where the sample came from (registry name, absolute root or
 null for the shipped samples, split; all null when unknown): with them a held-out file is itself a
 referring dataset, ``rs-seg eval refer --dataset jsonl --root heldout.jsonl`` (the trainer ignores
 them too).
+
+A sample whose target is empty (EarthReason has some) is written with the no-target answer
+``{"clicks": [], "reason": "..."}`` (:func:`rs_helpers.refer.clicks.no_target_answer`), ``"clicks": []``,
+``"iou": null`` and ``"stop_reason": "no_target"``: SAM is not run for it, and a tuned model learns to
+say "nothing here" (as SegEarth-R1 trains on its empty targets). ``skip_empty=True``
+(``rs-seg lora-data --skip-empty``) skips such samples instead, as before.
 
 Samples are grouped by image so that SAM embeds each image once. A held-out split is drawn by
 *image* (never the same image in training and evaluation), with a fixed seed.
@@ -34,10 +43,11 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from rs_helpers.refer.click_sim import Predict, sam_predictor_fn, simulate_clicks
-from rs_helpers.refer.clicks import clicks_to_records, format_clicks, parse_clicks
+from rs_helpers.refer.click_sim import DEFAULT_TIE, Predict, check_tie, sam_predictor_fn, simulate_clicks
+from rs_helpers.refer.clicks import clicks_to_records, format_clicks, no_target_answer, parse_clicks
 from rs_helpers.errors import BadInputError
 from rs_helpers.refer.prompts import DEFAULT_N_CLICKS, TASKS
+from rs_helpers.sam.from_clicks import DEFAULT_MULTIMASK, multimask_mode
 
 
 @dataclass
@@ -53,15 +63,24 @@ class LoraDataSummary:
 
     @property
     def mean_iou(self) -> float | None:
+        """SAM's mean IoU over the examples with a target (None when there is none)."""
         ious = [e["iou"] for e in self.examples if e.get("iou") is not None]
         return float(np.mean(ious)) if ious else None
 
+    @property
+    def no_target(self) -> int:
+        """How many examples are empty-target samples with the no-target answer."""
+        return sum(1 for e in self.examples if not e.get("clicks"))
 
-def example(record, sim, n_clicks: int = DEFAULT_N_CLICKS) -> dict:
+
+def example(record, sim, n_clicks: int = DEFAULT_N_CLICKS, *, tie: str = DEFAULT_TIE,
+            multimask: bool | str = DEFAULT_MULTIMASK) -> dict:
     """One training line from a sample record (``.image``, ``.text``, ``.task``, ``.id``) and its
-    click simulation. The answer is checked to parse back to exactly the target clicks."""
-    grid = sim.grid_clicks()
-    answer = format_clicks(grid)
+    click simulation (None: an empty target, written with the no-target answer). The answer is
+    checked to parse back to exactly the target clicks. ``tie`` and ``multimask`` are the rules
+    the simulation ran under, recorded on the line."""
+    grid = sim.grid_clicks() if sim is not None else []
+    answer = format_clicks(grid) if grid else no_target_answer()
     if parse_clicks(answer) != grid:  # the format and the parser are one contract
         raise AssertionError(f"answer {answer!r} does not parse back to {grid}")
     task = str(getattr(record, "task", "") or "referring").lower()
@@ -69,8 +88,9 @@ def example(record, sim, n_clicks: int = DEFAULT_N_CLICKS) -> dict:
         task = "referring"
     return {"image": str(Path(record.image).expanduser().resolve()), "text": " ".join(str(record.text).split()),
             "task": task, "n_clicks": int(n_clicks), "clicks": clicks_to_records(grid), "answer": answer,
-            "id": str(getattr(record, "id", "")), "iou": _finite(sim.final_iou),
-            "stop_reason": sim.stop_reason}
+            "id": str(getattr(record, "id", "")), "iou": _finite(sim.final_iou) if sim is not None else None,
+            "stop_reason": sim.stop_reason if sim is not None else "no_target",
+            "tie": tie, "multimask": multimask_mode(multimask)}
 
 
 def _finite(value) -> float | None:
@@ -115,18 +135,23 @@ def group_by_image(records: Sequence) -> list[list]:
 
 
 def build_examples(records: Sequence, sam=None, n_clicks: int = DEFAULT_N_CLICKS, *,
-                   multimask: bool = True, stop_iou: float | None = None,
+                   multimask: bool | str = DEFAULT_MULTIMASK, stop_iou: float | None = None,
                    make_predict: Callable[[np.ndarray], Predict] | None = None,
-                   progress: bool = True, source: dict | None = None) -> LoraDataSummary:
+                   progress: bool = True, source: dict | None = None, tie: str = DEFAULT_TIE,
+                   skip_empty: bool = False) -> LoraDataSummary:
     """Simulate clicks for every record and return the training lines.
 
     ``records``: objects with ``.image``, ``.text``, ``.task``, ``.id`` and ``.load() -> (RasterImage,
     bool mask)`` (``rs_helpers.samples.ReferringSample`` and the dataset loaders' records).
     ``make_predict(image_rgb) -> predict``: how to get SAM for one image (default: ``sam`` through
-    :func:`sam_predictor_fn`); it is called once per image. Records whose mask is empty, has the
-    wrong size or cannot be read (whatever the reader raised: a truncated or corrupt image, complex
-    pixels, an undecodable mask) are skipped and listed in ``skipped`` (with a warning), so one
-    bad file does not end the run; missing weights and Ctrl-C still stop it.
+    :func:`sam_predictor_fn`); it is called once per image, and only for an image with a target.
+    ``multimask`` (SAM's masks, :mod:`rs_helpers.sam.from_clicks`) and ``tie``
+    (:func:`rs_helpers.refer.click_sim.next_click`) are the simulation's rules, written on every line.
+    A record whose mask is empty gives the no-target line (module docstring), or is skipped with
+    ``skip_empty``. Records whose mask has the wrong size or cannot be read (whatever the reader
+    raised: a truncated or corrupt image, complex pixels, an undecodable mask) are skipped and listed
+    in ``skipped`` (with a warning), so one bad file does not end the run; missing weights and
+    Ctrl-C still stop it.
     ``source``: the ``dataset`` / ``root`` / ``split`` written on every line (see
     :func:`dataset_source`); default: :func:`infer_source` (the shipped samples, else unknown).
     """
@@ -134,6 +159,7 @@ def build_examples(records: Sequence, sam=None, n_clicks: int = DEFAULT_N_CLICKS
 
     if int(n_clicks) < 1:
         raise BadInputError(f"n_clicks must be at least 1, got {n_clicks}")
+    multimask, tie = multimask_mode(multimask), check_tie(tie)
     if make_predict is None:
         if sam is None:
             raise BadInputError("build_examples needs a SAM model (or make_predict)")
@@ -151,14 +177,16 @@ def build_examples(records: Sequence, sam=None, n_clicks: int = DEFAULT_N_CLICKS
                 if mask.shape != (image.height, image.width):
                     raise BadInputError(f"mask {mask.shape[1]}x{mask.shape[0]} but image "
                                         f"{image.width}x{image.height}")
-                if not mask.any():
+                if skip_empty and not mask.any():
                     raise BadInputError("empty target mask")
                 if not str(record.text).strip():
                     raise BadInputError("empty text")
-                if predict is None:
-                    predict = make_predict(image.rgb)  # one image embedding per image
-                sim = simulate_clicks(mask, predict, n_clicks=n_clicks, stop_iou=stop_iou)
-                summary.examples.append({**example(record, sim, n_clicks), **source})
+                sim = None  # an empty target: the no-target answer, SAM not needed
+                if mask.any():
+                    if predict is None:
+                        predict = make_predict(image.rgb)  # one image embedding per image
+                    sim = simulate_clicks(mask, predict, n_clicks=n_clicks, stop_iou=stop_iou, tie=tie)
+                summary.examples.append({**example(record, sim, n_clicks, tie=tie, multimask=multimask), **source})
             except BadInputError as exc:
                 summary.skipped.append((rid, str(exc)))
                 warnings.warn(f"lora-data: skipped {rid}: {exc}", stacklevel=2)
@@ -293,15 +321,17 @@ def load_records_with_source(dataset: str, root: str | Path | None = None, split
 
 def write_lora_data(records: Sequence, out: str | Path, sam=None, n_clicks: int = DEFAULT_N_CLICKS, *,
                     holdout: float = 0.0, holdout_out: str | Path | None = None, seed: int = 0,
-                    multimask: bool = True, stop_iou: float | None = None,
+                    multimask: bool | str = DEFAULT_MULTIMASK, stop_iou: float | None = None,
                     make_predict: Callable[[np.ndarray], Predict] | None = None,
-                    progress: bool = True, source: dict | None = None) -> LoraDataSummary:
+                    progress: bool = True, source: dict | None = None, tie: str = DEFAULT_TIE,
+                    skip_empty: bool = False) -> LoraDataSummary:
     """Build the examples and write the training file (and the held-out file if ``holdout``).
-    ``source``: the provenance written on every line (see :func:`build_examples`)."""
+    ``source``, ``multimask``, ``tie``, ``skip_empty``: as in :func:`build_examples`."""
     if holdout and not holdout_out:
         raise BadInputError("a held-out fraction needs a file to write it to (--holdout-out)")
     summary = build_examples(records, sam, n_clicks, multimask=multimask, stop_iou=stop_iou,
-                             make_predict=make_predict, progress=progress, source=source)
+                             make_predict=make_predict, progress=progress, source=source, tie=tie,
+                             skip_empty=skip_empty)
     if not summary.examples:
         reasons = "; ".join(f"{i}: {r}" for i, r in summary.skipped[:5])
         raise BadInputError(f"no usable sample ({reasons})")

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from rs_helpers.refer.clicks import GRID, Click, parse_clicks
+from rs_helpers.refer.clicks import GRID, Click, no_target_answer, parse_clicks
 from rs_helpers.device import native_bf16
 from rs_helpers.errors import BadInputError
 from rs_helpers.files import write_json_atomic
@@ -90,6 +90,8 @@ class TrainResult:
     model: Any = field(repr=False, default=None)  # the PeftModel (base modified in place)
     eval: dict | None = None
     merged_dir: Path | None = None
+    processes: int = 1  # data-parallel processes that trained it (accelerate launch / torchrun)
+    main: bool = True  # False in the other processes, which save nothing
 
     @property
     def losses(self) -> list[float]:
@@ -103,7 +105,11 @@ def read_train_file(path: str | Path, n_clicks: int = DEFAULT_N_CLICKS) -> list[
 
     Lines are read defensively: a line that is not UTF-8, not JSON, holds NaN / Infinity, nests
     absurdly deep, or has a field of the wrong type (a list where a string belongs, a float or
-    a boolean where an integer belongs) is a problem of that line, never a traceback."""
+    a boolean where an integer belongs) is a problem of that line, never a traceback.
+
+    An empty-target line (``rs-seg lora-data``) has ``"clicks": []`` and the no-target answer
+    ``{"clicks": [], "reason": "..."}``; its record has no clicks. Any other answer without clicks
+    is a problem of its line."""
     from rs_helpers.evaluation.datasets.jsonl import json_lines
 
     path = Path(path).expanduser()
@@ -191,11 +197,13 @@ def _check_line(item, number: int, root: Path, n_clicks: int) -> tuple[TrainReco
         try:
             parsed = parse_clicks(answer)
         except (BadInputError, ValueError, TypeError, RecursionError) as exc:
-            issues.append(f"answer cannot be parsed: {str(exc)[:300]}")
+            hint = (f"; a line without clicks needs the no-target answer {no_target_answer()}"
+                    if item.get("clicks") == [] else "")
+            issues.append(f"answer cannot be parsed: {str(exc)[:300]}{hint}")
     clicks = parsed
     if "clicks" in item:
-        given = item["clicks"]
-        clicks = [_grid_click(c) for c in given] if isinstance(given, list) and given else None
+        given = item["clicks"]  # [] only with the no-target answer (checked against it below)
+        clicks = [_grid_click(c) for c in given] if isinstance(given, list) else None
         if clicks is None or None in clicks:
             issues.append(f'"clicks" is not a list of {{"x", "y", "label"}} on the 0-{GRID} grid: '
                           f'{_short(given, 300)}')
@@ -313,7 +321,7 @@ def train_lora(train_file: str | Path, out_dir: str | Path, settings: LoraSettin
         save_strategy="steps", save_steps=settings.save_steps, save_total_limit=2,
         bf16=bf16, fp16=cuda and not bf16, use_cpu=device.type == "cpu", dataloader_pin_memory=cuda,
         report_to="none", remove_unused_columns=False, label_names=["labels"], seed=settings.seed,
-        disable_tqdm=not progress, optim="adamw_torch",
+        disable_tqdm=not progress, optim="adamw_torch", ddp_find_unused_parameters=False,
         **_version_args(TrainingArguments, settings.warmup_ratio, checkpointing),
     )
     pad_id = qwen.processor.tokenizer.pad_token_id
@@ -323,10 +331,13 @@ def train_lora(train_file: str | Path, out_dir: str | Path, settings: LoraSettin
     started = time.time()
     trainer.train(resume_from_checkpoint=last if resume else None)
     model.eval()
-    model.save_pretrained(str(out_dir))
     result = TrainResult(adapter_dir=out_dir, global_step=int(trainer.state.global_step),
                          log=list(trainer.state.log_history), trainable_params=trainable,
-                         total_params=total, model=model)
+                         total_params=total, model=model, processes=int(args.world_size),
+                         main=trainer.is_world_process_zero())
+    if not result.main:  # data parallel: every process holds the same weights; rank 0 saves them
+        return result
+    model.save_pretrained(str(out_dir))
     if eval_records:
         from rs_helpers.models.qwen import QwenVL
         from rs_helpers.refer.vlm_qwen import QwenBackend
@@ -354,7 +365,8 @@ def _write_settings(out_dir: Path, settings: LoraSettings, base_id: str, result:
 
     info = asdict(settings)
     info.update(profile=get_profile(settings.profile), base_loaded=base_id, train_file=str(train_file),
-                global_step=result.global_step,
+                global_step=result.global_step, processes=result.processes,
+                effective_batch=settings.batch_size * settings.grad_accum * result.processes,
                 trainable_params=result.trainable_params, total_params=result.total_params,
                 target_modules=TARGET_MODULES, train_seconds=round(seconds, 1),
                 final_loss=(result.losses[-1] if result.losses else None),
@@ -396,8 +408,8 @@ def answer_metrics(backend, records: list[TrainRecord], progress: bool = True) -
         else:
             parsed += 1
             row["parsed"] = True
-            d = math.dist((clicks[0].x, clicks[0].y), (rec.clicks[0].x, rec.clicks[0].y))
-            distances.append(d)
+            if clicks and rec.clicks:  # no distance when either is the no-target answer
+                distances.append(math.dist((clicks[0].x, clicks[0].y), (rec.clicks[0].x, rec.clicks[0].y)))
         rows.append(row)
     n = len(records)
     return {"n": n, "parse_rate": parsed / n, "exact_rate": exact / n,

@@ -19,6 +19,10 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "load_qwen": "qwen",
     "QwenVL": "qwen",
     "DEFAULT_QWEN": "qwen",
+    "load_sam3": "sam3",
+    "Sam3Bundle": "sam3",
+    "DEFAULT_SAM3": "sam3",
+    "sam3_status": "sam3",
     "run_checks": "doctor",
     "format_checks": "doctor",
 })

@@ -8,7 +8,9 @@ at once, then the sha256. A verified file gets a ``<name>.verified`` stamp (size
 so that later loads skip re-hashing gigabytes; changing the file invalidates the stamp. A file
 that fails the check is moved aside to ``<name>.bad`` (``<name>.bad.1``, ... when that exists:
 a bad file is never silently deleted or overwritten, it may have been placed by hand) and
-fetched again. Offline, the error names the URL and where to put the file.
+fetched again. Offline, the error names the URL and where to put the file. A file published
+inside a git repository (SegEarth-OV's SimFeatUp weights) is checked by its git blob id instead:
+the sha1 of ``blob <size>\\0`` and its bytes, the id that the repository itself publishes.
 
 A download streams into a unique temporary name beside the target (two processes never write
 one file) and is renamed onto the target only once it passes the check. An interrupted
@@ -38,13 +40,15 @@ CACHE_ENV = "RS_HELPERS_CACHE"
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A downloadable weights file: its URL, the md5 prefix its name carries and, where known,
-    its size in bytes and full sha256 (checked instead of the md5 prefix)."""
+    """A downloadable weights file: its URL, the md5 prefix its name carries ("" when it carries
+    none) and, where known, its size in bytes and full sha256 or git blob id (``git_sha1``), each
+    checked instead of the md5 prefix."""
 
     url: str
     md5_prefix: str
     size: int | None = None
     sha256: str | None = None
+    git_sha1: str | None = None
 
     @property
     def filename(self) -> str:
@@ -60,6 +64,13 @@ SAM_CHECKPOINTS = {
     "vit_h": Checkpoint(_SAM_URL + "sam_vit_h_4b8939.pth", "4b8939", 2_564_550_879,
                         "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e"),
 }
+
+# SimFeatUp (SegEarth-OV's upsampler): the file in the SegEarth-OV repository, at the commit that
+# added it; its git blob id is the published checksum (no sha256 or size is published).
+_SEGEARTH_COMMIT = "6778e69a183d00527733dafa523296a9968b4a12"
+SIMFEATUP_CHECKPOINT = Checkpoint(
+    f"https://raw.githubusercontent.com/likyoo/SegEarth-OV/{_SEGEARTH_COMMIT}/simfeatup_dev/weights/"
+    "xclip_jbu_one_million_aid.ckpt", "", git_sha1="d40f00838331331faa04a926ea5991f5203f91a8")
 
 
 def cache_dir() -> Path:
@@ -91,13 +102,22 @@ def md5_of(path: Path) -> str:
     return digest_of(path, "md5")
 
 
+def git_blob_sha1(path: Path, chunk: int = 1 << 22) -> str:
+    """The git blob id of a file: sha1 of ``blob <size>\\0`` followed by its bytes."""
+    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _stamp_path(path: Path) -> Path:
     return path.with_name(path.name + ".verified")
 
 
 def _stamp_text(path: Path, checkpoint: Checkpoint) -> str:
     stat = path.stat()
-    return f"{stat.st_size} {stat.st_mtime_ns} {checkpoint.sha256 or checkpoint.md5_prefix}\n"
+    return f"{stat.st_size} {stat.st_mtime_ns} {checkpoint.sha256 or checkpoint.git_sha1 or checkpoint.md5_prefix}\n"
 
 
 def is_verified(path: Path, checkpoint: Checkpoint) -> bool:
@@ -110,7 +130,7 @@ def is_verified(path: Path, checkpoint: Checkpoint) -> bool:
 
 
 def check_file(path: Path, checkpoint: Checkpoint, progress: bool = False) -> str | None:
-    """None if ``path`` is the checkpoint's file (size, then sha256 or the md5 prefix), else why not.
+    """None if ``path`` is the checkpoint's file (size, then sha256, git blob id or md5 prefix), else why not.
     A success is stamped so that the next check is instant."""
     if is_verified(path, checkpoint):
         return None
@@ -121,7 +141,11 @@ def check_file(path: Path, checkpoint: Checkpoint, progress: bool = False) -> st
         got = digest_of(path, "sha256", progress)
         if got != checkpoint.sha256:
             return f"its sha256 {got[:16]}... is not {checkpoint.sha256[:16]}..."
-    else:
+    elif checkpoint.git_sha1:
+        got = git_blob_sha1(path)
+        if got != checkpoint.git_sha1:
+            return f"its git blob id {got[:12]} is not {checkpoint.git_sha1[:12]}"
+    elif checkpoint.md5_prefix:
         got = md5_of(path)
         if not got.startswith(checkpoint.md5_prefix):
             return f"its md5 {got[:12]} does not start with {checkpoint.md5_prefix}"

@@ -7,7 +7,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from rs_helpers.models.checkpoints import SAM_CHECKPOINTS, cache_dir
+from rs_helpers.models.checkpoints import SAM_CHECKPOINTS, SIMFEATUP_CHECKPOINT, cache_dir
 
 PACKAGES = ["torch", "torchvision", "segment-anything", "open_clip_torch", "transformers", "peft",
             "accelerate", "openai", "rasterio", "numpy", "matplotlib", "ipywidgets"]
@@ -57,18 +57,48 @@ def _hub_has(repo: str, filename: str, cache: str | None = None) -> bool:
         return False
 
 
-def sam_weights_check(variant: str, ckpt, path: Path) -> Check:
-    """Present and verified, present (checked at first use), of the wrong size, or missing."""
+def weights_check(name: str, ckpt, path: Path) -> Check:
+    """A checkpoint in the cache: present and verified, present (checked at first use), of the
+    wrong size, or missing (a missing file is fine: it is downloaded when first needed)."""
     from rs_helpers.models.checkpoints import is_verified
 
     if not path.exists():
-        return Check(f"SAM {variant}", f"missing (from {ckpt.url})")
+        return Check(name, f"missing (from {ckpt.url})")
     size = path.stat().st_size
     if ckpt.size is not None and size != ckpt.size:
-        return Check(f"SAM {variant}", f"WRONG SIZE: {size:,} bytes, not {ckpt.size:,} ({path}); "
+        return Check(name, f"WRONG SIZE: {size:,} bytes, not {ckpt.size:,} ({path}); "
                      "the next load moves it aside and downloads it again", ok=False)
-    checked = "verified" if is_verified(path, ckpt) else "sha256 checked at first use"
-    return Check(f"SAM {variant}", f"present, {checked} ({size / 2**20:.0f} MiB)")
+    digest = "sha256" if ckpt.sha256 else "git blob id" if ckpt.git_sha1 else "md5"
+    checked = "verified" if is_verified(path, ckpt) else f"{digest} checked at first use"
+    return Check(name, f"present, {checked} ({size / 2**20:.0f} MiB)")
+
+
+def sam_weights_check(variant: str, ckpt, path: Path) -> Check:
+    """SAM ``variant``'s checkpoint (see :func:`weights_check`)."""
+    return weights_check(f"SAM {variant}", ckpt, path)
+
+
+def simfeatup_check(folder: Path | None = None) -> Check:
+    """SegEarth-OV's SimFeatUp upsampler (``--upsampler simfeatup``), beside SAM's weights."""
+    folder = cache_dir() if folder is None else folder
+    return weights_check("SimFeatUp (SegEarth-OV)", SIMFEATUP_CHECKPOINT, folder / SIMFEATUP_CHECKPOINT.filename)
+
+
+def sam3_check(model_id: str | None = None) -> Check:
+    """SAM 3 (``--method sam3``): a gated hub model, so whether a Hugging Face token is present
+    (and from where) and whether its weights are in the Hugging Face cache; no network."""
+    from rs_helpers.models.sam3 import DEFAULT_SAM3, sam3_status
+
+    try:
+        status = sam3_status(model_id or DEFAULT_SAM3)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised: doctor lists every problem
+        return Check("SAM 3", f"cannot check ({type(exc).__name__}: {exc})", ok=False)
+    token = f"token present ({status['token_source']})" if status["token"] else "no Hugging Face token"
+    cached = "weights cached" if status["cached"] else f"weights not cached (hf-hub:{status['model_id']})"
+    value = f"{status['model_id']}: {token}, {cached}"
+    if status["gated"] and not status["cached"] and not status["token"]:
+        value += f"; gated: accept its licence on {status['licence_url']} and log in (`hf auth login` or HF_TOKEN)"
+    return Check("SAM 3", value)
 
 
 def cache_check(folder: Path) -> Check:
@@ -90,9 +120,11 @@ def weight_checks() -> list[Check]:
     out = [cache_check(folder)]
     for variant, ckpt in SAM_CHECKPOINTS.items():
         out.append(sam_weights_check(variant, ckpt, folder / ckpt.filename))
+    out.append(simfeatup_check(folder))
     clip_cached = any(_hub_has(CLIP_HUB, f, str(folder / "open_clip"))
                       for f in ("open_clip_pytorch_model.bin", "open_clip_model.safetensors"))
     out.append(Check("CLIP ViT-B-16 openai", "present" if clip_cached else f"missing (hf-hub:{CLIP_HUB})"))
+    out.append(sam3_check())
     out.append(Check("Qwen3-VL-2B", "present" if _hub_has(QWEN_HUB, "config.json") else f"missing (hf-hub:{QWEN_HUB})"))
     out.append(Check("OPENAI_API_KEY", "set" if os.environ.get("OPENAI_API_KEY") else "not set (notebook 04 replays stored answers)"))
     return out

@@ -226,12 +226,13 @@ def resolve_binary(vocabulary: Vocabulary, target: str | None, background_names=
 def segment(image, classes: str | Sequence[str] | Vocabulary, *, sam, clip, binary: bool = False,
             target: str | None = None, settings: OvssSettings = OvssSettings(),
             generator: str | Generator = DEFAULT_GENERATOR, proposal_cache: ProposalCache | None = None,
-            text_cache=None, palette: Sequence[Sequence[int]] | None = None) -> OvssResult:
+            text_cache=None, palette: Sequence[Sequence[int]] | None = None, upsampler=None) -> OvssResult:
     """Segment ``image`` (uint8 H x W x 3 array or :class:`~rs_helpers.geo.rasters.RasterImage`) into
     ``classes`` ("building;road;water", commas = synonyms). ``binary=True``: a 0/1 map of
     ``target`` (a background class is added when the list holds only the target).
     ``generator``: a name in ``PROPOSAL_GENERATORS`` or ``fn(sam, image_rgb, ProposalSettings)``.
-    ``palette``: colours per class (default :func:`default_palette`)."""
+    ``palette``: colours per class (default :func:`default_palette`). ``upsampler``: a feature
+    upsampler for the dense map (SimFeatUp, :func:`rs_helpers.ovss.clip_only.load_upsampler`), or None."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     rgb = np.asarray(getattr(image, "rgb", image))
@@ -282,7 +283,7 @@ def segment(image, classes: str | Sequence[str] | Vocabulary, *, sam, clip, bina
         kwargs = {} if text_cache is None else {"cache": text_cache}
         text = encode_vocabulary(clip, vocab, settings.dense.templates, settings.dense.synonyms, **kwargs)
     with _timed(timings, "clip_dense"):
-        dense = dense_map(clip, work, vocab, settings.dense, out_size=size, text=text)
+        dense = dense_map(clip, work, vocab, settings.dense, out_size=size, text=text, upsampler=upsampler)
     background = dense.background_index
     if settings.selector == "crop":
         with _timed(timings, "clip_crops"):

@@ -15,6 +15,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "parse_clicks": "clicks",
     "to_pixels": "clicks",
     "format_clicks": "clicks",
+    "no_target_answer": "clicks",
     "SYSTEM_PROMPT": "prompts",
     "build_prompt": "prompts",
     "make_backend": "backends",

@@ -1,6 +1,6 @@
 """Click simulation: the clicks a careful annotator would give SAM, computed from a ground truth.
 
-This is how LoRA training targets are made (``method.md``, "Click simulation"):
+This is how LoRA training targets are made (``docs/method.md``, "Click simulation"):
 
 1. The first click is positive, at the interior point farthest from the mask boundary (the
    argmax of the Euclidean distance transform of the ground-truth mask).
@@ -9,8 +9,12 @@ This is how LoRA training targets are made (``method.md``, "Click simulation"):
 3. The next click goes where the error is largest: the distance transforms of the
    false-negative region (target SAM missed) and of the false-positive region (background SAM
    took) are computed, and the click goes to the larger maximum: positive for a false negative,
-   negative for a false positive.
+   negative for a false positive (equal maxima: the ``tie`` rule below).
 4. Repeat until ``n_clicks`` clicks.
+
+This is the protocol of RITM's click simulator (SamsungLabs/ritm_interactive_segmentation,
+``isegm/inference/clicker.py``, ``Clicker._get_next_click``), which interactive-segmentation
+benchmarks share; the tests check :func:`next_click` against a port of that function.
 
 Conventions (fixed, so that the same image, mask and SAM always give the same clicks):
 
@@ -19,10 +23,15 @@ Conventions (fixed, so that the same image, mask and SAM always give the same cl
   touches the image border is "bounded" there too and clicks keep away from the border rather
   than landing on the last pixel row of a cut-off object.
 - **Ties**: within a distance map, the first maximum in row-major order (smallest y, then
-  smallest x) wins; between the two maps, an equal maximum goes to the false negative (a
-  positive click).
-- **No pixel is clicked twice**: pixels already clicked are left out of the error maps (a click
-  SAM ignored would otherwise be repeated forever).
+  smallest x) wins (as RITM's ``np.where(...)[0]``). Between the two maps, ``tie`` decides
+  (:data:`TIE_RULES`): ``"negative"`` (default, RITM's rule: a positive click only when the
+  false-negative maximum is strictly larger, so equal maxima give a negative click on the false
+  positive) or ``"positive"`` (this package's rule before: equal maxima give a positive click).
+- **No pixel is clicked twice**: pixels already clicked are set to 0 in both distance maps after
+  the transform (RITM's ``not_clicked_map``; a click SAM ignored would otherwise be repeated).
+- **SAM's masks**: :func:`predictor_fn` asks SAM under the ``multimask`` rule of
+  :mod:`rs_helpers.sam.from_clicks`; the default "auto" keeps the best of three masks for the
+  first click alone and asks for one mask from two clicks on, as segment-anything advises.
 - **Early stop**: the loop stops before ``n_clicks`` when the prediction equals the ground truth
   (stop reason ``"perfect"``: there is no error left to click on), when the IoU reaches
   ``stop_iou`` if one is given (``"iou"``), or when the only errors are pixels already clicked
@@ -41,10 +50,20 @@ from scipy.ndimage import distance_transform_edt
 
 from rs_helpers.errors import BadInputError
 from rs_helpers.refer.clicks import Click, to_grid
+from rs_helpers.sam.from_clicks import DEFAULT_MULTIMASK
 
 # predict(points_xy (N, 2) int pixel (x, y), labels (N,) int 1/0) -> H x W bool mask
 Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]
 STOP_REASONS = ("n_clicks", "perfect", "iou", "stuck")
+TIE_RULES = ("negative", "positive")  # what equal false-negative / false-positive maxima give
+DEFAULT_TIE = "negative"  # RITM's rule (isegm/inference/clicker.py: is_positive = fn_max > fp_max)
+
+
+def check_tie(tie: str) -> str:
+    """``tie`` if it is one of :data:`TIE_RULES`, else a :class:`BadInputError`."""
+    if tie not in TIE_RULES:
+        raise BadInputError(f"tie rule {tie!r}: choose {' or '.join(TIE_RULES)} (negative is RITM's)")
+    return tie
 
 
 @dataclass
@@ -112,10 +131,12 @@ def first_click(gt_mask: np.ndarray) -> tuple[Click, float]:
     return Click(x, y, 1), value
 
 
-def next_click(gt_mask: np.ndarray, pred_mask: np.ndarray,
-               clicked: np.ndarray | None = None) -> tuple[Click, float, str] | None:
+def next_click(gt_mask: np.ndarray, pred_mask: np.ndarray, clicked: np.ndarray | None = None,
+               tie: str = DEFAULT_TIE) -> tuple[Click, float, str] | None:
     """The corrective click for a prediction: ``(click, distance, "fn" | "fp")``, or None when no
-    error pixel is left (perfect prediction, or only already ``clicked`` pixels are wrong)."""
+    error pixel is left (perfect prediction, or only already ``clicked`` pixels are wrong).
+    ``tie``: what equal maxima give, "negative" (RITM's rule) or "positive"."""
+    check_tie(tie)
     gt, pred = np.asarray(gt_mask, bool), np.asarray(pred_mask, bool)
     fn, fp = gt & ~pred, pred & ~gt
     fn_dist, fp_dist = padded_distance(fn), padded_distance(fp)
@@ -126,7 +147,7 @@ def next_click(gt_mask: np.ndarray, pred_mask: np.ndarray,
     fp_x, fp_y, fp_value = farthest_point(fp_dist)
     if max(fn_value, fp_value) <= 0:
         return None
-    if fn_value >= fp_value:
+    if fn_value > fp_value or (tie == "positive" and fn_value == fp_value):
         return Click(fn_x, fn_y, 1), fn_value, "fn"
     return Click(fp_x, fp_y, 0), fp_value, "fp"
 
@@ -143,14 +164,17 @@ def check_mask(gt_mask: np.ndarray) -> np.ndarray:
 
 
 def simulate_clicks(gt_mask: np.ndarray, predict: Predict, n_clicks: int = 6, *,
-                    stop_iou: float | None = None, keep_masks: bool = False) -> ClickSimulation:
+                    stop_iou: float | None = None, keep_masks: bool = False,
+                    tie: str = DEFAULT_TIE) -> ClickSimulation:
     """Simulate up to ``n_clicks`` clicks on ``gt_mask`` with ``predict`` in the loop.
 
     ``predict(points_xy, labels)`` gets every click so far ((N, 2) int pixel (x, y), (N,) int
     labels 1/0) and returns an H x W boolean mask (see :func:`sam_predictor_fn`). It is called
     once per click; ``ious[k]`` is the IoU after click k. See the module docstring for the
-    protocol, the border and tie conventions, and the early stops.
+    protocol, the border and tie conventions (``tie``: "negative", RITM's, or "positive"), and
+    the early stops.
     """
+    check_tie(tie)
     gt = check_mask(gt_mask)
     if int(n_clicks) < 1:
         raise BadInputError(f"n_clicks must be at least 1, got {n_clicks}")
@@ -179,7 +203,7 @@ def simulate_clicks(gt_mask: np.ndarray, predict: Predict, n_clicks: int = 6, *,
         if len(clicks) >= int(n_clicks):
             reason = "n_clicks"
             break
-        step = next_click(gt, pred, clicked)
+        step = next_click(gt, pred, clicked, tie=tie)
         if step is None:
             reason = "stuck"
             break
@@ -194,10 +218,13 @@ def simulate_clicks(gt_mask: np.ndarray, predict: Predict, n_clicks: int = 6, *,
 
 
 # --------------------------------------------------------------------------- SAM in the loop
-def predictor_fn(predictor, multimask: bool = True) -> Predict:
+def predictor_fn(predictor, multimask: bool | str = DEFAULT_MULTIMASK) -> Predict:
     """A ``predict`` callable from a ``SamPredictor`` whose image is already set (reuse one
-    predictor for every mask of the same image: the image embedding is computed once)."""
-    from rs_helpers.sam.from_clicks import predict_mask
+    predictor for every mask of the same image: the image embedding is computed once).
+    ``multimask``: the rule of :mod:`rs_helpers.sam.from_clicks` ("auto", "always", "never")."""
+    from rs_helpers.sam.from_clicks import multimask_mode, predict_mask
+
+    multimask = multimask_mode(multimask)
 
     def predict(points_xy: np.ndarray, labels: np.ndarray) -> np.ndarray:
         clicks = [Click(int(x), int(y), int(label)) for (x, y), label in zip(points_xy, labels)]
@@ -206,10 +233,10 @@ def predictor_fn(predictor, multimask: bool = True) -> Predict:
     return predict
 
 
-def sam_predictor_fn(sam, image_rgb: np.ndarray, multimask: bool = True) -> Predict:
+def sam_predictor_fn(sam, image_rgb: np.ndarray, multimask: bool | str = DEFAULT_MULTIMASK) -> Predict:
     """A ``predict`` callable for :func:`simulate_clicks` from a SAM model and an image: the image
     is embedded once, here; every call then only runs SAM's prompt encoder and mask decoder.
-    ``multimask``: keep the best of SAM's three masks (as ``rs-seg refer`` does by default)."""
+    ``multimask``: as in :func:`predictor_fn` (default "auto", as ``rs-seg refer`` uses)."""
     from rs_helpers.sam.from_clicks import make_predictor
 
     return predictor_fn(make_predictor(sam, image_rgb), multimask=multimask)

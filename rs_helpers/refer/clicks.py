@@ -5,6 +5,11 @@ on a 0-1000 grid relative to the image width and height (0 = left/top edge, 1000
 right/bottom edge) and label 1 (positive: on the target) or 0 (negative: not on it).
 The same grid serves GPT-5, Qwen-VL (which grounds natively on 0-1000) and the LoRA targets.
 
+**No target**: when nothing matches, the one answer is ``{"clicks": [], "reason": "<why, briefly>"}``
+(:func:`no_target_answer`; :func:`format_clicks` of no clicks). :func:`parse_clicks` returns ``[]``
+for it and only for it (an empty ``"clicks"`` list and a non-empty ``"reason"`` string); any other
+answer without usable clicks (``{"clicks": []}`` alone, ``[]``, prose) is a :class:`ClickParseError`.
+
 :func:`parse_clicks` also reads what models write when they drift from the format: JSON inside
 code fences or prose, trailing commas, single quotes, a bare list of points, Qwen's native
 ``{"point_2d": [x, y]}``, ``(x, y)``, ``[x, y]`` and ``<point>x y</point>``. Reasoning blocks
@@ -39,6 +44,7 @@ _PAIR = re.compile(rf"[\(\[]\s*({_NUM})\s*,\s*({_NUM})\s*[\)\]]")
 _LIST_KEYS = ("clicks", "points", "point_prompts", "click_points")
 _REASONING = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.S | re.I)
 _OPEN_REASONING = re.compile(r"<(think|thinking|reasoning)>", re.I)
+NO_TARGET_REASON = "nothing in the image matches the request"  # the reason written in LoRA targets
 _POSITIVE = {"1", "positive", "pos", "foreground", "fg", "true", "+", "include", "yes"}
 _NEGATIVE = {"0", "negative", "neg", "background", "bg", "false", "-", "exclude", "no"}
 
@@ -47,8 +53,7 @@ class ClickParseError(BadInputError):
     """A model answer holds no usable clicks. ``.answer`` is the answer that was read."""
 
     def __init__(self, reason: str, answer: str = ""):
-        self.reason = reason
-        self.answer = answer
+        self.reason, self.answer = reason, answer
         super().__init__(f"{reason}; the answer was: {quote(answer)}")
 
 
@@ -70,34 +75,55 @@ def quote(answer: str, limit: int = _QUOTE_LIMIT) -> str:
 
 
 # --------------------------------------------------------------------------- formatting
-def format_clicks(clicks: Iterable[Click]) -> str:
-    """The canonical answer, exactly as models are asked to write it (and LoRA targets are)."""
+def format_clicks(clicks: Iterable[Click], reason: str = NO_TARGET_REASON) -> str:
+    """The canonical answer, exactly as models are asked to write it (and LoRA targets are);
+    no clicks give the no-target answer with ``reason``."""
     items = []
     for c in clicks:
-        _check_grid_click(c)
+        if not (0 <= c.x <= GRID and 0 <= c.y <= GRID) or c.label not in (0, 1):
+            raise BadInputError(f"{c} is not a click on the 0-{GRID} grid with label 0 or 1")
         items.append({"x": int(c.x), "y": int(c.y), "label": int(c.label)})
-    return json.dumps({"clicks": items})
+    return json.dumps({"clicks": items}) if items else no_target_answer(reason)
 
 
-def _check_grid_click(c: Click) -> None:
-    if not (0 <= c.x <= GRID and 0 <= c.y <= GRID) or c.label not in (0, 1):
-        raise BadInputError(f"{c} is not a click on the 0-{GRID} grid with label 0 or 1")
+def no_target_answer(reason: str = NO_TARGET_REASON) -> str:
+    """The one answer that says there is nothing to segment: ``{"clicks": [], "reason": ...}``."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise BadInputError("a no-target answer needs a reason (non-empty text)")
+    return json.dumps({"clicks": [], "reason": " ".join(reason.split())})
 
 
 # --------------------------------------------------------------------------- parsing
 def parse_clicks(answer: str, max_clicks: int | None = None) -> list[Click]:
     """Read the clicks in a model answer (grid units). Keeps the first ``max_clicks`` if given.
 
-    Raises :class:`ClickParseError` for no points, an empty list, non-numeric values or
-    coordinates outside 0..1000; the message quotes the answer.
+    Returns ``[]`` for the no-target answer (module docstring; :func:`no_target_reason` gives its
+    reason). Raises :class:`ClickParseError` for no points, any other empty list, non-numeric
+    values or coordinates outside 0..1000; the message quotes the answer.
     """
+    return _parse(answer, max_clicks)[0]
+
+
+def no_target_reason(answer: str) -> str | None:
+    """The reason of a no-target answer (the one :func:`parse_clicks` reads as ``[]``), else None."""
+    try:
+        return _parse(answer)[1]
+    except ClickParseError:
+        return None
+
+
+def _parse(answer: str, max_clicks: int | None = None) -> tuple[list[Click], str | None]:
+    """``(clicks, None)``, or ``([], reason)`` for the no-target answer."""
     if not isinstance(answer, str):
         raise ClickParseError(f"the answer is a {type(answer).__name__}, not text", repr(answer))
     text = _REASONING.sub(" ", answer)  # reasoning models think aloud first; read only the answer
     unclosed = _OPEN_REASONING.search(text)
     if unclosed:
         text = text[:unclosed.start()]
-    clicks = _from_json_candidates(text)
+    clicks, found = _from_json_candidates(text)
+    reason = found.get("reason") if clicks == [] and isinstance(found, dict) and found.get("clicks") == [] else None
+    if isinstance(reason, str) and reason.strip():  # the no-target answer {"clicks": [], "reason": "..."}
+        return [], reason.strip()
     if clicks is None:
         clicks = _from_patterns(text)
     if clicks is None:
@@ -107,7 +133,7 @@ def parse_clicks(answer: str, max_clicks: int | None = None) -> list[Click]:
     if not clicks:
         raise ClickParseError("the answer lists no clicks (empty list)", answer)
     out = [_validate(x, y, label, answer) for x, y, label in clicks]
-    return out[:max_clicks] if max_clicks is not None else out
+    return (out[:max_clicks] if max_clicks is not None else out), None
 
 
 def _json_texts(answer: str) -> list[str]:
@@ -117,8 +143,9 @@ def _json_texts(answer: str) -> list[str]:
     return texts
 
 
-def _from_json_candidates(answer: str) -> list[tuple] | None:
-    """The first JSON (or Python-literal) value in the answer that is shaped like clicks.
+def _from_json_candidates(answer: str) -> tuple[list[tuple] | None, object]:
+    """The first JSON (or Python-literal) value in the answer that is shaped like clicks, as
+    ``(clicks or None, the {"clicks": ...} object they came from or None)``.
 
     When that value is one lone click (an object, or an ``[x, y]`` pair, as in prose or in a list
     cut off by a token limit), the lone clicks that follow it are collected too.
@@ -127,7 +154,7 @@ def _from_json_candidates(answer: str) -> list[tuple] | None:
     for cleaned in texts:  # the asked-for {"clicks": [...]} wins over pairs mentioned in prose
         for value, _, _ in _decoded_values(cleaned):
             if isinstance(value, dict) and _has_list_key(value):
-                return _clicks_from_value(value, answer)
+                return _clicks_from_value(value, answer), value
     for cleaned in texts:
         singles: list[tuple] = []
         last_end = -1
@@ -141,12 +168,12 @@ def _from_json_candidates(answer: str) -> list[tuple] | None:
             if not lone or len(found) != 1:
                 if singles:
                     break
-                return found
+                return found, None
             singles.extend(found)
             last_end = end
         if singles:
-            return singles
-    return None
+            return singles, None
+    return None, None
 
 
 def _has_list_key(value: dict) -> bool:
@@ -261,15 +288,11 @@ def _number(value: Any, answer: str) -> float:
 
 
 def _label(value: Any, answer: str) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (int, float)) and value in (0, 1):
+    if isinstance(value, bool) or (isinstance(value, (int, float)) and value in (0, 1)):
         return int(value)
     text = str(value).strip().lower()
-    if text in _POSITIVE:
-        return 1
-    if text in _NEGATIVE:
-        return 0
+    if text in _POSITIVE or text in _NEGATIVE:
+        return int(text in _POSITIVE)
     if isinstance(value, str) and not re.fullmatch(_NUM, text):
         return 1  # Qwen names the object as the "label": a positive point on it
     raise ClickParseError(f"click label {value!r} is not 0 (negative) or 1 (positive)", answer)
@@ -291,9 +314,7 @@ def grid_to_pixel(value: int | float, size: int) -> int:
 def pixel_to_grid(value: int | float, size: int) -> int:
     """Pixel index (0..size-1) to grid unit (0..1000); exact inverse of :func:`grid_to_pixel`
     whenever the pixel grid is the coarser of the two (size <= 1001)."""
-    if size < 2:
-        return 0
-    return int(min(GRID, max(0, round(float(value) * GRID / (size - 1)))))
+    return 0 if size < 2 else int(min(GRID, max(0, round(float(value) * GRID / (size - 1)))))
 
 
 def to_pixels(clicks: Iterable[Click], width: int, height: int) -> list[Click]:
@@ -318,9 +339,8 @@ def write_clicks(path: str | Path, pixel_clicks: Iterable[Click]) -> Path:
     from rs_helpers.files import write_json_atomic
 
     path = Path(path)
-    records = clicks_to_records(pixel_clicks)
     try:
-        return write_json_atomic(path, records, indent=1)
+        return write_json_atomic(path, clicks_to_records(pixel_clicks), indent=1)
     except OSError as exc:
         raise BadInputError(f"cannot write the clicks file {path} ({exc.strerror or exc})") from None
 

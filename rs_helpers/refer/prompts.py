@@ -1,13 +1,15 @@
 """Prompt templates that ask a vision-language model for click prompts in the one click format.
 
 The wording is ours (the paper does not publish its prompt): a short statement of the task, the
-0-1000 grid, the exact JSON to write, and a worked example. The same text is used for GPT-5,
+0-1000 grid, the exact JSON to write, a worked example, and the one answer for "there is nothing
+to segment" (:func:`rs_helpers.refer.clicks.no_target_answer`: ``{"clicks": [], "reason": ...}``,
+read by the parser as no clicks, turned into an empty mask). The same text is used for GPT-5,
 for Qwen-VL at inference and for the LoRA training examples, so that a tuned model sees at
 inference exactly what it saw in training.
 """
 from __future__ import annotations
 
-from rs_helpers.refer.clicks import GRID, Click, format_clicks
+from rs_helpers.refer.clicks import GRID, Click, format_clicks, no_target_answer
 from rs_helpers.errors import BadInputError
 
 TASKS = ("referring", "reasoning", "semantic")
@@ -19,6 +21,7 @@ SYSTEM_PROMPT = (
 )
 
 _EXAMPLE = format_clicks([Click(512, 300, 1), Click(540, 330, 1), Click(610, 300, 0)])
+_NO_TARGET_EXAMPLE = no_target_answer("<why, in a few words>")
 
 _TASK_LINES = {
     "referring": 'Find the region that this description refers to: "{text}"',
@@ -31,7 +34,9 @@ Coordinates are integers on a 0-{grid} grid relative to the image: x from 0 (lef
 Use label 1 for a positive click inside the target and label 0 for a negative click on something nearby that must be excluded.
 Put the first click well inside the target, away from its boundary; spread the other positive clicks over the target.
 Answer with JSON only, exactly in this form (no other text):
-{example}"""
+{example}
+If nothing in the image matches, answer with no clicks and a short reason, exactly in this form:
+{no_target}"""
 
 
 def check_query_text(text, name: str = "the query text") -> str:
@@ -69,4 +74,4 @@ def build_prompt(text: str, task: str = "referring", n_clicks: int = DEFAULT_N_C
     head = _TASK_LINES["referring" if task == "referring" else "reasoning"].format(text=text.replace('"', "'"))
     n = int(n_clicks)
     return head + "\n" + _FORMAT.format(n=n, clicks="click" if n == 1 else "clicks", grid=GRID,
-                                        example=_EXAMPLE)
+                                        example=_EXAMPLE, no_target=_NO_TARGET_EXAMPLE)

@@ -1,10 +1,20 @@
 """SAM turns click prompts into one mask.
 
-All clicks go to ``SamPredictor.predict`` at once (positive label 1, negative label 0). With
-``multimask=True`` (default) SAM proposes three masks and the one with the highest predicted
-IoU is kept; ``multimask=False`` asks for a single mask, which SAM's authors recommend when
-several clicks already disambiguate the target. Clicks are in *pixels* here (see
-:func:`rs_helpers.refer.clicks.to_pixels`).
+All clicks go to ``SamPredictor.predict`` at once (positive label 1, negative label 0). Whether
+SAM proposes three masks (the one with the highest predicted IoU is kept) or one is the
+``multimask`` rule, one of :data:`MULTIMASK_MODES`:
+
+- ``"auto"`` (default): three masks for a single click, one mask for two or more clicks.
+  segment-anything's ``SamPredictor.predict`` documentation says why: one click is ambiguous
+  (a roof, the house, the block), and three candidates often hold a better mask than one; with
+  several prompts the target is no longer ambiguous and ``multimask_output=False`` can do better.
+- ``"always"``: the best of three whatever the number of clicks (this package's rule before).
+- ``"never"``: always a single mask (``--single-mask``).
+
+``True`` and ``False`` are accepted for ``"always"`` and ``"never"``. Simulation
+(:mod:`rs_helpers.refer.click_sim`), training data (:mod:`rs_helpers.lora.data`) and inference
+(:mod:`rs_helpers.refer.pipeline`, ``rs-seg refer``) all go through :func:`predict_mask`, so one
+rule holds everywhere. Clicks are in *pixels* here (see :func:`rs_helpers.refer.clicks.to_pixels`).
 """
 from __future__ import annotations
 
@@ -16,6 +26,9 @@ import numpy as np
 from rs_helpers.refer.clicks import Click
 from rs_helpers.errors import BadInputError
 
+MULTIMASK_MODES = ("auto", "always", "never")
+DEFAULT_MULTIMASK = "auto"
+
 
 @dataclass
 class ClickMask:
@@ -25,6 +38,26 @@ class ClickMask:
     mask: np.ndarray
     score: float
     scores: list[float] = field(default_factory=list)
+    multimask_output: bool = False  # whether SAM was asked for three masks (False: one, or none)
+
+
+def multimask_mode(value: bool | str | None) -> str:
+    """``value`` as one of :data:`MULTIMASK_MODES` (True: "always", False: "never", None: the
+    default); anything else is a :class:`BadInputError`."""
+    if value is None:
+        return DEFAULT_MULTIMASK
+    if isinstance(value, bool):
+        return "always" if value else "never"
+    mode = str(value).strip().lower()
+    if mode not in MULTIMASK_MODES:
+        raise BadInputError(f"multimask {value!r}: choose one of {', '.join(MULTIMASK_MODES)}")
+    return mode
+
+
+def use_multimask(multimask: bool | str | None, n_clicks: int) -> bool:
+    """Whether SAM is asked for three masks for ``n_clicks`` clicks under the ``multimask`` rule."""
+    mode = multimask_mode(multimask)
+    return mode == "always" or (mode == "auto" and int(n_clicks) < 2)
 
 
 def make_predictor(sam, image_rgb: np.ndarray):
@@ -46,14 +79,17 @@ def clicks_to_arrays(pixel_clicks: Sequence[Click]) -> tuple[np.ndarray, np.ndar
     return coords, labels
 
 
-def predict_mask(predictor, pixel_clicks: Sequence[Click], multimask: bool = True) -> ClickMask:
-    """One mask from all ``pixel_clicks`` on the predictor's image.
+def predict_mask(predictor, pixel_clicks: Sequence[Click],
+                 multimask: bool | str = DEFAULT_MULTIMASK) -> ClickMask:
+    """One mask from all ``pixel_clicks`` on the predictor's image; ``multimask`` is the rule of
+    the module docstring (default "auto": best of three for one click, one mask for more).
 
     With no positive click there is nothing to segment: the answer is an empty mask (score 0)
     rather than whatever SAM would make of negative clicks alone.
     """
     height, width = predictor.original_size
     clicks = list(pixel_clicks)
+    multi = use_multimask(multimask, len(clicks))
     if not clicks:
         raise BadInputError("no clicks to give SAM")
     for c in clicks:
@@ -63,13 +99,13 @@ def predict_mask(predictor, pixel_clicks: Sequence[Click], multimask: bool = Tru
         return ClickMask(mask=np.zeros((height, width), bool), score=0.0, scores=[])
     coords, labels = clicks_to_arrays(clicks)
     masks, scores, _ = predictor.predict(point_coords=coords, point_labels=labels,
-                                         multimask_output=bool(multimask))
+                                         multimask_output=multi)
     best = int(np.argmax(scores))
     return ClickMask(mask=np.asarray(masks[best], bool), score=float(scores[best]),
-                     scores=[float(s) for s in scores])
+                     scores=[float(s) for s in scores], multimask_output=multi)
 
 
 def mask_from_clicks(sam, image_rgb: np.ndarray, pixel_clicks: Sequence[Click],
-                     multimask: bool = True) -> ClickMask:
+                     multimask: bool | str = DEFAULT_MULTIMASK) -> ClickMask:
     """Embed ``image_rgb`` with ``sam`` and return the mask for ``pixel_clicks``."""
     return predict_mask(make_predictor(sam, image_rgb), pixel_clicks, multimask=multimask)

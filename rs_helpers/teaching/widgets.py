@@ -274,7 +274,8 @@ class ClickExplorerState:
     a click outside the image), or is empty.
     """
 
-    def __init__(self, sam, image_rgb: np.ndarray, clicks: Sequence[Click] | None = None, multimask: bool = True):
+    def __init__(self, sam, image_rgb: np.ndarray, clicks: Sequence[Click] | None = None,
+                 multimask: bool | str = "auto"):
         self.image = _check_image(image_rgb)
         self.predictor = make_predictor(sam, self.image)
         self.height, self.width = self.image.shape[:2]

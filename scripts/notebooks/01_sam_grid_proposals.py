@@ -13,8 +13,9 @@
 # **Time.** About 15 minutes (plus model download the first time under the full profile).
 #
 # This is stage 1 of the open-vocabulary pipeline of the method (SAM proposals + CLIP selection,
-# see `method.md`): SAM cuts the image into regions without knowing any class names; CLIP names
-# them in notebook 02.
+# see [`docs/method.md`](../docs/method.md)): SAM cuts the image into regions without knowing any
+# class names; CLIP names them in notebook 02. An optional appendix at the end measures where the
+# time goes and compares SAM's own generator with the suite's faster one.
 
 # %%
 # {{SETUP}}
@@ -107,6 +108,9 @@ show_points(points, [1] * len(points), ax, marker_size=40);
 # * **predicted IoU** (`pred_iou_thresh`, 0.88): the decoder's own guess of mask quality;
 # * **stability** (`stability_score_thresh`, 0.95): how much the mask changes when its logit
 #   threshold moves by +-1; ragged, uncertain masks change a lot;
+#
+# As in segment-anything, a mask is kept when `predicted_iou > 0.88` (strictly) and
+# `stability_score >= 0.95` (greater or equal); the counts below use the same comparisons.
 # * **box NMS** (`box_nms_thresh`, 0.7): of masks with overlapping boxes, keep the best.
 #
 # Below, one run with the filters switched off keeps every raw answer with its scores, so we can
@@ -122,8 +126,8 @@ loose = generate_reference(sam, image, ProposalSettings(points_per_side=S["thres
 print(f"{S['threshold_grid']}^2 points -> {len(loose)} raw masks")
 for iou_t in (0.5, 0.88, 0.95):
     for stab_t in (0.8, 0.95):
-        kept = np.sum((loose.predicted_iou > iou_t) & (loose.stability_score > stab_t))
-        print(f"  predicted IoU > {iou_t:4.2f} and stability > {stab_t:4.2f}: {kept:5d} masks")
+        kept = np.sum((loose.predicted_iou > iou_t) & (loose.stability_score >= stab_t))
+        print(f"  predicted IoU > {iou_t:4.2f} and stability >= {stab_t:4.2f}: {kept:5d} masks")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
@@ -190,39 +194,12 @@ ax.set_title(f"{len(proposals)} SAM proposals ({S['points_per_side']}^2 grid)");
 # specks, and compare the count.
 
 # %% [markdown]
-# ## 6. The same masks, faster: where the time goes
-# segment-anything's `SamAutomaticMaskGenerator` repeats the image embedding for every prompt in
-# the mask decoder, upsamples every candidate to full resolution before filtering, and round-trips
-# masks through run-length encoding. `rs_helpers.sam.fast_proposals.generate_fast` computes the shared
-# work once per image, filters on the low-resolution logits and upsamples only the survivors. It
-# returns the same masks (the tests require at least 95% matched at IoU 0.95 both ways).
-# `rs-seg bench` measures both against the *floor* (SAM's encoder plus one decoder pass per prompt).
-#
-# A `Timings` object records seconds and peak memory per stage; `rs-seg ovss --timings` prints the
-# same for the whole pipeline.
-
-# %%
-from rs_helpers.sam import generate_fast, mask_match
-from rs_helpers.sam import Timings
-
-if rate is not None:
-    print(f"expected: about {2 * rate * S['points_per_side'] ** 2:.0f} s for both generators", flush=True)
-start = time.perf_counter()
-reference = generate_reference(sam, image, settings)
-reference_seconds = time.perf_counter() - start
-timings = Timings(device=str(next(sam.parameters()).device))
-fast = generate_fast(sam, image, settings, timings=timings)
-print(timings.table(f"fast generator, {S['points_per_side']}^2 grid"))
-a_in_b, b_in_a = mask_match(reference.masks, fast.masks)
-print(f"reference {reference_seconds:.2f} s, fast {timings.total_seconds:.2f} s; "
-      f"masks {len(reference)} vs {len(fast)}, matched {100 * a_in_b:.0f}% / {100 * b_in_a:.0f}%")
-
-# %% [markdown]
-# ## 7. Explore: grid density and thresholds
+# ## 6. Explore: grid density and thresholds
 # The explorer embeds the image **once**, runs the decoder once per grid density (its raw
 # answers are kept), and re-filters them when a threshold moves: only a new density costs a
 # decoder pass, a threshold costs almost nothing. It shows the default settings at once, so
-# "Run all" does not wait for you. The masks equal those of `generate_fast` for the same settings.
+# "Run all" does not wait for you. The masks equal those of the suite's fast generator
+# (`rs_helpers.sam.generate_fast`, see the appendix) for the same settings.
 #
 # *Try it:* lower the stability threshold and watch ragged masks appear; raise the box NMS IoU
 # to 1.0 to see the duplicates NMS removes. Under the tiny profile the masks are meaningless.
@@ -305,3 +282,34 @@ q2.check(answer)
 #
 # ## What's next
 # **02 · CLIP mask selection**: CLIP names the regions, turning proposals into a semantic or binary map.
+
+# %% [markdown]
+# ## Appendix (optional): the same masks, faster, and where the time goes
+# A detour for the curious, not needed for notebook 02. It runs both generators once more on
+# the full grid, so under the full profile on a CPU it takes minutes (the estimate is printed).
+#
+# segment-anything's `SamAutomaticMaskGenerator` repeats the image embedding for every prompt in
+# the mask decoder, upsamples every candidate to full resolution before filtering, and round-trips
+# masks through run-length encoding. `rs_helpers.sam.fast_proposals.generate_fast` computes the shared
+# work once per image, filters on the low-resolution logits and upsamples only the survivors. It
+# returns the same masks (the tests require at least 95% matched at IoU 0.95 both ways).
+# `rs-seg bench` measures both against the *floor* (SAM's encoder plus one decoder pass per prompt).
+#
+# A `Timings` object records seconds and peak memory per stage; `rs-seg ovss --timings` prints the
+# same for the whole pipeline.
+
+# %%
+from rs_helpers.sam import generate_fast, mask_match
+from rs_helpers.sam import Timings
+
+if rate is not None:
+    print(f"expected: about {2 * rate * S['points_per_side'] ** 2:.0f} s for both generators", flush=True)
+start = time.perf_counter()
+reference = generate_reference(sam, image, settings)
+reference_seconds = time.perf_counter() - start
+timings = Timings(device=str(next(sam.parameters()).device))
+fast = generate_fast(sam, image, settings, timings=timings)
+print(timings.table(f"fast generator, {S['points_per_side']}^2 grid"))
+a_in_b, b_in_a = mask_match(reference.masks, fast.masks)
+print(f"reference {reference_seconds:.2f} s, fast {timings.total_seconds:.2f} s; "
+      f"masks {len(reference)} vs {len(fast)}, matched {100 * a_in_b:.0f}% / {100 * b_in_a:.0f}%")

@@ -4,7 +4,7 @@
 #
 # **Objectives.** After this notebook you can
 # 1. embed class names with CLIP, with prompt templates and synonyms;
-# 2. compute a dense (per-pixel) CLIP class map and say what each training-free trick changes, the CLS-token bias removal first;
+# 2. compute a dense (per-pixel) CLIP class map and say what each training-free trick changes, the CLS-token bias removal first, and what SegEarth-OV's feature upsampler adds;
 # 3. turn SAM proposals into a semantic map by a majority vote, and into a binary map with a threshold tau;
 # 4. compare the dense-map selector with the crop selector, and try your own vocabulary over cached proposals.
 #
@@ -26,8 +26,9 @@ from rs_helpers.teaching import pick
 
 S = pick(
     full=dict(sam="vit_l", clip="ViT-B-16", sample="dubai_tile2_part001", binary_sample="atlanta_buildings",
-              points_per_side=29, templates="imagenet80", max_side=1024, device=None),
-    tiny=dict(points_per_side=4, templates="single", max_side=256),
+              points_per_side=29, templates="imagenet80", max_side=1024, long_side=448, device=None),
+    # long_side: the SegEarth-OV map of section 2 (448 there); 224 keeps the random upsampler to one window
+    tiny=dict(points_per_side=4, templates="single", max_side=256, long_side=224),
 )
 S
 
@@ -96,6 +97,12 @@ fig.tight_layout()
 # * **global-bias removal**: the CLS token's class scores, times lambda = 0.3, are subtracted
 #   from every patch (the CLS token carries an image-wide bias that otherwise leaks everywhere);
 # * logit scale 50, softmax over all (class, synonym) rows, max over each class's synonyms.
+#
+# These are SegEarth-OV's training-free tricks, but not all of SegEarth-OV: it also upsamples the
+# window features with SimFeatUp (a small learned upsampler) and sends low-probability pixels to a
+# background class. Neither is done in the three maps below, so the first is labelled "our defaults
+# (no upsampler)", not "SegEarth-OV"; the upsampler comes right after them. See
+# [`docs/method.md`](../docs/method.md).
 
 # %%
 from rs_helpers.ovss import DenseSettings, dense_map
@@ -103,7 +110,7 @@ from rs_helpers.evaluation import confusion_matrix
 from rs_helpers.teaching import show_image, show_semantic
 
 variants = {
-    "SegEarth-OV defaults": DenseSettings(templates=S["templates"]),
+    "our defaults (no upsampler)": DenseSettings(templates=S["templates"]),
     "no CLS bias removal": DenseSettings(templates=S["templates"], cls_lambda=0.0),
     "plain CLIP last block": DenseSettings(templates=S["templates"], modified_last_block=False, cls_lambda=0.0),
 }
@@ -123,7 +130,7 @@ fig.tight_layout()
 # %%
 target = vocab.names[0]
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-for ax, name in zip(axes, ["SegEarth-OV defaults", "no CLS bias removal"]):
+for ax, name in zip(axes, ["our defaults (no upsampler)", "no CLS bias removal"]):
     im = ax.imshow(maps[name].similarity[0], cmap="viridis")
     ax.set_title(f"'{target}' similarity: {name}")
     ax.set_axis_off()
@@ -132,6 +139,51 @@ fig.tight_layout()
 
 # %% [markdown]
 # *Try it:* set `cls_lambda=0.6` or `sliding_window=False` in a `DenseSettings` above and compare.
+
+# %% [markdown]
+# ### SegEarth-OV's map, without and with its upsampler
+# SegEarth-OV reads the image a little differently (`SEGEARTH_OV`: resized like OpenCV, straight
+# from full resolution; a short side read at its own length instead of zero-padded; its pixel
+# statistics) and, above all, **upsamples each window's features** before comparing them with the
+# text. CLIP sees a 224 px window as 14 x 14 patches of 16 px; SimFeatUp, a small learned
+# joint-bilateral upsampler, brings those features back to 224 x 224, each output pixel a weighted
+# mean of its neighbours whose weights follow the image's colours. Class edges then follow the
+# image's edges instead of the 16 px patch grid. Both maps below use SegEarth-OV's path with no
+# threshold to the background, so the only difference is the upsampler. (Under the tiny profile
+# the upsampler is random as well, and the long side is 224 instead of 448 to keep it fast.)
+
+# %%
+from dataclasses import replace
+
+from rs_helpers.ovss import SEGEARTH_OV, load_upsampler
+
+upsampler = load_upsampler("simfeatup", clip, profile=S["profile"])
+segearth = replace(SEGEARTH_OV, templates=S["templates"], long_side=S["long_side"])
+side = "" if S["long_side"] == 448 else f", long side {S['long_side']}"
+random_up = " (random)" if TINY else ""
+upsampled = {}
+for name, up in [(f"SegEarth-OV path, no upsampler{side}", None),
+                 (f"SegEarth-OV path + SimFeatUp{random_up}{side}", upsampler)]:
+    start = time.perf_counter()
+    upsampled[name] = dense_map(clip, image, vocab, segearth, text=text, upsampler=up)
+    print(f"{name}: {time.perf_counter() - start:.1f} s")
+
+fig, axes = plt.subplots(2, 2, figsize=(11, 9))
+for col, (name, dm) in enumerate(upsampled.items()):
+    miou = confusion_matrix(dm.labels, gt_work, len(vocab)).miou()
+    show_semantic(dm.labels, sample.palette, vocab.names, axes[0, col], legend=col == 1,
+                  title=f"{name}\npixel mIoU {100 * miou:.1f}{NOTE}")
+    im = axes[1, col].imshow(dm.probs[0], vmin=0, vmax=1, cmap="viridis")
+    axes[1, col].set_title(f"P('{target}'){NOTE}")
+    axes[1, col].set_axis_off()
+    fig.colorbar(im, ax=axes[1, col])
+fig.tight_layout()
+
+# %% [markdown]
+# With real weights the upsampled map is smoother inside regions and sharper at their borders; the
+# 16 px blocks of the map without it are gone. SegEarth-OV's full segmentation adds, per dataset, a
+# probability threshold below which a pixel goes to the background class; `rs-seg ovss --method
+# clip` runs exactly that (CLIP alone, no SAM), and notebook 03 compares it under two protocols.
 
 # %% [markdown]
 # **How long will SAM take here?** The next sections prompt SAM with a grid on each image. A
@@ -166,7 +218,7 @@ start = time.perf_counter()
 proposals = cache.get(sam, image, proposal_settings)
 print(f"{len(proposals)} proposals in {time.perf_counter() - start:.1f} s (cached from now on)")
 
-dense = maps["SegEarth-OV defaults"]
+dense = maps["our defaults (no upsampler)"]
 voted = select_semantic(proposals.masks, dense.labels, len(vocab), SelectionSettings())
 for name, labels in [("CLIP pixels only", dense.labels), ("SAM masks + CLIP vote", voted.labels)]:
     print(f"{name:24s} mIoU {100 * confusion_matrix(labels, gt_work, len(vocab)).miou():.1f}{NOTE}")
@@ -209,6 +261,11 @@ fig.tight_layout()
 # The other common SAM + CLIP design classifies each mask by itself: its box is cropped, pixels
 # outside the mask are greyed, and all crops go through CLIP in one batch. It sees each region
 # out of context, which helps for objects and hurts for stuff (roads, fields) whose crops look alike.
+#
+# What the timings compare: both selectors need the dense CLIP map (the crop selector uses it for
+# the pixels no mask covers), so each title gives the map's time first, then what the selector adds
+# on top: the **vote** (dense) or **one CLIP pass over all the crops** plus the choice (crop). SAM's
+# time is left out: both use the same proposals, cached after the first run.
 
 # %%
 print(f"the fast generator's proposals are not cached yet: expected about {format_seconds(sam_seconds)} for SAM, "
@@ -227,9 +284,14 @@ fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
 show_semantic(gt, sample.palette, sample.class_names, axes[0], legend=False, title="ground truth")
 for ax, (selector, result) in zip(axes[1:], results.items()):
     miou = confusion_matrix(result.labels, gt, len(vocab)).miou()
-    seconds = result.timings.get("clip_crops", result.timings["selection"])
+    t = result.timings
+    added = t.get("clip_crops", 0.0) + t["selection"]
+    step = "vote" if selector == "dense" else "CLIP on crops"
     show_semantic(result.labels, result.palette, result.class_names, ax, legend=selector == "crop",
-                  title=f"{selector}: mIoU {100 * miou:.1f}, {seconds:.2f} s{NOTE}")
+                  title=f"{selector} selector: mIoU {100 * miou:.1f}{NOTE}\n"
+                        f"dense CLIP map {t['clip_dense']:.2f} s + {step} {added:.2f} s")
+    print(f"{selector:5s} selector: dense CLIP map {t['clip_dense']:.2f} s (both need it) + {step} {added:.2f} s "
+          f"(SAM proposals not counted)")
 fig.tight_layout()
 
 # %% [markdown]
@@ -343,6 +405,7 @@ q2.check(answer)
 # ## Summary
 # * Class names become text embeddings averaged over prompt templates; synonyms are max-pooled.
 # * The dense CLIP map needs training-free fixes; removing the CLS token's global bias is one of them.
+# * SegEarth-OV also upsamples CLIP's 14 x 14 window features to pixels (SimFeatUp), guided by the image.
 # * Multi-class: each SAM mask takes its majority CLIP class. Binary: keep masks above tau, take the union.
 # * The crop selector classifies masks out of context in one CLIP batch; compare it per dataset.
 #

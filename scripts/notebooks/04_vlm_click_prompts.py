@@ -83,8 +83,14 @@ print("USER (plus the image):\n" + prompt)
 # format, NOT model output** (made from the ground-truth masks, so they are better than GPT-5
 # would do). They let the notebook run offline and in CI; they say nothing about GPT-5.
 #
-# On Colab: add the key under *Secrets* and run
-# `os.environ["OPENAI_API_KEY"] = google.colab.userdata.get("OPENAI_API_KEY")` before this cell.
+# On Colab: add the key under *Secrets* (the key icon on the left, with notebook access on), then
+# run this before the next cell:
+#
+# ```python
+# import os
+# from google.colab import userdata
+# os.environ["OPENAI_API_KEY"] = userdata.get("OPENAI_API_KEY")
+# ```
 
 # %%
 import os
@@ -143,8 +149,12 @@ for text in examples:
 # %% [markdown]
 # ## 5. SAM from the clicks
 # All clicks go to SAM at once (`SamPredictor.predict` with positive label 1 and negative label 0).
-# SAM proposes three masks and we keep the one with the highest predicted IoU (`multimask=False`
-# asks for a single mask instead). Green stars: positive clicks; red: negative.
+# One click is ambiguous (a roof, the building, the block?), so for one click SAM proposes three
+# masks and we keep the one with the highest predicted IoU; from two clicks on, the prompt is
+# specific enough and SAM returns a single mask, as segment-anything advises (`multimask="auto"`,
+# the default; `"always"` keeps the best of three, `"never"` asks for one mask). If the model
+# answers that there is no target (`{"clicks": [], "reason": ...}`), SAM is skipped and the mask
+# is empty. Green stars: positive clicks; red: negative.
 
 # %%
 import matplotlib.pyplot as plt

@@ -59,7 +59,7 @@ if TINY:
 # In notebooks 04 and 05 a vision-language model writes click prompts and SAM turns them into a
 # mask. To *teach* a model to write good clicks we need target clicks, but the datasets give masks.
 # The method makes the targets by simulating a careful annotator with frozen SAM in the loop
-# (`method.md`, "Click simulation"):
+# ([`docs/method.md`](../docs/method.md), "Click simulation"):
 #
 # 1. the first click is positive, at the point deepest inside the mask (the maximum of its distance transform);
 # 2. SAM segments from the clicks so far;
@@ -112,7 +112,8 @@ for k, (pixel, grid) in enumerate(zip(sim.clicks, sim.grid_clicks()), start=1):
 
 # %% [markdown]
 # Why did the second click land where it did? The distance maps of the two error regions after the
-# first click; the larger maximum wins (a tie goes to the positive click).
+# first click; the larger maximum wins, and a tie goes to the negative click (RITM's rule, the
+# standard simulator of interactive segmentation).
 #
 # *Try it:* set `multimask=False` in `sam_predictor_fn`, or pass `stop_iou=0.9` to `simulate_clicks`,
 # and watch how many clicks are needed.
@@ -367,7 +368,7 @@ def depth(region):
     return distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
 
 fn, fp = depth(target & ~pred), depth(pred & ~target)
-region, label = (fn, 1) if fn.max() >= fp.max() else (fp, 0)
+region, label = (fn, 1) if fn.max() > fp.max() else (fp, 0)
 row, col = np.unravel_index(region.argmax(), region.shape)
 answer = (int(col), int(row), label)
 answer

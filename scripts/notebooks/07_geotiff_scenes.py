@@ -23,7 +23,11 @@
 # %% [markdown]
 # ## Settings
 # Every cost knob sits here. `tile` and `overlap` are in pixels; `simplify` is a tolerance in
-# metres and `min_area` an area in square metres (the units of both sample CRSs).
+# metres and `min_area` an area in square metres (the units of both sample CRSs). The tile sizes
+# and overlaps are chosen so that the tiles fall on a regular grid (section 2): Atlanta is
+# 900 px = 512 + 388 with a step of 512 - 124 = 388 (2 x 2 tiles), Chesapeake 260 px = 192 + 68
+# with a step of 192 - 124 = 68, and the no-overlap comparison of section 5 uses 450 px tiles
+# that just touch.
 # Under the tiny profile the SAM grid is coarse and the models are random: the maps are
 # **meaningless**, only the mechanics (tiles, georeferencing, polygons) are real.
 
@@ -32,7 +36,8 @@ from rs_helpers.teaching import pick
 
 S = pick(
     full=dict(sam="vit_l", clip="ViT-B-16", points_per_side=29, points_per_batch=64,
-              atlanta_tile=512, atlanta_overlap=128, chesapeake_tile=192, chesapeake_overlap=64,
+              atlanta_tile=512, atlanta_overlap=124, atlanta_plain_tile=450, chesapeake_tile=192,
+              chesapeake_overlap=124,
               seam_with_models=True, simplify=1.0, min_area=20.0, figure_size=5),
     tiny=dict(points_per_side=4, points_per_batch=16, seam_with_models=False, figure_size=4),
 )
@@ -93,7 +98,6 @@ from rs_helpers.geo import SceneReader, tile_grid
 
 with SceneReader(atlanta.image) as reader:
     print("bands used:", reader.bands, "| scene stretch (low, high):", reader.stretch.low, reader.stretch.high)
-    tiles = tile_grid(reader.height, reader.width, S["atlanta_tile"], S["atlanta_overlap"])
     scene_rgb = reader.overview(max_side=reader.width)  # 900 px: small enough to hold whole
     raw = reader.src.read(1)
 naive = (raw // 256).astype(np.uint8)
@@ -125,8 +129,13 @@ fig.tight_layout()
 # ## 2. Tiling a scene
 # SAM and CLIP see one tile at a time, so memory depends on the tile, not the scene: a 20,000 px
 # satellite scene goes through the same 1024 px window as a small chip. Tiles are
-# `tile` x `tile` pixels and neighbours share `overlap` pixels; the last row and column are
-# shifted back inside the scene so every tile is full size (it then shares more).
+# `tile` x `tile` pixels and neighbours share `overlap` pixels, so along each axis a tile starts
+# every `tile - overlap` pixels. Where that step does not fit the scene, the last row and column
+# are shifted back inside it so every tile is full size, and they then share more with their
+# neighbours. With `tile=512` and `overlap=128` Atlanta's starts would be 0, 384 and **388**: nine
+# tiles, the third row and column only 4 px from the second, paid for in full for 4 new pixels.
+# The settings here avoid that: 900 - 512 = 388 is exactly one step of 512 - 124, so the tiles sit
+# on a regular 2 x 2 grid and every pair of neighbours shares exactly 124 px.
 #
 # **Who decides a pixel?** The tile whose centre is nearest. Near its border a tile sees objects
 # cut in half (SAM) and little context (CLIP), so its labels there are the least reliable; the
@@ -134,11 +143,21 @@ fig.tight_layout()
 # These "cores" (solid boxes below) are rectangles that partition the scene: each tile writes
 # its core straight into the output file, and nothing is blended or kept for later.
 #
-# *Try it:* set the overlap to 0 and to 256 and watch the cores.
+# *Try it:* in the next cell set `overlap_px = 256` (starts 0, 256, 388: the last tile shifted
+# back) or `0` (starts 0, 388: the shift makes them overlap anyway), then `tile_px = 450` with
+# overlap 0 (two tiles that just touch), and watch the starts and the cores. The later sections
+# use the settings cell's values whatever you set here.
 
 # %%
+tile_px, overlap_px = S["atlanta_tile"], S["atlanta_overlap"]
+tiles = tile_grid(scene_rgb.shape[0], scene_rgb.shape[1], tile_px, overlap_px)
+starts = sorted({tile.col_off for tile in tiles})  # the same along rows: the scene is square
+step = tile_px - overlap_px
+regular = all(b - a == step for a, b in zip(starts, starts[1:]))
+print(f"tile starts along each axis: {starts}, step tile - overlap = {step}: "
+      + ("a regular grid" if regular else "the last tile is shifted back, so it shares more with its neighbour"))
 fig, ax = plt.subplots(figsize=(fs + 1, fs + 1))
-show_image(scene_rgb, ax, title=f"{len(tiles)} tiles of {S['atlanta_tile']} px, overlap {S['atlanta_overlap']}")
+show_image(scene_rgb, ax, title=f"{len(tiles)} tiles of {tile_px} px, overlap {overlap_px}")
 colours = ["tab:red", "tab:orange", "tab:green", "tab:blue", "tab:purple", "tab:cyan", "tab:olive", "tab:pink"]
 middle = tiles[len(tiles) // 2]
 for k, tile in enumerate(tiles):
@@ -158,7 +177,8 @@ print(f"yellow frame: tile {middle.index}; shaded: the cores (each pixel belongs
 # tags. Binary mode writes 0/1.
 
 # %%
-print(f"Atlanta: {len(tiles)} tiles, each through SAM ({S['points_per_side']} x {S['points_per_side']} grid) "
+atlanta_tiles = len(tile_grid(scene_rgb.shape[0], scene_rgb.shape[1], S["atlanta_tile"], S["atlanta_overlap"]))
+print(f"Atlanta: {atlanta_tiles} tiles, each through SAM ({S['points_per_side']} x {S['points_per_side']} grid) "
       "and CLIP. The progress bar shows the time left; the time per tile measured on this scene "
       "gives the estimates printed before the next model runs.")
 
@@ -256,7 +276,7 @@ toy = ThresholdSegmenter(threshold=float(np.percentile(scene_rgb[..., 0], 90)), 
                          class_names=["background", "bright"])
 untiled = ThresholdSegmenter(threshold=toy.threshold)(scene_rgb)  # the same rule without a blind margin
 fig, axes = plt.subplots(1, 2, figsize=(2 * fs, fs))
-for ax, overlap in zip(axes, [0, 128]):
+for ax, overlap in zip(axes, [0, 100]):  # 300 px tiles: starts 0, 300, 600 and 0, 200, 400, 600
     run = segment_scene(atlanta.image, out=work / f"toy_{overlap}.tif", tile=300, overlap=overlap,
                         segmenter=toy, progress=False)
     with rasterio.open(run.path) as out:
@@ -271,23 +291,27 @@ print("orange: kept; red: lost along the tile borders (away from the scene's own
 # %% [markdown]
 # With real models the effect is subtler: masks cut at the border, a CLIP label that changes
 # with context. The next cell (on with the full profile) compares the building maps stitched
-# with and without overlap and shows where they disagree.
+# with and without overlap and shows where they disagree. The run without overlap uses 450 px
+# tiles, which just touch (starts 0 and 450): 512 px tiles with overlap 0 would start at 0 and
+# 388, overlapping anyway. Both runs have the same cores (the boundary between neighbours is at
+# 450 px in both), so the only difference is the context each tile sees around its core.
 
 # %%
 if S["seam_with_models"]:
-    plain_tiles = len(tile_grid(scene_rgb.shape[0], scene_rgb.shape[1], S["atlanta_tile"], 0))
+    plain_tiles = len(tile_grid(scene_rgb.shape[0], scene_rgb.shape[1], S["atlanta_plain_tile"], 0))
     print(f"the next cell runs {plain_tiles} tiles without overlap; at Atlanta's rate, "
           + estimate_remaining(buildings.timings["total"], buildings.tiles, buildings.tiles + plain_tiles, "tile"))
 
 # %%
 if S["seam_with_models"]:
     no_overlap = segment_scene(atlanta.image, "building,roof,house", sam=sam, clip=clip, binary=True,
-                               out=work / "atlanta_no_overlap.tif", tile=S["atlanta_tile"], overlap=0,
+                               out=work / "atlanta_no_overlap.tif", tile=S["atlanta_plain_tile"], overlap=0,
                                settings=settings)
     with rasterio.open(no_overlap.path) as out:
         plain_map = out.read(1)
     fig, axes = plt.subplots(1, 2, figsize=(2 * fs, fs))
-    for ax, labels, title in zip(axes, [plain_map, building_map], ["overlap 0", f"overlap {S['atlanta_overlap']}"]):
+    titles = [f"{S['atlanta_plain_tile']} px tiles, overlap 0", f"{S['atlanta_tile']} px tiles, overlap {S['atlanta_overlap']}"]
+    for ax, labels, title in zip(axes, [plain_map, building_map], titles):
         show_image(scene_rgb, ax, title=f"{title} (IoU {foreground_iou(labels, truth):.2f})")
         show_mask(labels == 1, ax)
     print(f"{(plain_map != building_map).mean():.1%} of the pixels differ")
@@ -408,11 +432,12 @@ q2.check(answer)
 
 # %% [markdown]
 # ### More to explore
-# 1. Tile Atlanta with `tile=256` and `overlap` 0, 32 and 128. How many tiles, and how does the
+# 1. Tile Atlanta with `tile=300` and `overlap` 0, 100 and 150 (all three give regular grids:
+#    900 - 300 = 600 is a multiple of 300, 200 and 150). How many tiles, and how does the
 #    building IoU change (full profile)?
 # 2. Export the land-cover map as GeoJSON with `min_area=0` and with `min_area=5000`. How many
 #    polygons does each class lose?
-# 3. Run the border-blind segmenter with `margin=80` and `overlap=128`. Why do the seams come back?
+# 3. Run the border-blind segmenter with `margin=80` and `overlap=100`. Why do the seams come back?
 
 # %% [markdown]
 # ## Summary
@@ -423,5 +448,7 @@ q2.check(answer)
 # * Polygons: GDAL traces regions, slivers go, outlines are simplified in metres, holes stay.
 #
 # ## What's next
-# Notebook 08 makes each tile faster (fast grid proposals, batched CLIP); notebooks 04-06 turn to
-# referring segmentation, whose masks can be exported the same way.
+# This is the last notebook of the open-vocabulary part. Each tile already uses the fast grid
+# proposals and one dense CLIP pass of notebooks 01-02 (their speed is compared in 01's appendix
+# and by `rs-seg bench --pipeline`). Notebooks 04-06 turn to referring segmentation, whose masks
+# can be exported the same way.

@@ -149,3 +149,113 @@ def test_cli_samples_end_to_end_tiny(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["profile"] == "tiny" and data["n_images"] == 2
     assert (tmp_path / "eval_images.csv").is_file() and (tmp_path / "eval_summary.csv").is_file()
+
+
+# ---------------------------------------------------------------------------- methods and named protocols
+class Bicubic:
+    """A cheap stand-in for SimFeatUp: features bicubically to the guidance's size (counts its calls)."""
+
+    calls = 0
+
+    def __call__(self, features, guidance):
+        import torch.nn.functional as F
+
+        Bicubic.calls += 1
+        return F.interpolate(features, size=guidance.shape[-2:], mode="bicubic", align_corners=False)
+
+
+@pytest.fixture
+def cheap_upsampler_and_no_sam(monkeypatch):
+    import rs_helpers.models.sam as sam_module
+    import rs_helpers.ovss.simfeatup as simfeatup
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("SAM was loaded by --method clip")
+
+    monkeypatch.setattr(sam_module, "load_sam", refuse)
+    monkeypatch.setattr(simfeatup, "load_simfeatup", lambda *a, **k: Bicubic())
+
+
+def test_method_settings_follow_the_protocol_per_dataset():
+    from rs_helpers.evaluation.method_settings import clip_settings, dense_settings, scope, upsampler_name
+    from rs_helpers.evaluation.protocols import get_protocol
+    from rs_helpers.ovss.clip_dense import DenseSettings
+
+    native = get_protocol("native", kind="ovss")
+    assert dense_settings(native, "single") == DenseSettings(templates="single")  # sam-clip as before
+    assert clip_settings(native, "single", 512).max_side == 512 and clip_settings(native).resize_first
+    potsdam, xbd = get_protocol("segearth-ov", "potsdam"), get_protocol("segearth-ov", "xbd-pre")
+    assert (clip_settings(potsdam).prob_thd, clip_settings(potsdam).bg_idx) == (0.1, 5)
+    assert clip_settings(xbd).dense.cls_lambda == 0.0 and dense_settings(xbd).cls_lambda == 0.0
+    assert clip_settings(potsdam, max_side=512).max_side is None  # logits to the original size
+    assert upsampler_name(potsdam, "clip") == "simfeatup" and upsampler_name(native, "sam-clip") == "none"
+    assert upsampler_name(potsdam, "sam-clip", "none") == "none"
+    with pytest.raises(BadInputError, match="method"):
+        upsampler_name(potsdam, "sam")
+    assert "all fields apply;" in scope(potsdam, "clip", "simfeatup")
+    assert "but the upsampler" in scope(potsdam, "clip", "none") and "protocol's: simfeatup" in scope(potsdam, "clip", "none")
+    assert "not applied: prob_thd and bg_idx" in scope(potsdam, "sam-clip", "simfeatup", 1024)
+    assert "random SimFeatUp" in scope(potsdam, "clip", "simfeatup", tiny=True)
+
+
+def test_cli_clip_method_segearth_protocol_on_loveda(tmp_path, capsys, tiny_clip, cheap_upsampler_and_no_sam):
+    from rs_helpers.evaluation.method_settings import clip_settings
+    from rs_helpers.evaluation.ovss_eval import clip_segmenter
+    from rs_helpers.evaluation.protocols import get_protocol
+
+    fake = fl.make_loveda(tmp_path)
+    out = tmp_path / "clip.json"
+    before = Bicubic.calls
+    args = ["eval", "ovss", "--dataset", "loveda", "--root", str(fake.root), "--method", "clip", "--protocol",
+            "segearth-ov", "--templates", "single", "--no-progress", "--profile", "tiny", "--out", str(out)]
+    assert main(args) == 0
+    assert Bicubic.calls > before  # the protocol's upsampler, by default
+    printed = capsys.readouterr().out
+    lines = [line for line in printed.splitlines() if not line.startswith(("!!", "***"))]
+    assert lines[0].startswith("protocol segearth-ov (loveda, SegEarth-OV configs/cfg_loveda.py): "
+                               "prob_thd 0.3 -> bg_idx 0 (background)")
+    assert lines[1].startswith("method clip (CLIP alone, no SAM): all fields apply; upsampler simfeatup")
+    data = json.loads(out.read_text())
+    assert data["protocol_name"] == "segearth-ov" and data["protocol_settings"] == lines[0]
+    assert data["settings"]["method"] == "clip" and "sam" not in data["settings"]
+    # the scores are those of CLIP alone under LoveDA's SegEarth-OV settings
+    ds = get_dataset("loveda", fake.root)
+    expected = evaluate(ds, clip_segmenter(tiny_clip, clip_settings(get_protocol("segearth-ov", "loveda"), "single"),
+                                           upsampler=Bicubic()), progress=False)
+    assert data["groups"][0]["confusion"] == expected.groups[0].confusion.matrix.tolist()
+    # the same results file under another protocol, method or upsampler is refused before any model
+    for option, value in (("--protocol", "native"), ("--method", "sam-clip"), ("--upsampler", "none")):
+        changed = args[:args.index(option)] + [option, value] + args[args.index(option) + 2:] \
+            if option in args else args + [option, value]
+        assert main(changed) == 2
+        assert "other settings" in capsys.readouterr().err
+
+
+def test_cli_sam_clip_under_a_protocol_says_which_fields_apply(tmp_path, capsys, monkeypatch):
+    import rs_helpers.ovss.simfeatup as simfeatup
+
+    monkeypatch.setattr(simfeatup, "load_simfeatup", lambda *a, **k: Bicubic())
+    fake = fl.make_loveda(tmp_path)
+    out = tmp_path / "sam.json"
+    assert main(["eval", "ovss", "--dataset", "loveda", "--root", str(fake.root), "--limit", "1", "--templates",
+                 "single", "--points-per-side", "2", "--no-progress", "--profile", "tiny", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "protocol segearth-ov (loveda" in printed  # the dataset's own protocol by default
+    assert "method sam-clip (SAM masks vote on the dense map): applied: resize" in printed
+    assert "not applied: prob_thd and bg_idx" in printed
+    data = json.loads(out.read_text())
+    assert data["settings"]["method"] == "sam-clip" and data["settings"]["upsampler"] == "simfeatup"
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--protocol", "rmsin"], "not for ovss"),
+    (["--protocol", "bogus"], "unknown protocol"),
+    (["--method", "clip", "--selector", "crop"], "--selector has no use with --method clip"),
+])
+def test_cli_bad_protocol_or_method_exit_2_before_models(tmp_path, capsys, argv, match):
+    fake = fl.make_loveda(tmp_path)
+    code = main(["eval", "ovss", "--dataset", "loveda", "--root", str(fake.root), "--profile", "tiny",
+                 "--no-progress", "--out", str(tmp_path / "r.json"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and match in err and "tiny model in use" not in err
+    assert not (tmp_path / "r.json").exists()

@@ -1,5 +1,6 @@
 """LoRA training data: answers that parse back to the targets, one SAM embedding per image,
-skipped bad samples, the held-out split by image, the trainer reading the file, the command."""
+empty targets with the no-target answer (or skipped), skipped bad samples, the rules on every line,
+the held-out split by image, the trainer reading the file, the command."""
 from __future__ import annotations
 
 import json
@@ -124,12 +125,90 @@ def test_bad_samples_are_skipped_and_listed(tmp_path):
     ]
     with pytest.warns(UserWarning, match="skipped"):
         summary = build_examples(records, make_predict=_oracle_factory([]), progress=False)
-    assert [e["id"] for e in summary.examples] == ["ok"]
+    assert [e["id"] for e in summary.examples] == ["empty", "ok"]  # an empty target is a no-target line
     reasons = dict(summary.skipped)
-    assert set(reasons) == {"empty", "wrong_size", "no_text"}
-    assert "empty" in reasons["empty"] and "mask" in reasons["wrong_size"] and "text" in reasons["no_text"]
+    assert set(reasons) == {"wrong_size", "no_text"}
+    assert "mask" in reasons["wrong_size"] and "text" in reasons["no_text"]
+    with pytest.warns(UserWarning, match="skipped"):
+        summary = build_examples(records, make_predict=_oracle_factory([]), progress=False, skip_empty=True)
+    assert [e["id"] for e in summary.examples] == ["ok"]
+    assert set(dict(summary.skipped)) == {"empty", "wrong_size", "no_text"}
+    assert "empty" in dict(summary.skipped)["empty"]
     with pytest.raises(BadInputError, match="no usable sample"), pytest.warns(UserWarning):
-        write_lora_data(records[:1], tmp_path / "t.jsonl", make_predict=_oracle_factory([]), progress=False)
+        write_lora_data(records[1:2], tmp_path / "t.jsonl", make_predict=_oracle_factory([]), progress=False)
+    with pytest.raises(BadInputError, match="no usable sample"), pytest.warns(UserWarning):
+        write_lora_data(records[:1], tmp_path / "t.jsonl", make_predict=_oracle_factory([]), progress=False,
+                        skip_empty=True)
+
+
+# --------------------------------------------------------------------------- empty targets
+def test_empty_targets_get_the_no_target_answer_without_sam(tmp_path):
+    from rs_helpers.refer.clicks import NO_TARGET_REASON, no_target_answer, no_target_reason
+
+    shape = (20, 20)
+    records = [_record(tmp_path, "none1", "empty.png", np.zeros(shape, bool), text="the airport"),
+               _record(tmp_path, "none2", "empty.png", np.zeros(shape, bool), task="reasoning", text="a dock?"),
+               _record(tmp_path, "ok", "full.png", _rect(shape, (5, 9), (5, 9)))]
+    calls: list = []
+    summary = build_examples(records, n_clicks=4, make_predict=_oracle_factory(calls), progress=False)
+    assert calls == [(20, 20, 3)]  # SAM embedded only the image with a target
+    by_id = {e["id"]: e for e in summary.examples}
+    for rid in ("none1", "none2"):
+        line = by_id[rid]
+        assert line["clicks"] == [] and line["answer"] == no_target_answer()
+        assert parse_clicks(line["answer"]) == [] and no_target_reason(line["answer"]) == NO_TARGET_REASON
+        assert line["iou"] is None and line["stop_reason"] == "no_target" and line["n_clicks"] == 4
+    assert by_id["none2"]["task"] == "reasoning" and by_id["ok"]["clicks"]
+    assert summary.no_target == 2 and summary.mean_iou == 1.0  # the mean is over samples with a target
+    only_empty = build_examples(records[:1], make_predict=_oracle_factory([]), progress=False)
+    assert only_empty.mean_iou is None and only_empty.no_target == 1
+
+
+def test_every_line_records_the_rules(tmp_path):
+    shape = (20, 20)
+    records = [_record(tmp_path, "none", "a.png", np.zeros(shape, bool)),
+               _record(tmp_path, "ok", "b.png", _rect(shape, (5, 9), (5, 9)))]
+    default = build_examples(records, make_predict=_oracle_factory([]), progress=False)
+    assert [(e["tie"], e["multimask"]) for e in default.examples] == [("negative", "auto")] * 2
+    old = build_examples(records, make_predict=_oracle_factory([]), progress=False, tie="positive", multimask=True)
+    assert [(e["tie"], e["multimask"]) for e in old.examples] == [("positive", "always")] * 2
+    for bad in ({"tie": "ritm"}, {"multimask": "sometimes"}):
+        with pytest.raises(BadInputError):
+            build_examples(records, make_predict=_oracle_factory([]), progress=False, **bad)
+
+
+def test_the_tie_rule_reaches_the_simulation(tmp_path):
+    """A 7 x 7 target whose "SAM" answers the square shifted 1 px right: the missed and the wrongly
+    added columns are equally deep, so the second click is negative (RITM) or positive (the old rule)."""
+    shape = (16, 16)
+    target = _rect(shape, (4, 10), (4, 10))
+    records = [_record(tmp_path, "tie", "t.png", target)]
+    shifted = lambda rgb: (lambda points, labels: _rect(shape, (4, 10), (5, 11)))  # noqa: E731
+    ritm = build_examples(records, n_clicks=2, make_predict=shifted, progress=False)
+    old = build_examples(records, n_clicks=2, make_predict=shifted, progress=False, tie="positive")
+    assert [Click(**c) for c in ritm.examples[0]["clicks"]] == to_grid([Click(7, 7, 1), Click(11, 4, 0)], 16, 16)
+    assert [Click(**c) for c in old.examples[0]["clicks"]] == to_grid([Click(7, 7, 1), Click(4, 4, 1)], 16, 16)
+
+
+def test_the_multimask_rule_reaches_sam(tmp_path, monkeypatch):
+    """Through sam_predictor_fn: the first click alone gets the best of three, later ones one mask."""
+    import rs_helpers.sam.from_clicks as from_clicks
+
+    class Fake:
+        def __init__(self, shape):
+            self.original_size, self.calls = shape, []
+
+        def predict(self, point_coords, point_labels, multimask_output):
+            self.calls.append(multimask_output)
+            n = 3 if multimask_output else 1
+            return np.zeros((n,) + self.original_size, bool), np.linspace(0.1, 0.3, n), None
+
+    made = []
+    monkeypatch.setattr(from_clicks, "make_predictor", lambda sam, rgb: made.append(Fake(rgb.shape[:2])) or made[-1])
+    records = [_record(tmp_path, "r", "a.png", _rect((20, 20), (5, 9), (5, 9)))]
+    build_examples(records, sam=object(), n_clicks=3, progress=False)
+    build_examples(records, sam=object(), n_clicks=3, progress=False, multimask="always")
+    assert [fake.calls for fake in made] == [[True, False, False], [True, True, True]]
 
 
 def test_groups_keep_first_appearance_order(tmp_path):
@@ -184,10 +263,16 @@ def test_lora_data_command_on_the_shipped_samples(tmp_path, capsys):
     lines = read_jsonl(out)
     assert len(lines) == 2
     for line in lines:
-        assert set(line) >= {"image", "text", "task", "clicks", "answer"}
+        assert set(line) >= {"image", "text", "task", "clicks", "answer", "tie", "multimask"}
         assert 1 <= len(line["clicks"]) <= 2 and line["clicks"][0]["label"] == 1
         assert parse_clicks(line["answer"]) == [Click(**c) for c in line["clicks"]]
-    assert "2 examples from 1 images" in capsys.readouterr().out
+        assert (line["tie"], line["multimask"]) == ("negative", "auto")
+    printed = capsys.readouterr().out
+    assert "2 examples from 1 images" in printed and "rules: tie negative, SAM multimask auto" in printed
+    out2 = tmp_path / "train2.jsonl"
+    assert main(["lora-data", "--dataset", "samples", "--limit", "1", "--n-clicks", "2", "--out", str(out2),
+                 "--tie", "positive", "--single-mask", "--profile", "tiny", "--device", "cpu"]) == 0
+    assert [(e["tie"], e["multimask"]) for e in read_jsonl(out2)] == [("positive", "never")]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -235,8 +320,17 @@ def test_lora_data_command_on_fake_benchmark_folders(tmp_path, capsys):
     assert main(["lora-data", "--dataset", "earthreason", "--root", str(earth["root"]), "--split", "test",
                  "--all-questions", "--n-clicks", "1", "--out", str(out), "--profile", "tiny"]) == 0
     lines = read_jsonl(out)
-    assert [e["text"] for e in lines] == ["where could a boat dock (a)?", "which area suits a ferry?"]
-    assert all(e["task"] == "reasoning" and len(e["clicks"]) == 1 for e in lines)
+    assert [e["text"] for e in lines] == ["where could a boat dock (a)?", "which area suits a ferry?",
+                                          "where could a boat dock (b)?", "which area suits a ferry?"]
+    assert all(e["task"] == "reasoning" for e in lines)
+    assert [len(e["clicks"]) for e in lines] == [1, 1, 0, 0]  # b's target is empty: the no-target answer
+    assert parse_clicks(lines[2]["answer"]) == [] and lines[2]["id"] == "earthreason_test_b_q0"
+    printed = capsys.readouterr().out
+    assert "2 with an empty target, written with the no-target answer" in printed and "skipped" not in printed
+    skip = tmp_path / "earth_skip.jsonl"
+    assert main(["lora-data", "--dataset", "earthreason", "--root", str(earth["root"]), "--split", "test",
+                 "--all-questions", "--n-clicks", "1", "--out", str(skip), "--profile", "tiny", "--skip-empty"]) == 0
+    assert [e["text"] for e in read_jsonl(skip)] == ["where could a boat dock (a)?", "which area suits a ferry?"]
     assert "skipped earthreason_test_b_q0: empty target mask" in capsys.readouterr().out
     assert main(["lora-data", "--dataset", "rrsisd", "--root", str(rrsisd["root"]), "--all-questions",
                  "--out", str(out), "--profile", "tiny"]) == 2

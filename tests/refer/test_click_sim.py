@@ -1,5 +1,6 @@
-"""Click simulation: hand-computed clicks with an oracle "SAM", geometric properties, the real
-loop with the tiny SAM, and ``rs-seg clicks``."""
+"""Click simulation: hand-computed clicks with an oracle "SAM", geometric properties, the tie rule
+against a port of RITM's clicker, SAM's multimask rule in the loop, the real loop with the tiny SAM,
+and ``rs-seg clicks``."""
 from __future__ import annotations
 
 import json
@@ -11,10 +12,12 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from rs_helpers.refer.click_sim import (
+    TIE_RULES,
     first_click,
     iou,
     next_click,
     padded_distance,
+    predictor_fn,
     sam_predictor_fn,
     simulate_clicks,
 )
@@ -117,14 +120,38 @@ def test_each_step_picks_the_right_region_and_polarity():
     assert sim.grid_clicks() == [Click(231, 474, 1), Click(718, 316, 1), Click(615, 105, 0)]
 
 
-def test_equal_maxima_give_a_positive_click():
-    # A 7 x 7 target and a 7 x 7 oracle square around the first click, shifted by 1 px: the
-    # false-negative strip and the false-positive strip both reach distance 1.
+def _tie_case():
+    """A 7 x 7 target (rows and cols 4..10) and a prediction shifted right by 1 px: the missed
+    column 4 and the wrongly added column 11 both reach distance 1 (equal maxima)."""
     shape = (16, 16)
-    gt = rect(shape, (4, 10), (4, 10))
-    pred = rect(shape, (4, 10), (5, 11))
-    click, distance, source = next_click(gt, pred)
-    assert (click, distance, source) == (Click(4, 4, 1), 1.0, "fn")
+    return rect(shape, (4, 10), (4, 10)), rect(shape, (4, 10), (5, 11))
+
+
+def test_equal_maxima_give_a_negative_click_by_default_as_ritm():
+    gt, pred = _tie_case()
+    # RITM: is_positive = fn_max > fp_max, so a tie clicks the false positive, first pixel (11, 4)
+    assert next_click(gt, pred) == (Click(11, 4, 0), 1.0, "fp")
+    assert next_click(gt, pred, tie="negative") == (Click(11, 4, 0), 1.0, "fp")
+    assert ritm_next_click(gt, pred, np.ones(gt.shape, bool)) == (False, (4, 11), pytest.approx(1.0))
+
+
+def test_the_old_tie_rule_gives_a_positive_click():
+    gt, pred = _tie_case()
+    assert next_click(gt, pred, tie="positive") == (Click(4, 4, 1), 1.0, "fn")
+
+
+def test_the_tie_rule_runs_through_the_simulation():
+    gt, pred = _tie_case()
+    ritm = simulate_clicks(gt, lambda p, l: pred.copy(), n_clicks=2)
+    old = simulate_clicks(gt, lambda p, l: pred.copy(), n_clicks=2, tie="positive")
+    assert ritm.clicks == [Click(7, 7, 1), Click(11, 4, 0)] and ritm.sources == ["gt", "fp"]
+    assert old.clicks == [Click(7, 7, 1), Click(4, 4, 1)] and old.sources == ["gt", "fn"]
+    assert TIE_RULES == ("negative", "positive")
+    for bad in ("ritm", "", None):
+        with pytest.raises(BadInputError, match="tie"):
+            next_click(gt, pred, tie=bad)
+        with pytest.raises(BadInputError, match="tie"):
+            simulate_clicks(gt, lambda p, l: pred.copy(), tie=bad)
 
 
 def test_false_negatives_far_away_beat_a_thin_false_positive():
@@ -214,10 +241,128 @@ def test_corrective_click_lies_in_the_error_it_corrects(data):
     fp_max = padded_distance(pred & ~gt).max()
     if source == "fn":
         assert click.label == 1 and gt[click.y, click.x] and not pred[click.y, click.x]
-        assert distance == fn_max >= fp_max
+        assert distance == fn_max > fp_max  # RITM's rule: a tie is not a positive click
     else:
         assert click.label == 0 and pred[click.y, click.x] and not gt[click.y, click.x]
-        assert distance == fp_max > fn_max
+        assert distance == fp_max >= fn_max
+    old = next_click(gt, pred, tie="positive")
+    if fn_max == fp_max:
+        assert old[2] == "fn" and old[1] == fn_max
+    else:
+        assert old == step
+
+
+# --------------------------------------------------------------------------- RITM's clicker, ported
+def _ritm_distance(mask: np.ndarray) -> np.ndarray:
+    """cv2.distanceTransform(mask, DIST_L2, 0) as RITM calls it (exact Euclidean distance, float32);
+    scipy's exact transform where OpenCV is not installed."""
+    try:
+        import cv2
+    except ImportError:
+        from scipy.ndimage import distance_transform_edt
+
+        return distance_transform_edt(mask).astype(np.float32)
+    return cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 0)
+
+
+def ritm_next_click(gt, pred, not_clicked):
+    """Our port of ``Clicker._get_next_click(pred_mask, padding=True)`` in RITM
+    (SamsungLabs/ritm_interactive_segmentation, isegm/inference/clicker.py), without an ignore
+    label: error maps padded with one ring of zeros, distance transforms cropped back, clicked
+    pixels zeroed, positive only when the false-negative maximum is strictly larger, and the first
+    pixel (row-major) of the chosen maximum. Returns ``(is_positive, (y, x), max distance)``."""
+    gt, pred = np.asarray(gt, bool), np.asarray(pred, bool)
+    fn = np.pad(gt & ~pred, ((1, 1), (1, 1)), "constant")
+    fp = np.pad(~gt & pred, ((1, 1), (1, 1)), "constant")
+    fn_dt = _ritm_distance(fn)[1:-1, 1:-1] * not_clicked
+    fp_dt = _ritm_distance(fp)[1:-1, 1:-1] * not_clicked
+    fn_max, fp_max = fn_dt.max(), fp_dt.max()
+    positive = bool(fn_max > fp_max)
+    chosen, value = (fn_dt, fn_max) if positive else (fp_dt, fp_max)
+    ys, xs = np.where(chosen == value)
+    return positive, (int(ys[0]), int(xs[0])), float(value)
+
+
+def ritm_simulation(gt, answers, n_clicks):
+    """RITM's evaluation loop (isegm/inference/evaluation.py, evaluate_sample) with our port: the
+    first click is the next click for an empty prediction; then one click per prediction. Returns
+    the clicks and the two maxima each was chosen between."""
+    not_clicked = np.ones(gt.shape, bool)
+    pred, out = np.zeros(gt.shape, bool), []
+    for k in range(n_clicks):
+        positive, (y, x), value = ritm_next_click(gt, pred, not_clicked)
+        out.append((Click(x, y, int(positive)), value))
+        not_clicked[y, x] = False
+        pred = answers[k]
+    return out
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.data())
+def test_next_click_agrees_with_ritm_on_random_masks(data):
+    gt = data.draw(masks)
+    pred = data.draw(arrays(np.bool_, gt.shape))
+    clicked = (gt ^ pred) & data.draw(arrays(np.bool_, gt.shape))  # some error pixels already clicked
+    positive, (y, x), value = ritm_next_click(gt, pred, ~clicked)
+    ours = next_click(gt, pred, clicked)
+    if value == 0:  # no error left to click: RITM would click a meaningless pixel, we stop
+        assert ours is None
+        return
+    click, distance, source = ours
+    assert (click.x, click.y, click.label) == (x, y, int(positive))
+    assert source == ("fn" if positive else "fp") and distance == pytest.approx(value, abs=1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_simulated_clicks_agree_with_ritms_loop(data):
+    gt = data.draw(masks)
+    if not gt.any():
+        return
+    n = data.draw(st.integers(1, 6))
+    answers = data.draw(st.lists(arrays(np.bool_, gt.shape), min_size=6, max_size=6))
+    calls = iter(answers)
+    sim = simulate_clicks(gt, lambda p, l: next(calls), n_clicks=n)
+    ritm = ritm_simulation(gt, answers, n)
+    assert sim.clicks == [c for c, _ in ritm[: len(sim.clicks)]]
+    assert sim.distances == pytest.approx([v for _, v in ritm[: len(sim.clicks)]], abs=1e-4)
+    if sim.stop_reason in ("perfect", "stuck") and len(sim.clicks) < n:
+        assert ritm[len(sim.clicks)][1] == 0  # we stop where RITM has no error left to click
+
+
+# --------------------------------------------------------------------------- SAM's masks in the loop
+class RecordingPredictor:
+    """Stands in for SamPredictor: records ``multimask_output``; paints a 3 x 3 square per positive
+    click (three identical candidates, or one)."""
+
+    def __init__(self, shape):
+        self.original_size, self.calls = shape, []
+
+    def predict(self, point_coords, point_labels, multimask_output):
+        self.calls.append((len(point_coords), multimask_output))
+        mask = np.zeros(self.original_size, bool)
+        for (x, y), label in zip(point_coords.astype(int), point_labels):
+            if label:
+                mask[max(0, y - 1): y + 2, max(0, x - 1): x + 2] = True
+        n = 3 if multimask_output else 1
+        return np.stack([mask] * n), np.linspace(0.5, 0.9, n), None
+
+
+@pytest.mark.parametrize("multimask, expect", [
+    ("auto", [(1, True), (2, False), (3, False)]), (None, [(1, True), (2, False), (3, False)]),
+    ("always", [(1, True), (2, True), (3, True)]), (True, [(1, True), (2, True), (3, True)]),
+    ("never", [(1, False), (2, False), (3, False)]), (False, [(1, False), (2, False), (3, False)]),
+])
+def test_the_simulation_asks_sam_for_one_mask_from_two_clicks_on(multimask, expect):
+    shape = (12, 30)
+    gt = rect(shape, (1, 3), (1, 3)) | rect(shape, (6, 8), (12, 14)) | rect(shape, (1, 3), (24, 26))
+    fake = RecordingPredictor(shape)
+    kwargs = {} if multimask is None else {"multimask": multimask}
+    sim = simulate_clicks(gt, predictor_fn(fake, **kwargs), n_clicks=3)
+    assert sim.stop_reason == "perfect" and len(sim.clicks) == 3
+    assert fake.calls == expect
+    with pytest.raises(BadInputError, match="multimask"):
+        predictor_fn(fake, multimask="sometimes")
 
 
 @settings(max_examples=40, deadline=None)
@@ -278,6 +423,24 @@ def test_clicks_command_writes_pixel_clicks_and_prints_ious(tmp_path, rgb_image,
     text = capsys.readouterr().out
     assert "IoU" in text and "(64, 48)" in text
     assert isinstance(json.loads(out.read_text()), list)
+
+
+def test_clicks_command_tie_and_multimask_options(tmp_path, rgb_image, capsys):
+    from rs_helpers.cli import main
+
+    yy, xx = np.mgrid[:96, :128]
+    image, mask = _write_pair(tmp_path, rgb_image, (yy - 48) ** 2 + (xx - 64) ** 2 < 15 ** 2)
+    out = tmp_path / "clicks.json"
+    base = ["clicks", str(image), str(mask), "--n", "2", "--profile", "tiny", "--device", "cpu"]
+    assert main(base + ["--out", str(out)]) == 0
+    assert "rules: tie negative, SAM multimask auto" in capsys.readouterr().out
+    assert main(base + ["--out", str(tmp_path / "c2.json"), "--tie", "positive", "--multimask", "always"]) == 0
+    assert "rules: tie positive, SAM multimask always" in capsys.readouterr().out
+    assert main(base + ["--out", str(tmp_path / "c3.json"), "--single-mask"]) == 0
+    assert "SAM multimask never" in capsys.readouterr().out
+    for bad in (["--tie", "ritm"], ["--multimask", "sometimes"], ["--single-mask", "--multimask", "auto"]):
+        assert main(base + ["--out", str(tmp_path / "c4.json"), *bad]) == 2
+    assert not (tmp_path / "c4.json").exists()
 
 
 def test_clicks_command_rejects_bad_masks(tmp_path, rgb_image, capsys):

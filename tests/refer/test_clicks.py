@@ -1,4 +1,4 @@
-"""The click format, its parser, grid <-> pixel conversion and clicks files."""
+"""The click format, its parser (with the no-target answer), grid <-> pixel conversion and clicks files."""
 from __future__ import annotations
 
 import json
@@ -11,10 +11,13 @@ from hypothesis import strategies as st
 
 from rs_helpers.refer.clicks import (
     GRID,
+    NO_TARGET_REASON,
     Click,
     ClickParseError,
     format_clicks,
     grid_to_pixel,
+    no_target_answer,
+    no_target_reason,
     parse_clicks,
     pixel_to_grid,
     read_clicks,
@@ -94,6 +97,45 @@ def test_bad_answers_raise_quoting_the_answer(answer, reason):
     assert repr(answer)[:40] in str(info.value)
     assert info.value.answer == answer
     assert isinstance(info.value, BadInputError)
+
+
+# --------------------------------------------------------------------------- the no-target answer
+@pytest.mark.parametrize("answer, reason", [
+    ('{"clicks": [], "reason": "there is no airport in this image"}', "there is no airport in this image"),
+    ('{"reason": "no ship", "clicks": []}', "no ship"),
+    ('```json\n{"clicks": [], "reason": "  no road here ",}\n```', "no road here"),
+    ("Looking carefully... {'clicks': [], 'reason': 'only water'}", "only water"),
+    ('<think>maybe {"clicks": [{"x": 5, "y": 5, "label": 1}]}</think>{"clicks": [], "reason": "none"}', "none"),
+    ('{"clicks": [], "reason": "nothing"} (there is a dock at (512, 300) but it is not a harbour)', "nothing"),
+])
+def test_the_no_target_answer_parses_to_no_clicks(answer, reason):
+    assert parse_clicks(answer) == [] and parse_clicks(answer, max_clicks=3) == []
+    assert no_target_reason(answer) == reason
+
+
+@pytest.mark.parametrize("answer", [
+    '{"clicks": []}', '{"clicks": [], "reason": ""}', '{"clicks": [], "reason": "   "}',
+    '{"clicks": [], "reason": 5}', '{"clicks": [], "reason": null}', '{"points": [], "reason": "none"}',
+    '[]', '{"reason": "no target"}', "There is no target in this image.", '{"clicks": [], "no_target": true}',
+])
+def test_other_answers_without_clicks_still_raise(answer):
+    with pytest.raises(ClickParseError):
+        parse_clicks(answer)
+    assert no_target_reason(answer) is None
+
+
+def test_clicks_beside_a_reason_are_clicks():
+    answer = '{"clicks": [{"x": 5, "y": 6, "label": 1}], "reason": "the roof"}'
+    assert parse_clicks(answer) == [Click(5, 6, 1)] and no_target_reason(answer) is None
+
+
+def test_formatting_no_clicks_gives_the_no_target_answer():
+    assert format_clicks([]) == no_target_answer() == json.dumps({"clicks": [], "reason": NO_TARGET_REASON})
+    assert parse_clicks(format_clicks([])) == [] and no_target_reason(format_clicks([])) == NO_TARGET_REASON
+    assert json.loads(format_clicks([], reason="no  river\nhere")) == {"clicks": [], "reason": "no river here"}
+    for bad in ("", "  ", None):
+        with pytest.raises(BadInputError, match="reason"):
+            no_target_answer(bad)
 
 
 def test_long_answers_are_quoted_shortened():

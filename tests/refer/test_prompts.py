@@ -30,3 +30,13 @@ def test_reasoning_and_semantic_share_a_template():
 def test_bad_prompt_inputs(kwargs):
     with pytest.raises(BadInputError):
         build_prompt(**kwargs)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_prompt_shows_the_one_no_target_answer(task):
+    from rs_helpers.refer.clicks import no_target_reason
+
+    prompt = build_prompt("an airport", task=task)
+    lines = [line for line in prompt.splitlines() if line.startswith('{"clicks": []')]
+    assert len(lines) == 1 and "If nothing in the image matches" in prompt
+    assert parse_clicks(lines[0]) == [] and no_target_reason(lines[0])

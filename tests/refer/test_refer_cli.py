@@ -14,7 +14,7 @@ from rs_helpers.cli import main
 from rs_helpers.refer.clicks import Click, read_clicks
 from rs_helpers.geo.rasters import read_mask
 from rs_helpers.refer.pipeline import ask_for_clicks, refer
-from rs_helpers.errors import NoClicksError
+from rs_helpers.errors import BadInputError, NoClicksError
 from rs_helpers.refer.vlm_replay import ReplayBackend
 from rs_helpers.refer.vlm import VLMAnswer
 
@@ -222,3 +222,110 @@ def test_refer_qwen_tiny_with_adapter(tmp_path, image_png, capsys):
         assert (tmp_path / "m.png").exists()
     else:
         assert code == 4 and "raw answer:" in err and "qwen:tiny-qwen3-vl+adapter" in err
+
+
+# --------------------------------------------------------------------------- the no-target answer
+NO_TARGET = '{"clicks": [], "reason": "there is no airport here"}'
+
+
+class MustNotBeCalled:
+    """A predictor (or SAM) for a test where SAM must not run: any use fails the test."""
+
+    original_size = (96, 128)
+
+    def predict(self, *args, **kwargs):
+        raise AssertionError("SAM was asked to predict for a no-target answer")
+
+    def set_image(self, *args, **kwargs):
+        raise AssertionError("SAM was asked to embed for a no-target answer")
+
+
+def test_the_no_target_answer_gives_an_empty_mask_without_sam(rgb_image, monkeypatch):
+    import rs_helpers.refer.pipeline as pipeline
+
+    result = refer(rgb_image, "the airport", Scripted(NO_TARGET), predictor=MustNotBeCalled())
+    assert result.mask.shape == (96, 128) and result.mask.dtype == bool and not result.mask.any()
+    assert result.clicks == [] and result.pixel_clicks == [] and result.score == 0.0
+    assert result.no_target and result.reason == "there is no airport here" and result.answer == NO_TARGET
+    assert result.usage["total_tokens"] == 3 and set(result.timings) == {"vlm_s"}
+    monkeypatch.setattr(pipeline, "make_predictor", lambda *a: (_ for _ in ()).throw(AssertionError("embedded")))
+    assert not refer(rgb_image, "the airport", Scripted(NO_TARGET), sam=MustNotBeCalled()).mask.any()
+    clicks, answer, _, _ = ask_for_clicks(rgb_image, "the airport", Scripted(NO_TARGET))
+    assert clicks == [] and answer == NO_TARGET
+    with pytest.raises(ValueError, match="sam= or predictor="):  # checked before the model is asked
+        refer(rgb_image, "x", Scripted(NO_TARGET))
+
+
+class RecordingPredictor:
+    original_size = (96, 128)
+
+    def __init__(self):
+        self.multimask = []
+
+    def predict(self, point_coords, point_labels, multimask_output):
+        self.multimask.append(multimask_output)
+        n = 3 if multimask_output else 1
+        return np.ones((n, 96, 128), bool), np.linspace(0.5, 0.9, n), None
+
+
+@pytest.mark.parametrize("answer, multimask, expect", [
+    ('{"clicks": [{"x": 500, "y": 400, "label": 1}]}', "auto", True),
+    (GOOD, "auto", False), (GOOD, "always", True), (GOOD, True, True), (GOOD, "never", False),
+    ('{"clicks": [{"x": 500, "y": 400, "label": 1}]}', "never", False),
+])
+def test_refer_asks_sam_for_one_mask_from_two_clicks_on(rgb_image, answer, multimask, expect):
+    predictor = RecordingPredictor()
+    refer(rgb_image, "the disc", Scripted(answer), predictor=predictor, multimask=multimask)
+    assert predictor.multimask == [expect]
+    predictor = RecordingPredictor()
+    refer(rgb_image, "the disc", Scripted(answer), predictor=predictor)  # the default is auto
+    assert predictor.multimask == [answer != GOOD]
+    with pytest.raises(BadInputError, match="multimask"):
+        refer(rgb_image, "the disc", Scripted(answer), predictor=predictor, multimask="sometimes")
+
+
+def _replay_file(tmp_path, answer):
+    stored = tmp_path / "answers.json"
+    stored.write_text(json.dumps({"label": "test", "answers": [{"text": "the airport", "answer": answer}]}))
+    return f"replay:{stored}"
+
+
+def test_refer_command_writes_an_empty_mask_for_no_target(tmp_path, image_tif, capsys, monkeypatch):
+    import rs_helpers.models.sam as sam_module
+
+    monkeypatch.setattr(sam_module, "load_sam", lambda *a, **k: (_ for _ in ()).throw(AssertionError("SAM loaded")))
+    out, clicks_out, polygons = tmp_path / "mask.tif", tmp_path / "clicks.json", tmp_path / "mask.geojson"
+    code = main(["refer", str(image_tif), "--text", "the airport", "--vlm", _replay_file(tmp_path, NO_TARGET),
+                 "--profile", "tiny", "--device", "cpu", "--out", str(out), "--clicks-out", str(clicks_out),
+                 "--geojson", str(polygons)])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    mask = read_mask(out)
+    assert mask.shape == (96, 128) and not mask.any()
+    with rasterio.open(out) as src:
+        assert src.crs.to_epsg() == 32616
+    assert json.loads(clicks_out.read_text()) == []
+    assert json.loads(polygons.read_text())["features"] == []
+    assert "no target (there is no airport here)" in printed.out and "SAM not run" in printed.out
+    assert "mask: empty (no target)" in printed.out and "SAM skipped" in printed.out
+
+
+def test_refer_command_other_empty_answers_still_exit_4(tmp_path, image_png, capsys):
+    out = tmp_path / "mask.png"
+    code = main(["refer", str(image_png), "--text", "the airport", "--vlm", _replay_file(tmp_path, '{"clicks": []}'),
+                 "--profile", "tiny", "--device", "cpu", "--out", str(out)])
+    assert code == 4 and not out.exists() and "raw answer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, expect", [([], "auto"), (["--multimask", "always"], "always"),
+                                             (["--multimask", "never"], "never"), (["--single-mask"], "never")])
+def test_refer_command_multimask_option(tmp_path, image_png, monkeypatch, options, expect):
+    import rs_helpers.sam.from_clicks as from_clicks
+
+    seen = []
+    real = from_clicks.predict_mask
+    monkeypatch.setattr(from_clicks, "predict_mask", lambda p, c, multimask: seen.append(multimask) or real(p, c, multimask))
+    assert main(["refer", str(image_png), "--text", "the airport", "--vlm", _replay_file(tmp_path, GOOD),
+                 "--profile", "tiny", "--device", "cpu", "--sam", "vit_b", "--out", str(tmp_path / "m.png"),
+                 *options]) == 0
+    assert seen == [expect]

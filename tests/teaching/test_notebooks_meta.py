@@ -56,7 +56,8 @@ def test_skeleton_title_badge_and_sections(path):
     cells = _cells(path)
     first = _text(cells[0])
     assert first.startswith("# "), "first cell starts with the title"
-    badge = f"colab.research.google.com/github/{REPO_URL.split('github.com/')[1]}/blob/main/notebooks/{path.name}"
+    badge = (f"colab.research.google.com/github/{REPO_URL.split('github.com/')[1]}/blob/"
+             f"{build_notebooks.COLAB_REF}/notebooks/{path.name}")
     assert badge in first, "first cell carries this notebook's Colab badge"
     markdown = "\n".join(_text(c) for c in cells if c["cell_type"] == "markdown").lower()
     for word in ("objectives", "prerequisites", "time", "exercises", "summary", "what's next"):
@@ -69,11 +70,12 @@ def test_skeleton_title_badge_and_sections(path):
 def test_colab_setup_cell(path):
     setup = next(_text(c) for c in _cells(path) if c["cell_type"] == "code" and "google.colab" in _text(c))
     assert '"google.colab" in sys.modules' in setup
-    assert f'REPO_URL = "{REPO_URL}"' in setup, "setup cell installs from the repository URL in pyproject"
-    assert f'SUITE_REF = "v{VERSION}"' in setup, "setup cell pins the suite version"
-    install_lines = [line for line in setup.splitlines() if "pip install" in line]
+    assert f'"RS_HELPERS_REPO_URL", "{REPO_URL}"' in setup, "setup cell installs from the repository URL in pyproject"
+    assert f'SUITE_REF = "{build_notebooks.COLAB_REF}"' in setup, "setup cell clones the ref the badge opens"
+    install_lines = [line for line in setup.splitlines() if '"pip", "install"' in line]
     assert install_lines and all("torch" not in line for line in install_lines), "never reinstall torch on Colab"
-    assert "setup_notebook()" in setup
+    assert "!" not in "".join(line.lstrip()[:1] for line in setup.splitlines()), "no shell escapes: they cannot fail"
+    assert "setup_notebook()" in setup  # executed for real in test_colab_cell.py
 
 
 def test_setup_cell_is_valid_python_after_ipython_transforms():
@@ -91,5 +93,5 @@ def test_readme_table_matches_notebooks_titles_and_badges():
     for row, path in zip(rows, NOTEBOOKS):
         title = _title(path).split("·", 1)[-1].strip()
         assert f"[{title}](notebooks/{path.name})" in row, f"README row for {path.name} lacks its title/link"
-        assert f"colab.research.google.com/github/{slug}/blob/main/notebooks/{path.name}" in row, (
+        assert f"colab.research.google.com/github/{slug}/blob/{build_notebooks.COLAB_REF}/notebooks/{path.name}" in row, (
             f"README row for {path.name} lacks its Colab badge")

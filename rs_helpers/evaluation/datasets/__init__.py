@@ -22,7 +22,7 @@ from rs_helpers.evaluation.datasets.registry import (
 OVSS_BENCHMARKS = ["openearthmap", "loveda", "isaid", "potsdam", "vaihingen", "uavid", "udd5", "vdd",
                    "whu-aerial", "whu-sat-ii", "inria", "xbd-pre", "chn6-cug", "deepglobe", "massachusetts",
                    "spacenet", "wbs-si"]
-# Averages reported in method.md (the per-dataset numbers live on each loader class).
+# Averages reported in docs/method.md (the per-dataset numbers live on each loader class).
 REPORTED_AVERAGES = {
     "multiclass": {"paper": 41.3, "segearth_ov": 39.2},
     "binary": {"paper": 35.1, "segearth_ov": 34.2},

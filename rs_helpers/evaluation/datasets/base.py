@@ -1,7 +1,7 @@
 """What every benchmark loader shares: label decoding, samples, root finding and layout errors.
 
 A loader is a small class (one file per dataset or family, torchgeo style) that declares the
-evaluation protocol of ``method.md`` (class names with synonyms, split, crops, the reported
+evaluation protocol of ``docs/method.md`` (class names with synonyms, split, crops, the reported
 numbers) and finds its samples under a root folder in the dataset's usual published layout.
 Samples are cheap records; pixels are read only by ``sample.load()``, which returns the image
 as uint8 RGB (``RasterImage``) and the labels as uint8 class indices with ``IGNORE`` (255).
@@ -295,7 +295,7 @@ class OvssDataset(RootedDataset):
     """An open-vocabulary semantic segmentation benchmark (multi-class or binary extraction).
 
     ``classes``: one vocabulary entry per class index, comma-separated synonyms, exactly as in the
-    SegEarth-OV protocol; ``paper`` / ``segearth_ov``: the numbers ``method.md`` reports
+    SegEarth-OV protocol; ``paper`` / ``segearth_ov``: the numbers ``docs/method.md`` reports
     (mIoU for multi-class sets, foreground IoU for binary ones; None where not reported).
     """
 
@@ -337,7 +337,7 @@ class ReferringDataset(RootedDataset):
     """A referring or reasoning segmentation benchmark: one text and one binary target per record.
 
     Records are ``rs_helpers.samples.ReferringSample`` (or subclasses whose ``load()`` builds
-    the mask from polygons); ``reported`` holds the gIoU numbers of ``method.md`` as
+    the mask from polygons); ``reported`` holds the gIoU numbers of ``docs/method.md`` as
     ``{method: {split: value}}``.
     """
 

@@ -47,6 +47,6 @@ class BinaryFolders(OvssDataset):
 
 
 def named(vocabulary: str) -> list:
-    """The binary vocabulary of method.md: background; <target>."""
+    """The binary vocabulary of docs/method.md: background; <target>."""
     return ["background", vocabulary]
 

@@ -67,7 +67,7 @@ class EarthReason(ReferringDataset):
     default_split = "test"
     folders = ("RSReasonSeg", "rs_reason_seg/RSReasonSeg", "EarthReason")
     url = "https://huggingface.co/datasets/earth-insights/EarthReason"
-    reported = {  # gIoU, method.md
+    reported = {  # gIoU, docs/method.md
         "paper: LoRA Qwen3-VL-2B": {"test": 72.7},
         "paper: GPT-5 zero-shot": {"test": 47.4},
         "SegEarth-R1": {"test": 70.75},

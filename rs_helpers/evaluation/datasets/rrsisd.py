@@ -148,23 +148,41 @@ def polygon_rle_counts(xy: list, height: int, width: int) -> list[int]:
     return counts
 
 
-def polygons_to_mask(polygons: list, height: int, width: int) -> np.ndarray:
-    """Union of COCO polygons (flat ``[x1, y1, x2, y2, ...]`` lists) as an H x W bool mask."""
-    mask = np.zeros((height, width), bool)
-    for poly in polygons:
-        if len(poly) >= 6:
-            mask |= rle_decode({"size": [height, width], "counts": polygon_rle_counts([float(v) for v in poly],
-                                                                                     height, width)})
-    return mask
+# How the parts (polygons, RLEs) of one annotation combine: "union" (a pixel inside any part) or
+# "sum-one", RMSIN's rule (refer/refer.py getMask sums the part masks as uint8 and
+# data/dataset_refer_bert.py keeps the pixels equal to 1, so overlaps of parts become background).
+PARTS = ("union", "sum-one")
 
 
-def segmentation_to_mask(segmentation: Any, height: int, width: int) -> np.ndarray:
-    """COCO ``segmentation`` (polygons, one RLE, or a list of RLEs) as an H x W bool mask."""
+def combine_parts(parts: list, height: int, width: int, rule: str = "union") -> np.ndarray:
+    """H x W bool mask from part masks under ``rule`` (see :data:`PARTS`)."""
+    if rule not in PARTS:
+        raise BadInputError(f"unknown parts rule {rule!r}; choose one of {', '.join(PARTS)}")
+    if not parts:
+        return np.zeros((height, width), bool)
+    if rule == "union":
+        return np.logical_or.reduce(parts)
+    total = np.sum(np.stack(parts).astype(np.int64), axis=0)
+    return total.astype(np.uint8) == 1  # uint8, as RMSIN: a count of 257 wraps to 1
+
+
+def polygons_to_mask(polygons: list, height: int, width: int, parts: str = "union") -> np.ndarray:
+    """COCO polygons (flat ``[x1, y1, x2, y2, ...]`` lists) as an H x W bool mask, the polygons
+    combined by ``parts`` (default: their union)."""
+    masks = [rle_decode({"size": [height, width], "counts": polygon_rle_counts([float(v) for v in poly],
+                                                                              height, width)})
+             for poly in polygons if len(poly) >= 6]
+    return combine_parts(masks, height, width, parts)
+
+
+def segmentation_to_mask(segmentation: Any, height: int, width: int, parts: str = "union") -> np.ndarray:
+    """COCO ``segmentation`` (polygons, one RLE, or a list of RLEs) as an H x W bool mask; the parts
+    of a list are combined by ``parts`` (see :data:`PARTS`)."""
     if isinstance(segmentation, dict):
         return rle_decode(segmentation)
     if segmentation and isinstance(segmentation[0], dict):
-        return np.logical_or.reduce([rle_decode(r) for r in segmentation])
-    return polygons_to_mask(segmentation, height, width)
+        return combine_parts([rle_decode(r) for r in segmentation], height, width, parts)
+    return polygons_to_mask(segmentation, height, width, parts)
 
 
 @dataclass
@@ -174,6 +192,7 @@ class CocoReferringSample(ReferringSample):
     segmentation: Any = None
     height: int = 0
     width: int = 0
+    parts: str = "union"  # how overlapping parts combine (PARTS); "sum-one" under the rmsin protocol
 
     def load_mask(self) -> np.ndarray:
         return self._decode(self.height, self.width)
@@ -185,7 +204,7 @@ class CocoReferringSample(ReferringSample):
     def _decode(self, height: int, width: int) -> np.ndarray:
         """The target mask; a segmentation that cannot be decoded is a :class:`BadInputError`."""
         try:
-            return segmentation_to_mask(self.segmentation, height, width)
+            return segmentation_to_mask(self.segmentation, height, width, self.parts)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, MemoryError) as exc:
             raise BadInputError(f"{self.id}: its segmentation in {self.mask} cannot be decoded "
                                 f"({type(exc).__name__} {str(exc)[:120]})") from None
@@ -245,18 +264,31 @@ class RRSISD(ReferringDataset):
     default_split = "test"
     folders = ("RRSIS-D", "rrsisd_data", "rs_ref_seg/RRSIS-D", "refer/data")
     url = "https://github.com/Lsan2401/RMSIN"
-    reported = {  # gIoU (mean per-sample IoU), method.md
+    reported = {  # gIoU (mean per-sample IoU), docs/method.md
         "paper: LoRA Qwen3-VL-2B": {"val": 68.1, "test": 67.6},
         "paper: GPT-5 zero-shot": {"test": 24.9},
         "SegEarth-R1": {"test": 66.4},
         "GeoPixel": {"test": 67.3},
     }
+    parts = "union"  # how the parts of one annotation combine; "sum-one" is RMSIN's rule (PARTS)
     layout = """
 RRSIS-D/                           (RMSIN release, LAVT refer format)
   rrsisd/refs(unc).p               (pickled refs: ref_id, ann_id, image_id, split, sentences)
   rrsisd/instances.json            (COCO images, categories, annotations with segmentation)
   images/rrsisd/JPEGImages/00001.jpg ...
 """
+
+    def __init__(self, root=None, split=None, parts: str | None = None):
+        if parts is not None:
+            self.parts = _check_parts(parts)
+        super().__init__(root=root, split=split)
+
+    def set_parts(self, parts: str) -> "RRSISD":
+        """Combine the parts of every annotation by ``parts`` from now on (e.g. a protocol's rule)."""
+        self.parts = _check_parts(parts)
+        for record in self.records:
+            record.parts = self.parts
+        return self
 
     def find(self, root: Path) -> list[CocoReferringSample]:
         ann_dir = root / "rrsisd"
@@ -288,6 +320,12 @@ RRSIS-D/                           (RMSIN release, LAVT refer format)
                     id=f"rrsisd_{ref_id}" + (f"_{k}" if len(texts) > 1 else ""),
                     image=image_dir / file_name, text=text,
                     task="referring", target_class=str(cats.get(ref.get("category_id"), "")), mask=inst_path,
-                    bbox_xyxy=box, segmentation=segmentation, height=height, width=width,
+                    bbox_xyxy=box, segmentation=segmentation, height=height, width=width, parts=self.parts,
                 ))
         return out
+
+
+def _check_parts(parts: str) -> str:
+    if parts not in PARTS:
+        raise BadInputError(f"unknown parts rule {parts!r}; choose one of {', '.join(PARTS)}")
+    return parts

@@ -60,9 +60,32 @@ def in_notebook() -> bool:
     return "google.colab" in sys.modules or type(shell).__name__ == "ZMQInteractiveShell" or "IPKernelApp" in shell.config
 
 
+_BACKTICKS = re.compile(r"`+")
+
+
 def _inline_html(text: str) -> str:
-    escaped = html.escape(text)
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped).replace("\n", "<br>")
+    """Markdown-ish text as HTML: code spans read as CommonMark reads them, the rest escaped.
+
+    A code span opens with a run of N backticks and closes at the next run of exactly N, so code
+    that holds backticks goes inside a longer run (two backticks and a space around a
+    triple-backtick fence); one space just inside both ends is dropped. A run that is never closed
+    stays literal text. Newlines outside code become line breaks."""
+    out, pos = [], 0
+    while (opening := _BACKTICKS.search(text, pos)) is not None:
+        run = opening.group()
+        closing = next((m for m in _BACKTICKS.finditer(text, opening.end()) if m.group() == run), None)
+        if closing is None:  # no closing run of the same length: literal backticks
+            out.append(html.escape(text[pos:opening.end()]).replace("\n", "<br>"))
+            pos = opening.end()
+            continue
+        out.append(html.escape(text[pos:opening.start()]).replace("\n", "<br>"))
+        code = text[opening.end():closing.start()].replace("\n", " ")
+        if len(code) >= 2 and code[0] == code[-1] == " " and code.strip(" "):
+            code = code[1:-1]
+        out.append(f"<code>{html.escape(code)}</code>")
+        pos = closing.end()
+    out.append(html.escape(text[pos:]).replace("\n", "<br>"))
+    return "".join(out)
 
 
 def show(kind: str, text: str, code: str | None = None) -> Message:

@@ -140,7 +140,7 @@ from rs_helpers.teaching.exercises.nb05 import NOISY_ANSWER
 
 noisy = NOISY_ANSWER
 print(noisy)'''
-    hint_text = ("The clicks sit in a ```json code fence: `re.search(r\"```json(.*?)```\", noisy, re.S)` finds it. "
+    hint_text = ("The clicks sit in a code fence that opens with `` ```json ``: `re.search(r\"```json(.*?)```\", noisy, re.S)` finds it. "
                  "`json.loads` refuses the trailing comma before `]`; remove it with `re.sub(r\",\\s*([}\\]])\", r\"\\1\", text)`.")
     solution_code = '''block = re.search(r"```json(.*?)```", noisy, re.S).group(1)
 block = re.sub(r",\\s*([}\\]])", r"\\1", block)  # drop trailing commas

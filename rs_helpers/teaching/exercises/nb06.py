@@ -123,7 +123,8 @@ class NextClick(Exercise):
     task = ("After some clicks SAM predicts `pred` for the target `target`. The next click goes to the deepest point "
             "(padded distance transform, as in exercise 1) of the **larger error**: the false negatives (target "
             "SAM missed: a **positive** click, label 1) or the false positives (background SAM took: a "
-            "**negative** click, label 0), whichever has the larger maximum. Give `(x, y, label)`.")
+            "**negative** click, label 0), whichever has the larger maximum (on a tie, the negative one). "
+            "Give `(x, y, label)`.")
     setup = '''import numpy as np
 from scipy.ndimage import distance_transform_edt
 
@@ -132,12 +133,12 @@ from rs_helpers.teaching.exercises.nb06 import example_prediction, mask_text
 target, pred = example_prediction()
 print(mask_text(target, pred))  # '#' right, '-' target SAM missed, '+' background SAM took'''
     hint_text = ("False negatives: `target & ~pred`; false positives: `pred & ~target`. Compute the padded distance "
-                 "map of each, compare their maxima, and click at the larger one (ties go to the positive click).")
+                 "map of each, compare their maxima, and click at the larger one (a tie goes to the negative click, as in RITM).")
     solution_code = '''def depth(region):
     return distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
 
 fn, fp = depth(target & ~pred), depth(pred & ~target)
-region, label = (fn, 1) if fn.max() >= fp.max() else (fp, 0)
+region, label = (fn, 1) if fn.max() > fp.max() else (fp, 0)
 row, col = np.unravel_index(region.argmax(), region.shape)
 answer = (int(col), int(row), label)
 answer'''
@@ -161,7 +162,7 @@ answer'''
         x, y, label = _as_click(answer, want_label=True)
         fn, fp = self.target & ~self.pred, self.pred & ~self.target
         fn_d, fp_d = padded_distance(fn), padded_distance(fp)
-        use_fn = fn_d.max() >= fp_d.max()
+        use_fn = fn_d.max() > fp_d.max()  # RITM: a tie is a negative click
         chosen, other = (fn_d, fp_d) if use_fn else (fp_d, fn_d)
         want_label = 1 if use_fn else 0
         at = _on(chosen, x, y)
