@@ -57,6 +57,15 @@ class Processes:
         dist.all_gather_object(out, value)  # works on gloo and NCCL alike
         return out if self.main else None
 
+    def collect(self, done: dict, new: dict) -> dict | None:
+        """Rank 0: ``done`` updated with every process's ``new`` records (None on the others)."""
+        parts = self.gather(new)
+        if not self.main:
+            return None
+        for part in parts:
+            done.update(part)
+        return done
+
     def barrier(self) -> None:
         if self.distributed:
             import torch.distributed as dist

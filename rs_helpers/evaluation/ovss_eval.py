@@ -186,11 +186,8 @@ def evaluate(dataset: OvssDataset, segmenter: Segmenter, limit: int | None = Non
         bar.close()
         if log is not None:
             log.close()
-    parts = procs.gather(new)
-    if not procs.main:
+    if procs.collect(done, new) is None:
         return None
-    for part in parts:
-        done.update(part)
     records = [done[k] for k in keys]
     report = _report(dataset, samples, records, limit=limit, profile=profile, settings=settings)
     if protocol is not None:

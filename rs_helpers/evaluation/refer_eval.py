@@ -149,11 +149,8 @@ def evaluate_refer(samples: Iterable, backend: VLMBackend, sam, *, n_clicks: int
         bar.close()
         if log is not None:
             log.close()
-    parts = procs.gather(new)
-    if not procs.main:
+    if procs.collect(done, new) is None:
         return None
-    for part in parts:
-        done.update(part)
     records = [done[k] for k in keys]
     if log is not None and procs.distributed:
         log.consolidate(records)

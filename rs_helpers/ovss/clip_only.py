@@ -28,15 +28,13 @@ import numpy as np
 from rs_helpers.errors import BadInputError
 from rs_helpers.ovss.clip_dense import SEGEARTH_OV, DenseSettings, dense_map
 from rs_helpers.ovss.pipeline import (
-    BINARY_PALETTE,
     OvssResult,
     _memory,
     _timed,
     class_shares,
-    default_palette,
+    output_classes,
     resize_labels,
     resize_rgb,
-    resolve_binary,
     work_size,
 )
 from rs_helpers.ovss.vocabulary import TextCache, Vocabulary, encode_vocabulary, parse_classes
@@ -82,24 +80,6 @@ def load_upsampler(name: str, clip, profile: str | None = None, checkpoint=None)
 
     return load_simfeatup(clip.model.visual.output_dim, checkpoint=checkpoint, profile=profile,
                           device=clip.device)
-
-
-def output_classes(vocab: Vocabulary, binary: bool, target: str | None, palette, background_names):
-    """(vocabulary, target index or None, class names, colours) of a map, by the pipeline's rules:
-    binary maps are ``["background", target]``; a multi-class map needs two classes or more."""
-    target_index = None
-    if binary:
-        vocab, target_index = resolve_binary(vocab, target, background_names)
-    elif len(vocab) < 2:
-        raise BadInputError(f"only one class ({vocab.names[0]}): list several classes separated by ';' "
-                            "or use binary mode (--binary)")
-    names = ["background", vocab.names[target_index]] if binary else vocab.names
-    if palette is None:
-        palette = BINARY_PALETTE if binary else default_palette(len(names))
-    colours = [tuple(int(v) for v in c[:3]) for c in palette]
-    if len(colours) < len(names):
-        raise BadInputError(f"palette has {len(colours)} colours for {len(names)} classes")
-    return vocab, target_index, names, colours[:len(names)]
 
 
 def segment_clip(image, classes: str | Sequence[str] | Vocabulary, *, clip, binary: bool = False,

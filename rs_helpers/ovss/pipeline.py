@@ -223,6 +223,26 @@ def resolve_binary(vocabulary: Vocabulary, target: str | None, background_names=
 
 
 # --------------------------------------------------------------------------- the pipeline
+
+def output_classes(vocab: Vocabulary, binary: bool, target: str | None, palette,
+                   background_names=("background",)):
+    """(vocabulary, target index or None, class names, colours) of a map, by the pipeline's rules:
+    binary maps are ``["background", target]``; a multi-class map needs two classes or more."""
+    target_index = None
+    if binary:
+        vocab, target_index = resolve_binary(vocab, target, background_names)
+    elif len(vocab) < 2:
+        raise BadInputError(f"only one class ({vocab.names[0]}): list several classes separated by ';' "
+                            "or use binary mode (--binary)")
+    names = ["background", vocab.names[target_index]] if binary else vocab.names
+    if palette is None:
+        palette = BINARY_PALETTE if binary else default_palette(len(names))
+    colours = [tuple(int(v) for v in c[:3]) for c in palette]
+    if len(colours) < len(names):
+        raise BadInputError(f"palette has {len(colours)} colours for {len(names)} classes")
+    return vocab, target_index, names, colours[:len(names)]
+
+
 def segment(image, classes: str | Sequence[str] | Vocabulary, *, sam, clip, binary: bool = False,
             target: str | None = None, settings: OvssSettings = OvssSettings(),
             generator: str | Generator = DEFAULT_GENERATOR, proposal_cache: ProposalCache | None = None,
@@ -246,19 +266,8 @@ def segment(image, classes: str | Sequence[str] | Vocabulary, *, sam, clip, bina
         if generator not in PROPOSAL_GENERATORS:
             raise BadInputError(f"proposal generator {generator!r}: choose one of {', '.join(PROPOSAL_GENERATORS)}")
         generator = PROPOSAL_GENERATORS[generator]
-    vocab = parse_classes(classes)
-    target_index = None
-    if binary:
-        vocab, target_index = resolve_binary(vocab, target, settings.dense.background_names)
-    elif len(vocab) < 2:
-        raise BadInputError(f"only one class ({vocab.names[0]}): list several classes separated by ';' "
-                            "or use binary mode (--binary)")
-    names = ["background", vocab.names[target_index]] if binary else vocab.names
-    if palette is None:
-        palette = BINARY_PALETTE if binary else default_palette(len(names))
-    colours = [tuple(int(v) for v in c[:3]) for c in palette]
-    if len(colours) < len(names):
-        raise BadInputError(f"palette has {len(colours)} colours for {len(names)} classes")
+    vocab, target_index, names, colours = output_classes(parse_classes(classes), binary, target, palette,
+                                                         settings.dense.background_names)
     try:
         import torch
 

@@ -37,6 +37,7 @@ from rs_helpers.ovss.pipeline import (
     OvssResult,
     class_shares,
     default_palette,
+    output_classes,
     peak_memory,
     resolve_binary,
 )
@@ -308,18 +309,8 @@ def segment_sam3(image, classes: str | list | Vocabulary, *, sam3, binary: bool 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     rgb = _rgb(image)
-    vocab = parse_classes(classes)
-    target_index = None
-    if binary:
-        vocab, target_index = resolve_binary(vocab, target)
-    elif len(vocab) < 2:
-        raise BadInputError(f"only one class ({vocab.names[0]}): list several classes separated by ';' "
-                            "or use binary mode (--binary)")
+    vocab, target_index, names, colours = output_classes(parse_classes(classes), binary, target, palette)
     bg_idx = resolve_bg_idx(vocab, settings)
-    names = ["background", vocab.names[target_index]] if binary else vocab.names
-    colours = [tuple(int(v) for v in c[:3]) for c in (palette or (BINARY_PALETTE if binary else default_palette(len(names))))]
-    if len(colours) < len(names):
-        raise BadInputError(f"palette has {len(colours)} colours for {len(names)} classes")
     if sam3.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(sam3.device)
     scores = class_scores(rgb, vocab, sam3=sam3, settings=settings, text_cache=text_cache, timings=timings)
