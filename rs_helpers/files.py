@@ -247,11 +247,19 @@ def parse_json(text: str, where: str, max_depth: int | None = None):
     return value
 
 
-def read_bytes(path: str | Path, what: str = "file") -> bytes:
-    """The bytes of ``path``; a missing, unreadable or folder path is a :class:`BadInputError`."""
+def read_bytes(path: str | Path, what: str = "file", max_bytes: int | None = None) -> bytes:
+    """The bytes of ``path``; a missing, unreadable or folder path, a device or pipe (which could
+    be read forever), or a file over ``max_bytes`` is a :class:`BadInputError` naming it."""
     path = Path(path)
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise BadInputError(f"{path} is not a regular file; give a {what}")
+        size = path.stat().st_size if max_bytes is not None and path.is_file() else 0
+        if max_bytes is not None and size > max_bytes:
+            raise BadInputError(f"{path}: {size} bytes is too large for a {what} (at most {max_bytes})")
         return path.read_bytes()
+    except BadInputError:
+        raise
     except FileNotFoundError:
         raise BadInputError(f"{path}: no such {what}") from None
     except IsADirectoryError:
@@ -278,21 +286,25 @@ def not_utf8(raw: bytes) -> str | None:
     return None
 
 
-def text_lines(path: str | Path, what: str = "file"):
+def text_lines(path: str | Path, what: str = "file", max_bytes: int | None = None):
     """``(line number, text)`` for every line of a UTF-8 text file (see :func:`raw_lines`).
     A line that is not UTF-8 is a :class:`BadInputError` naming the file, the line and the byte."""
-    for number, raw in raw_lines(read_bytes(path, what)):
+    for number, raw in raw_lines(read_bytes(path, what, max_bytes)):
         problem = not_utf8(raw)
         if problem:
             raise BadInputError(f"{path}: line {number}: {problem}")
         yield number, raw.decode("utf-8")
 
 
-def read_text_file(path: str | Path, what: str = "file") -> str:
+def read_text_file(path: str | Path, what: str = "file", max_bytes: int | None = None) -> str:
     """The whole of a UTF-8 text file (see :func:`text_lines` for the errors)."""
-    return "\n".join(text for _, text in text_lines(path, what))
+    return "\n".join(text for _, text in text_lines(path, what, max_bytes))
 
 
-def read_json_file(path: str | Path, what: str = "JSON file"):
-    """A whole JSON file, read as :func:`parse_json` reads (``what`` names it in errors)."""
-    return parse_json(read_text_file(path, what), str(path))
+MAX_JSON_BYTES = 64 * 1024 * 1024  # a JSON data file larger than this is not one of ours
+
+
+def read_json_file(path: str | Path, what: str = "JSON file", max_bytes: int = MAX_JSON_BYTES):
+    """A whole JSON file (at most ``max_bytes``), read as :func:`parse_json` reads (``what``
+    names it in errors)."""
+    return parse_json(read_text_file(path, what, max_bytes), str(path))

@@ -227,3 +227,17 @@ def test_an_interrupted_tiled_run_keeps_the_earlier_result_and_leaves_nothing(tm
     assert proc.returncode == code, err[-2000:]
     assert "Traceback" not in err
     assert _listing(tmp_path) == before
+
+
+def test_read_json_file_refuses_devices_and_oversized_files(tmp_path):
+    from rs_helpers.files import read_json_file
+
+    good = tmp_path / "ok.json"
+    good.write_text('{"a": [1, 2]}')
+    assert read_json_file(good) == {"a": [1, 2]}
+    with pytest.raises(BadInputError, match="too large"):
+        read_json_file(good, "answers file", max_bytes=4)
+    with pytest.raises(BadInputError, match="not a regular file"):
+        read_json_file("/dev/zero", "answers file")  # would otherwise be read forever
+    with pytest.raises(BadInputError, match="folder"):
+        read_json_file(tmp_path, "answers file")

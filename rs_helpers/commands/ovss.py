@@ -301,20 +301,9 @@ def scene_segmenter(args, settings, sam, clip, upsampler, sam3=None):
     if upsampler is None:
         return None
     from rs_helpers.geo.scene import OvssTiles
-    from rs_helpers.ovss.pipeline import segment
 
-    class UpsampledTiles(OvssTiles):  # OvssTiles with the dense map's upsampler
-        def __call__(self, rgb):
-            result = segment(rgb, self.vocabulary, sam=self.sam, clip=self.clip, binary=self.binary,
-                             target=self.target, settings=self.settings, generator=self.generator,
-                             text_cache=self.text_cache, palette=self.palette, upsampler=upsampler)
-            for key, value in result.timings.items():
-                self.timings[key] = self.timings.get(key, 0.0) + value
-            self.proposals += len(result.proposals)
-            return result.labels
-
-    return UpsampledTiles(args.classes, sam=sam, clip=clip, binary=args.binary, target=args.target,
-                          settings=settings, generator=args.proposals)
+    return OvssTiles(args.classes, sam=sam, clip=clip, binary=args.binary, target=args.target, settings=settings,
+                     generator=args.proposals, upsampler=upsampler)
 
 
 def run_scene(args, out: Path, settings, sam, clip, profile: str, procs, upsampler=None, sam3=None) -> int:

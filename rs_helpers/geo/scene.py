@@ -63,11 +63,12 @@ class OvssTiles:
     """SAM proposals + CLIP selection per tile, with one text cache for the whole scene.
 
     ``class_names`` and ``palette`` are known before the first tile (the same rules as
-    :func:`rs_helpers.ovss.pipeline.segment`); ``timings`` sums each stage over the tiles."""
+    :func:`rs_helpers.ovss.pipeline.segment`); ``timings`` sums each stage over the tiles.
+    ``upsampler``: the dense map's upsampler (SimFeatUp), None for the plain one."""
 
     def __init__(self, classes, *, sam, clip, binary: bool = False, target: str | None = None,
                  settings: OvssSettings = OvssSettings(), generator="fast",
-                 text_cache: TextCache | None = None, palette=None):
+                 text_cache: TextCache | None = None, palette=None, upsampler=None):
         vocab = parse_classes(classes)
         if binary:
             vocab, index = resolve_binary(vocab, target, settings.dense.background_names)
@@ -81,6 +82,7 @@ class OvssTiles:
             self.palette = [tuple(int(v) for v in c[:3]) for c in palette] if palette else default_palette(len(vocab))
         self.vocabulary, self.binary, self.target = vocab, binary, target
         self.sam, self.clip, self.settings, self.generator = sam, clip, settings, generator
+        self.upsampler = upsampler
         self.text_cache = text_cache if text_cache is not None else TextCache()
         self.timings: dict[str, float] = {}
         self.proposals = 0
@@ -90,7 +92,7 @@ class OvssTiles:
 
         result = segment(rgb, self.vocabulary, sam=self.sam, clip=self.clip, binary=self.binary,
                          target=self.target, settings=self.settings, generator=self.generator,
-                         text_cache=self.text_cache, palette=self.palette)
+                         text_cache=self.text_cache, palette=self.palette, upsampler=self.upsampler)
         for key, value in result.timings.items():
             self.timings[key] = self.timings.get(key, 0.0) + value
         self.proposals += len(result.proposals) if result.proposals is not None else 0

@@ -150,6 +150,10 @@ def parse_classes(classes: str | Sequence[str] | Vocabulary) -> Vocabulary:
         if not all(isinstance(c, str) for c in items):
             wrong = next(c for c in items if not isinstance(c, str))
             raise BadInputError(f"each class must be a string, got {type(wrong).__name__} {str(wrong)[:40]!r}")
+        if any(";" in c or "\n" in c or "\r" in c for c in items):  # a separator inside one class
+            wrong = next(c for c in items if ";" in c or "\n" in c or "\r" in c)
+            raise BadInputError(f"the list item {wrong[:40]!r} holds ';' or a line break: give one class per item "
+                                "(synonyms separated by ','), or the whole list as one string")
     parsed: list[tuple[str, ...]] = []
     seen: dict[str, int] = {}
     for item in items:

@@ -4,12 +4,12 @@ A bare ``replay`` plays the hand-written example answers shipped with the sample
 the file is read defensively (size, encoding, depth, shape), so a bad one is exit 2."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from rs_helpers.errors import BadInputError
+from rs_helpers.files import read_json_file
 from rs_helpers.refer.vlm import UsageMeter, VLMAnswer, clean_usage
 
 STORED_ANSWERS = "stored_answers/handwritten_examples.json"  # under the data folder
@@ -71,42 +71,6 @@ class ReplayBackend:
 def _quoted(text: str) -> str:
     """The query text as :func:`rs_helpers.refer.prompts.build_prompt` quotes it."""
     return '"' + " ".join(str(text).split()).replace('"', "'") + '"'
-
-
-MAX_JSON_BYTES = 64 * 1024 * 1024
-
-
-def read_json_file(path: Path, what: str = "JSON file"):
-    """The decoded JSON in ``path``; :class:`BadInputError` naming the file for a missing path, a
-    folder or device, an unreadable, huge or non-UTF-8 file, bad JSON or JSON nested too deeply."""
-    try:
-        if path.exists() and not path.is_file():
-            kind = "a folder" if path.is_dir() else "not a regular file"
-            raise BadInputError(f"{path} is {kind}; give a {what}")
-        size = path.stat().st_size
-        if size > MAX_JSON_BYTES:
-            raise BadInputError(f"{path}: {size} bytes is too large for a {what}")
-        raw = path.read_bytes()
-    except BadInputError:
-        raise
-    except FileNotFoundError:
-        raise BadInputError(f"{path}: no such {what}") from None
-    except PermissionError:
-        raise BadInputError(f"{path}: cannot read the {what} (permission denied)") from None
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
-    except ValueError as exc:  # a NUL byte in the name
-        raise BadInputError(f"{str(path)!r}: not a usable file name ({exc})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadInputError(f"{path}: the {what} is not UTF-8 text (bad byte at offset {exc.start})") from None
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise BadInputError(f"{path}: the JSON is nested too deeply to be a {what}") from None
-    except ValueError as exc:
-        raise BadInputError(f"{path} is not valid JSON ({exc})") from None
 
 
 def check_stored_answers(answers, source: str = "answers") -> list[dict]:

@@ -134,6 +134,11 @@ def test_cli_list_and_layout_error(tmp_path, capsys):
     assert main(["eval", "ovss", "--list"]) == 0
     out = capsys.readouterr().out
     assert "wbs-si" in out and "potsdam" in out and "50.2" in out
+    header, *rows = out.splitlines()
+    assert header.split()[3:6] == ["paper", "SegEarth-OV", "SegEarth-OV3"]
+    potsdam = next(r for r in rows if r.startswith("potsdam ")).split()
+    assert potsdam[3:6] == ["50.2", "47.1", "57.8"]  # paper, SegEarth-OV, SegEarth-OV3 (SAM 3)
+    assert next(r for r in rows if r.startswith("isaid ")).split()[5] == "-"  # not stated in its text
     assert main(["eval", "ovss", "--dataset", "loveda", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "Expected layout" in err and "img_dir/val" in err

@@ -37,6 +37,13 @@ def test_duplicates_raise(text):
         parse_classes(text)
 
 
+@pytest.mark.parametrize("items", [[";"], ["road", "water;tree"], ["road\nwater"]])
+def test_a_separator_inside_one_list_item_raises(items):
+    with pytest.raises(BadInputError, match="one class per item"):
+        parse_classes(items)
+    assert parse_classes(["road", "water,river"]).synonyms == (("road",), ("water", "river"))
+
+
 def test_unknown_class_index_raises():
     with pytest.raises(BadInputError, match="not one of the classes"):
         parse_classes("a;b").index("c")

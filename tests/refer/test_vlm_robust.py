@@ -429,7 +429,7 @@ def replay_cases(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         cases[name] = (path, message)
 
     write("not_utf8", b'{"answers": ["\xff\xfe"]}', "not UTF-8")
-    write("bad_json", b'{"answers": [', "not valid JSON")
+    write("bad_json", b'{"answers": [', "not JSON")
     write("deep", b"[" * 200_000 + b"]" * 200_000, "nested too deeply")
     write("a_list", [{"text": "x", "answer": GOOD}], "'answers' list")
     write("answers_not_list", {"answers": {"text": "x"}}, "'answers' list")
