@@ -22,7 +22,9 @@ DATA_ENV = "RS_HELPERS_DATA"
 DUBAI_CLASSES = ["building", "land", "road", "vegetation", "water"]
 DUBAI_VOCAB = ["building,roof,house", "land,bare soil,sand,desert", "road,highway,street",
                "vegetation,tree,grass", "water,river,sea"]
-DUBAI_PALETTE = [(60, 16, 152), (132, 41, 246), (110, 193, 228), (254, 221, 58), (226, 169, 41)]
+# display colours, not the dataset's mask colours (data/samples/MANIFEST.md): those draw water orange and
+# building and land as two close purples; these keep every pair apart and water blue
+DUBAI_PALETTE = [(228, 26, 28), (232, 180, 100), (152, 78, 163), (77, 175, 74), (55, 126, 184)]
 CHESAPEAKE_CLASSES = ["water", "tree canopy", "low vegetation", "barren", "impervious", "road"]
 CHESAPEAKE_VOCAB = ["water,river", "tree,forest", "grass,field,farmland", "barren,bare soil",
                     "building,roof,parking lot", "road"]

@@ -1010,6 +1010,61 @@ case("eval-ovss-method-clip-ok", lambda c: eval_ovss(c, "--method", "clip", "--p
      outputs=lambda c: [c.p(n) for n in ("r.json", "r_images.csv", "r_summary.csv", "r.results.jsonl")], max_s=120)
 
 
+# ---- --segmenter and its models (refer, clicks, lora-data, eval refer): another segmenter's option, a bad
+# name, id or folder is exit 2 before any model; weights that cannot be had offline are exit 3
+def seg_refer(c: Ctx, *extra, out="mask.png") -> list:
+    return ["refer", str(SAMPLE_IMAGE), "--text", SAMPLE_TEXT, "--vlm", "replay", "--out", c.p(out), *TINY, *extra]
+
+
+def seg_clicks(c: Ctx, *extra) -> list:
+    return ["clicks", c.img(), c.mask(), "--out", c.p("clicks.json"), *TINY, "--n", "2", *extra]
+
+
+def _folder_with_config(c: Ctx, text: str) -> str:
+    c.write("model/config.json", text)
+    return c.p("model")
+
+
+for cid, argv in [
+    ("refer-segmenter-bogus", lambda c: seg_refer(c, "--segmenter", "sam4")),
+    ("refer-segmenter-empty", lambda c: seg_refer(c, "--segmenter", "")),
+    ("refer-sam2-model-with-sam3", lambda c: seg_refer(c, "--segmenter", "sam3", "--sam2-model", "small")),
+    ("refer-sam3-model-with-sam2", lambda c: seg_refer(c, "--segmenter", "sam2", "--sam3-model", "facebook/sam3")),
+    ("refer-sam-checkpoint-with-sam2", lambda c: seg_refer(c, "--segmenter", "sam2", "--sam-checkpoint",
+                                                           c.checkpoint("good"))),
+    ("refer-sam-with-sam3", lambda c: seg_refer(c, "--segmenter", "sam3", "--sam", "vit_b")),
+    ("refer-sam2-model-without-segmenter", lambda c: seg_refer(c, "--sam2-model", "large")),
+    ("refer-sam2-model-not-an-id", lambda c: seg_refer(c, "--segmenter", "sam2", "--sam2-model", "no such/model!",
+                                                       "--profile", "full")),
+    ("refer-sam2-model-is-a-file", lambda c: seg_refer(c, "--segmenter", "sam2", "--sam2-model", c.file_dir(),
+                                                       "--profile", "full")),
+    ("refer-sam2-folder-no-config", lambda c: seg_refer(c, "--segmenter", "sam2", "--sam2-model", c.mkdir("empty"))),
+    ("refer-sam2-folder-bad-config", lambda c: seg_refer(c, "--segmenter", "sam2", "--sam2-model",
+                                                         _folder_with_config(c, "{not json"))),
+    ("refer-sam3-folder-of-sam2", lambda c: seg_refer(c, "--segmenter", "sam3", "--sam3-model",
+                                                      _folder_with_config(c, '{"model_type": "sam2"}'))),
+    ("clicks-segmenter-bogus", lambda c: seg_clicks(c, "--segmenter", "SAM2")),
+    ("clicks-sam-checkpoint-with-sam3", lambda c: seg_clicks(c, "--segmenter", "sam3", "--sam-checkpoint",
+                                                             c.checkpoint("good"))),
+    ("lora-data-sam3-model-without-segmenter", lambda c: lora(c, "--sam3-model", "facebook/sam3")),
+    ("eval-refer-sam2-model-with-sam3", lambda c: ["eval", "refer", "--dataset", "samples", "--limit", "1", "--vlm",
+                                                   "replay", *TINY, "--segmenter", "sam3", "--sam2-model", "tiny"]),
+]:
+    case(f"segmenter-{cid}", argv, 2, no_models=True, no_requests=True, max_s=30)
+case("segmenter-refer-sam2-ok", lambda c: seg_refer(c, "--segmenter", "sam2", "--clicks-out", c.p("c.json")), 0,
+     outputs=lambda c: [c.p("mask.png"), c.p("c.json")], max_s=90)
+case("segmenter-clicks-sam3-ok", lambda c: seg_clicks(c, "--segmenter", "sam3"), 0,
+     outputs=lambda c: [c.p("clicks.json")], max_s=90,
+     check=lambda c, r: [] if json.loads(Path(c.p("clicks.json")).read_text()).get("segmenter") == "sam3"
+     else ["the clicks file does not name the segmenter"])
+# full profile, offline (HF_HUB_OFFLINE=1 here), ids no cache holds: exit 3, one message
+case("segmenter-refer-sam2-full-offline", lambda c: seg_refer(c, "--profile", "full", "--segmenter", "sam2",
+                                                              "--sam2-model", "rs-helpers-fuzz/no-such-sam2"), 3,
+     max_s=90)
+case("segmenter-clicks-sam3-full-offline", lambda c: seg_clicks(c, "--profile", "full", "--segmenter", "sam3",
+                                                                "--sam3-model", "rs-helpers-fuzz/no-such-sam3"), 3,
+     max_s=90)
+
 # ---- eval refer
 def eval_refer(c: Ctx, *extra, out=None, dataset=("--dataset", "samples", "--limit", "1"), vlm=None) -> list:
     vlm = vlm or (["--vlm", "openai:gpt-5", "--base-url", c.url, "--timeout", "10"] if c.server
@@ -1222,6 +1277,12 @@ for cid, argv in [
     ("out-in-proc", lambda c: bench(c, out=PROC + ".json")),
     ("out-name-too-long", lambda c: bench(c, out=LONG + ".json")),
     ("out-undecodable", lambda c: bench(c, out=c.undecodable("b\udcff.json"))),
+    ("method-sam4", lambda c: bench(c, "--method", "sam4")),
+    ("sam3-classes-0", lambda c: bench(c, "--method", "sam3", "--classes", "0")),
+    ("sam3-classes-too-many", lambda c: bench(c, "--method", "sam3", "--classes", "999")),
+    ("sam3-prompt-batch-0", lambda c: bench(c, "--method", "sam3", "--prompt-batch", "0")),
+    ("sam3-with-pipeline", lambda c: bench(c, "--method", "sam3", "--pipeline")),
+    ("classes-without-sam3", lambda c: bench(c, "--classes", "4")),
 ]:
     case(f"bench-{cid}", argv, 2, no_models=True, max_s=15)
 

@@ -1,4 +1,5 @@
-"""``rs-seg bench``: reference vs fast SAM grid proposals vs the floor, on the same images."""
+"""``rs-seg bench``: reference vs fast SAM grid proposals vs the floor, on the same images; with
+``--method sam3``, SAM 3 with SegEarth-OV3's fusion, batched against the per-prompt loops."""
 from __future__ import annotations
 
 import json
@@ -14,8 +15,18 @@ def register(subparsers) -> None:
                     "images in one process; reports per-stage times, the floor (unmodified encoder + decoder "
                     "forward for every grid point, fp32), peak memory and how well the masks match. The last "
                     "line is 'proposals: fast X.XXx faster than reference, Y.YYx the floor (masks N vs M, "
-                    "matched P%%)'.")
+                    "matched P%%)'. --method sam3 instead times SAM 3 with SegEarth-OV3's fusion: our batched "
+                    "path against the per-prompt loops at 1 and N classes; last line 'sam3: batched X.XXx faster "
+                    "than per-prompt (N classes, maps equal: yes|no, max score diff D)'.")
     add_common(parser)
+    parser.add_argument("--method", default="sam", choices=["sam", "sam3"],
+                        help="sam: SAM grid proposals and the SAM + CLIP pipeline (default); sam3: SAM 3, batched "
+                             "vs one prompt at a time")
+    parser.add_argument("--classes", type=positive_int, default=None, metavar="N",
+                        help="--method sam3: vocabulary size, the first N of a fixed list of remote-sensing "
+                             "class names (default 16)")
+    parser.add_argument("--prompt-batch", type=positive_int, default=None,
+                        help="--method sam3: prompts per decoder pass on the batched path (default 8)")
     parser.add_argument("--sam", default="vit_b", choices=["vit_b", "vit_l", "vit_h"],
                         help="SAM variant (default vit_b)")
     parser.add_argument("--points-per-side", type=positive_int, default=None, help="grid size (default 16; tiny: 8)")
@@ -51,20 +62,50 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from rs_helpers.bench.proposals import BenchConfig, format_report, load_bench_sam, memory_probe, run_bench
-    from rs_helpers.profile import is_tiny
-
     from rs_helpers.files import check_outputs, write_text_atomic
+    from rs_helpers.profile import is_tiny
 
     check_outputs({"--out": args.out}, overwrite=args.overwrite)  # before minutes of timing, not after
     tiny = is_tiny(args.profile)
+    log = (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if args.method == "sam3":
+        result = _run_sam3(args, log)
+    else:
+        result = _run_sam(args, tiny, log)
+    if args.out:
+        write_text_atomic(args.out, json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _run_sam3(args, log) -> dict:
+    from rs_helpers.bench.sam3 import Sam3BenchConfig, format_sam3_report, run_sam3_bench
+    from rs_helpers.errors import BadInputError
+
+    for flag, given in (("--pipeline", args.pipeline), ("--upsampler", args.upsampler),
+                        ("--memory-size", args.memory_size)):
+        if given:
+            raise BadInputError(f"{flag} measures SAM 1; drop it with --method sam3")
+    config = Sam3BenchConfig(device=args.device, profile=args.profile, classes=args.classes or 16,
+                             size=args.size or 512, images=args.images, repeat=args.repeat,
+                             random_weights=args.random_weights, prompt_batch=args.prompt_batch)
+    result = run_sam3_bench(config, log=log)
+    print(format_sam3_report(result))
+    return result
+
+
+def _run_sam(args, tiny, log) -> dict:
+    from rs_helpers.bench.proposals import BenchConfig, format_report, load_bench_sam, memory_probe, run_bench
+    from rs_helpers.errors import BadInputError
+
+    for flag, given in (("--classes", args.classes), ("--prompt-batch", args.prompt_batch)):
+        if given is not None:
+            raise BadInputError(f"{flag} is for --method sam3")
     config = BenchConfig(
         variant=args.sam, device=args.device, profile=args.profile,
         points_per_side=args.points_per_side or (8 if tiny else 16), size=args.size or (128 if tiny else 512),
         images=args.images, random_weights=args.random_weights, margin=args.margin, compile=args.compile,
         batch_size=args.batch_size, realistic=not args.no_realistic, repeat=args.repeat,
     )
-    log = (lambda msg: print(msg, file=sys.stderr, flush=True))
     if args.upsampler:
         from rs_helpers.bench.upsampler import measure_upsampler
 
@@ -94,6 +135,4 @@ def run(args) -> int:
     else:
         result = run_bench(config, log=log)
         print(format_report(result))
-    if args.out:
-        write_text_atomic(args.out, json.dumps(result, indent=2, default=str))
-    return 0
+    return result

@@ -12,7 +12,9 @@ def register(subparsers) -> None:
                     "click goes to the deepest point of the larger error (positive on a missed part, "
                     "negative on a wrongly added part; equal errors: --tie), as RITM's click simulator does. "
                     "Writes pixel clicks in the format of `rs-seg refer --clicks-out` and prints the IoU "
-                    "after each click.")
+                    "after each click. The clicks depend on the segmenter in the loop (--segmenter): with sam2 "
+                    "or sam3 the file is {\"clicks\": [...], \"segmenter\": ..., \"segmenter_model\": ...}, "
+                    "which rs-seg reads as the list.")
     parser.add_argument("image", help="PNG, JPEG, TIFF or GeoTIFF")
     parser.add_argument("mask", help="the ground-truth mask, same size as the image (nonzero = target)")
     parser.add_argument("--n", type=positive_int, default=6, help="at most N clicks (default 6)")
@@ -39,15 +41,15 @@ def run(args) -> int:
     import sys
 
     from rs_helpers.refer.click_sim import check_mask, sam_predictor_fn, simulate_clicks
-    from rs_helpers.refer.clicks import write_clicks
     from rs_helpers.errors import BadInputError
     from rs_helpers.geo.rasters import read_image, read_mask
-    from rs_helpers.models.sam import load_sam
+    from rs_helpers.commands.options import check_segmenter_options, load_segmenter, segmenter_label, segmenter_record
     from rs_helpers.profile import is_tiny
 
     from rs_helpers.geo.rasters import check_model_shape
     from rs_helpers.files import check_outputs
 
+    check_segmenter_options(args)
     check_outputs({"--out": args.out}, inputs=[args.image, args.mask, args.sam_checkpoint], overwrite=args.overwrite)
     image = read_image(args.image, bands=parse_bands(args.bands))
     check_model_shape(image.height, image.width, path=args.image)
@@ -59,10 +61,10 @@ def run(args) -> int:
         gt = check_mask(gt)
     except BadInputError as exc:
         raise BadInputError(f"{args.mask}: {exc}") from None
-    sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=args.profile, device=args.device)
+    sam = load_segmenter(args)
     predict = sam_predictor_fn(sam, image.rgb, multimask=args.multimask)
     sim = simulate_clicks(gt, predict, n_clicks=args.n, stop_iou=args.stop_iou, tie=args.tie)
-    write_clicks(args.out, sim.clicks)
+    _write_with_segmenter(args.out, sim.clicks, segmenter_record(args))
     print(f"{len(sim.clicks)} clicks on the {image.width}x{image.height} image "
           f"(pixels x, y; IoU of SAM's mask after each click):")
     for k, (click, source, score) in enumerate(zip(sim.clicks, sim.sources, sim.ious), start=1):
@@ -71,9 +73,22 @@ def run(args) -> int:
         print(f"  {k}. ({click.x}, {click.y}) {kind:8s} {where:19s} IoU {score:.3f}")
     print(f"stopped: {_REASONS[sim.stop_reason]}; clicks written to {args.out}")
     print(f"rules: tie {args.tie}, SAM multimask {args.multimask}")
+    print(f"segmenter: {segmenter_label(args)}")
     if is_tiny(args.profile):
         print("TINY PROFILE: SAM is random; these clicks and IoUs are meaningless.", file=sys.stderr)
     return 0
+
+
+def _write_with_segmenter(path, pixel_clicks, record: dict) -> None:
+    """The clicks with the segmenter that chose them (``rs_helpers.refer.clicks.read_clicks`` reads the list)."""
+    from rs_helpers.errors import BadInputError
+    from rs_helpers.files import write_json_atomic
+    from rs_helpers.refer.clicks import clicks_to_records
+
+    try:
+        write_json_atomic(path, {"clicks": clicks_to_records(pixel_clicks), **record}, indent=1)
+    except OSError as exc:
+        raise BadInputError(f"cannot write the clicks file {path} ({exc.strerror or exc})") from None
 
 
 _REASONS = {

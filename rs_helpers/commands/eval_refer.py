@@ -53,7 +53,7 @@ def run(args) -> int:
     from rs_helpers.errors import RsError
     from rs_helpers.evaluation.datasets import get_referring_dataset
     from rs_helpers.errors import BadInputError
-    from rs_helpers.models.sam import load_sam
+    from rs_helpers.commands.options import check_segmenter_options, load_segmenter, segmenter_record
     from rs_helpers.profile import is_tiny
     from rs_helpers.evaluation.refer_eval import evaluate_refer
     from rs_helpers.refer.backends import make_backend
@@ -63,6 +63,7 @@ def run(args) -> int:
     from rs_helpers.evaluation.protocols import default_protocol, get_protocol
     from rs_helpers.profile import get_profile
 
+    check_segmenter_options(args)
     if args.out and not args.out.lower().endswith(".json"):
         raise BadInputError(f"--out {args.out}: give a .json path")
     replay = args.vlm.split(":", 1)[1] if args.vlm.lower().startswith("replay:") else None
@@ -73,9 +74,13 @@ def run(args) -> int:
     if hasattr(ds, "set_parts"):
         ds.set_parts(protocol.parts)  # RMSIN: overlapping polygon parts summed, only 1 kept
     out = args.out or f"outputs/eval_refer_{args.dataset}_{ds.split}.json"
+    segmenter = segmenter_record(args)
+    # SAM 1 keeps the settings it always had (its earlier results files resume); the others name their model
+    which = ({"sam": args.sam, "sam_checkpoint": str(args.sam_checkpoint or "")} if args.segmenter == "sam"
+             else segmenter)
     recorded = {"eval": "refer", "dataset": args.dataset, "root": str(args.root or ""), "split": ds.split,
                 "vlm": args.vlm, "base_url": args.base_url or "", "adapter": str(args.adapter or ""),
-                "sam": args.sam, "sam_checkpoint": str(args.sam_checkpoint or ""), "n_clicks": args.n_clicks,
+                **which, "n_clicks": args.n_clicks,
                 "multimask": args.multimask, "profile": get_profile(args.profile),
                 "protocol": protocol.name,
                 **{k: v for k, v in sorted(backend_options(args).items()) if k != "api_key"}}
@@ -90,10 +95,10 @@ def run(args) -> int:
         with keep_on_interrupt(log):
             result = evaluate_refer(
                 ds.samples, backend,
-                lambda: load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=args.profile, device=device),
+                lambda: load_segmenter(args, device=device),
                 n_clicks=args.n_clicks, multimask=args.multimask, limit=args.limit,
                 dataset=getattr(ds, "title", args.dataset) or args.dataset, split=ds.split,
-                sam_name=args.sam + (" (tiny)" if is_tiny(args.profile) else ""),
+                sam_name=_sam_name(args) + (" (tiny)" if is_tiny(args.profile) else ""), segmenter=segmenter,
                 reported=getattr(ds, "reported", {}), profile=args.profile, log=log, procs=procs,
                 progress=procs.main, protocol=protocol)
     except RsError as exc:  # the service went down mid-run: keep and show what was scored
@@ -107,6 +112,16 @@ def run(args) -> int:
     if procs.main:
         report(args, backend, result, out=out)
     return 0
+
+
+def _sam_name(args) -> str:
+    """What the table prints after "SAM": the SAM 1 variant, or "2.1 MODEL" / "3 tracker MODEL"."""
+    from rs_helpers.commands.options import segmenter_source
+    from rs_helpers.models.sam_tracker import NAMES, resolve_model_id
+
+    if args.segmenter == "sam":
+        return args.sam
+    return f"{NAMES[args.segmenter].removeprefix('SAM ')} {resolve_model_id(args.segmenter, segmenter_source(args))}"
 
 
 def report(args, backend, result, out) -> None:

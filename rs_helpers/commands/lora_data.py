@@ -12,8 +12,9 @@ def register(subparsers) -> None:
         description="For every sample, simulate the clicks that make SAM reproduce the ground-truth "
                     "mask (rs-seg clicks), move them to the 0-1000 grid and write one JSON line: image, "
                     "text, task, clicks and the exact answer the model should write, with where the sample "
-                    "came from (dataset, root, split). A sample with an empty target gets the no-target "
-                    "answer {\"clicks\": [], \"reason\": ...} (--skip-empty skips it). rs-seg train-lora "
+                    "came from (dataset, root, split) and the rules and segmenter the clicks were simulated "
+                    "with (tie, multimask, segmenter, segmenter_model). A sample with an empty target gets the "
+                    "no-target answer {\"clicks\": [], \"reason\": ...} (--skip-empty skips it). rs-seg train-lora "
                     "reads this file; a held-out file is also a dataset: rs-seg eval refer --dataset jsonl "
                     "--root heldout.jsonl.")
     parser.add_argument("--dataset", required=True,
@@ -47,11 +48,12 @@ def run(args) -> int:
     from rs_helpers.evaluation.datasets import referring_class
     from rs_helpers.errors import BadInputError
     from rs_helpers.lora.data import load_records_with_source, write_lora_data
-    from rs_helpers.models.sam import load_sam
+    from rs_helpers.commands.options import check_segmenter_options, load_segmenter, segmenter_label, segmenter_record
     from rs_helpers.profile import is_tiny
 
     from rs_helpers.files import check_outputs
 
+    check_segmenter_options(args)
     if args.holdout >= 1:
         raise BadInputError("--holdout is the fraction held out: below 1 (e.g. 0.1), or training gets nothing")
     if args.holdout and not args.holdout_out:
@@ -63,19 +65,20 @@ def run(args) -> int:
     split = args.split or ("train" if "train" in referring_class(args.dataset).splits else None)
     records, source = load_records_with_source(args.dataset, root=args.root, split=split, limit=args.limit,
                                                all_questions=args.all_questions)
-    sam = load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=args.profile, device=args.device)
+    sam = load_segmenter(args)
     with warnings.catch_warnings():  # skipped samples are listed below, once
         warnings.simplefilter("ignore", UserWarning)
         summary = write_lora_data(records, args.out, sam, args.n_clicks, holdout=args.holdout,
                                   holdout_out=args.holdout_out, seed=args.seed,
                                   multimask=args.multimask, stop_iou=args.stop_iou, source=source,
-                                  tie=args.tie, skip_empty=args.skip_empty)
+                                  tie=args.tie, skip_empty=args.skip_empty, segmenter=segmenter_record(args))
     n_images = len({e["image"] for e in summary.examples})
     notes = [] if summary.mean_iou is None else [f"mean SAM IoU with the simulated clicks {summary.mean_iou:.3f}"]
     if summary.no_target:
         notes.append(f"{summary.no_target} with an empty target, written with the no-target answer")
     print(f"{len(summary.examples)} examples from {n_images} images ({'; '.join(notes)})")
     print(f"rules: tie {args.tie}, SAM multimask {args.multimask} (recorded on every line)")
+    print(f"segmenter: {segmenter_label(args)} (recorded on every line)")
     print(f"train: {len(summary.train)} lines -> {args.out}")
     if args.holdout_out:
         print(f"held out: {len(summary.holdout)} lines -> {args.holdout_out}")

@@ -83,15 +83,41 @@ class _MultimaskAction(argparse.Action):
         namespace._multimask_option = option_string
 
 
+class _StoreGiven(argparse.Action):
+    """Stores the value and notes in ``args._given`` that the option was typed (a default cannot tell)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace._given = set(getattr(namespace, "_given", None) or ()) | {self.dest}
+
+
+SEGMENTERS = ("sam", "sam2", "sam3")
+SEGMENTER_OPTIONS = {"sam": ("sam", "sam_checkpoint"), "sam2": ("sam2_model",), "sam3": ("sam3_model",)}
+
+
 def add_sam_options(parser: argparse.ArgumentParser, single_mask: bool = True) -> None:
-    """--sam, --sam-checkpoint (and --multimask, with --single-mask as its alias for never): shared
-    by every command that runs SAM. ``args.multimask`` is the rule of
-    :mod:`rs_helpers.sam.from_clicks` (default auto); ``args.single_mask`` is kept (never)."""
+    """--segmenter with the options of each (--sam, --sam-checkpoint; --sam2-model; --sam3-model), and
+    --multimask (--single-mask its alias for never): shared by every command that turns clicks into
+    masks. ``args.multimask`` is the rule of :mod:`rs_helpers.sam.from_clicks` (default auto);
+    ``args.single_mask`` is kept (never). :func:`check_segmenter_options` refuses the options of
+    another segmenter, which would silently do nothing."""
+    from rs_helpers.models.sam3 import DEFAULT_SAM3
+    from rs_helpers.models.sam_tracker import DEFAULT_SAM2, SAM2_SIZES
     from rs_helpers.sam.from_clicks import DEFAULT_MULTIMASK, MULTIMASK_MODES
 
-    parser.add_argument("--sam", default="vit_l", choices=["vit_b", "vit_l", "vit_h"],
-                        help="SAM variant (default %(default)s)")
-    parser.add_argument("--sam-checkpoint", default=None, help="a local SAM checkpoint instead of the download")
+    parser.add_argument("--segmenter", default="sam", choices=SEGMENTERS,
+                        help="what turns the clicks into a mask: sam (SAM 1, segment-anything; default), sam2 "
+                             "(SAM 2.1) or sam3 (SAM 3's tracker; gated), the last two through transformers")
+    parser.add_argument("--sam", default="vit_l", choices=["vit_b", "vit_l", "vit_h"], action=_StoreGiven,
+                        help="--segmenter sam: SAM variant (default %(default)s)")
+    parser.add_argument("--sam-checkpoint", default=None,
+                        help="--segmenter sam: a local SAM checkpoint instead of the download")
+    parser.add_argument("--sam2-model", default=None,
+                        help=f"--segmenter sam2: hub id, size word ({', '.join(SAM2_SIZES)}: facebook/sam2.1-hiera-"
+                             f"SIZE) or a saved model folder (default {DEFAULT_SAM2})")
+    parser.add_argument("--sam3-model", default=None,
+                        help=f"--segmenter sam3: hub id (gated: accept the licence, log in) or a saved model folder "
+                             f"(default {DEFAULT_SAM3})")
     if single_mask:
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--multimask", choices=MULTIMASK_MODES, default=DEFAULT_MULTIMASK, action=_MultimaskAction,
@@ -99,6 +125,74 @@ def add_sam_options(parser: argparse.ArgumentParser, single_mask: bool = True) -
                                 "or more, as segment-anything advises), always (the best of three) or never (one)")
         group.add_argument("--single-mask", nargs=0, const="never", default=False, action=_MultimaskAction,
                            help="ask SAM for one mask, whatever the number of clicks (= --multimask never)")
+
+
+def check_segmenter_options(args) -> None:
+    """Exit 2, before any model loads, for an option of another segmenter than ``--segmenter``'s (it would
+    silently do nothing). ``--sam`` counts only when typed: its default cannot be told from a choice."""
+    kind = getattr(args, "segmenter", "sam") or "sam"
+    given = getattr(args, "_given", None) or set()
+    for other, names in SEGMENTER_OPTIONS.items():
+        for name in names if other != kind else ():
+            used = name in given if name == "sam" else getattr(args, name, None) is not None
+            if used:
+                raise BadInputError(f"--{name.replace('_', '-')} has no use with --segmenter {kind}; "
+                                    f"it is for --segmenter {other}")
+
+
+def segmenter_source(args) -> str | None:
+    """The model ``--segmenter`` names as typed: the SAM 1 variant, or ``--sam2-model`` / ``--sam3-model``."""
+    kind = getattr(args, "segmenter", "sam") or "sam"
+    return args.sam if kind == "sam" else getattr(args, f"{kind}_model", None)
+
+
+def segmenter_record(args) -> dict:
+    """``{"segmenter": kind, "segmenter_model": id}``: what turns clicks into masks, as outputs and
+    settings record it (under the tiny profile the tiny model that runs, unless a saved folder is given)."""
+    from pathlib import Path
+
+    from rs_helpers.profile import is_tiny
+
+    kind = getattr(args, "segmenter", "sam") or "sam"
+    if kind == "sam":
+        model = "tiny" if is_tiny(args.profile) else args.sam
+        if args.sam_checkpoint:
+            model += f" ({Path(args.sam_checkpoint).expanduser().resolve()})"
+        return {"segmenter": kind, "segmenter_model": model}
+    from rs_helpers.models.sam_tracker import TINY_IDS, resolve_model_id
+
+    model = resolve_model_id(kind, segmenter_source(args))
+    if is_tiny(args.profile) and not Path(model).is_dir():
+        model = TINY_IDS[kind]
+    return {"segmenter": kind, "segmenter_model": model}
+
+
+def segmenter_label(args) -> str:
+    """How printed outputs name the segmenter, e.g. ``SAM vit_l``, ``SAM 2.1 facebook/sam2.1-hiera-large``."""
+    from rs_helpers.models.sam_tracker import NAMES
+
+    record = segmenter_record(args)
+    return f"{NAMES.get(record['segmenter'], 'SAM')} {record['segmenter_model']}"
+
+
+def load_segmenter(args, device=None):
+    """The segmenter ``--segmenter`` names, loaded: segment-anything's SAM, or a SAM 2.1 / SAM 3 tracker
+    bundle (``rs_helpers.models.sam_tracker``); either goes to ``rs_helpers.sam.from_clicks.make_predictor``."""
+    device = device if device is not None else args.device
+    kind = getattr(args, "segmenter", "sam") or "sam"
+    if kind == "sam":
+        from rs_helpers.models.sam import load_sam
+
+        return load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=args.profile, device=device)
+    from rs_helpers.models.sam_tracker import load_click_segmenter
+
+    return load_click_segmenter(kind, segmenter_source(args), profile=args.profile, device=device)
+
+
+def segmenter_cache_key(args) -> str:
+    """The name a batch run caches the segmenter under (``commands.batch.cached``): one per segmenter and model."""
+    record = segmenter_record(args)
+    return f"segmenter:{record['segmenter']}:{record['segmenter_model']}"
 
 
 def add_vlm_options(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "refer", help="segment what a sentence refers to (a VLM writes clicks, SAM makes the mask)",
         description="A vision-language model reads the image and the text and answers with click "
-                    "prompts on a 0-1000 grid; SAM turns all clicks into one mask. An answer that there "
+                    "prompts on a 0-1000 grid; SAM (or SAM 2.1 or SAM 3's tracker: --segmenter) turns all "
+                    "clicks into one mask. An answer that there "
                     "is no target ({\"clicks\": [], \"reason\": ...}) gives an empty mask. Exit 4 (and "
                     "the raw answer printed) when the answer holds no usable clicks.")
     parser.add_argument("image", nargs="+", help="PNG, JPEG, TIFF or GeoTIFF; several images or a folder: "
@@ -44,7 +45,9 @@ def check_text(text: str, option: str = "--text") -> None:
 
 def run(args) -> int:
     from rs_helpers.commands.batch import is_batch, run_batch
+    from rs_helpers.commands.options import check_segmenter_options
 
+    check_segmenter_options(args)
     if isinstance(args.image, list):
         if is_batch(args.image):
             return run_batch(args, run, lambda out: [out], not_per_scene=("--clicks-out", "--geojson"))
@@ -64,7 +67,7 @@ def run_image(args) -> int:
     from rs_helpers.refer.clicks import no_target_reason, to_pixels, write_clicks
     from rs_helpers.errors import BadInputError
     from rs_helpers.geo.rasters import read_image, write_label_raster
-    from rs_helpers.models.sam import load_sam
+    from rs_helpers.commands.options import load_segmenter, segmenter_cache_key, segmenter_label
     from rs_helpers.profile import is_tiny
     from rs_helpers.refer.pipeline import ReferResult, ask_for_clicks
     from rs_helpers.sam.from_clicks import make_predictor, predict_mask
@@ -93,8 +96,7 @@ def run_image(args) -> int:
     vlm_s = time.perf_counter() - start
     if clicks:
         start = time.perf_counter()
-        sam = cached(args, "sam", lambda: load_sam(args.sam, checkpoint=args.sam_checkpoint, profile=args.profile,
-                                                   device=args.device))
+        sam = cached(args, segmenter_cache_key(args), lambda: load_segmenter(args))
         load_s = time.perf_counter() - start
         start = time.perf_counter()
         predictor = make_predictor(sam, image.rgb)
@@ -128,6 +130,7 @@ def run_image(args) -> int:
     if clicks:
         print(f"mask: {int(result.mask.sum())} pixels ({100 * result.mask.mean():.1f}% of the image), "
               f"SAM score {result.score:.3f}; written to {args.out}")
+        print(f"segmenter: {segmenter_label(args)}")
         print(f"time: VLM {vlm_s:.1f}s, SAM load {load_s:.1f}s, SAM embed {embed_s:.1f}s, "
               f"SAM predict {predict_s:.2f}s")
     else:

@@ -51,6 +51,7 @@ class ReferEvaluation:
     reported: dict = field(default_factory=dict)  # {method: {split: gIoU %}}
     note: str = ""
     protocol: object = None  # a ReferProtocol (None: native)
+    segmenter: dict = field(default_factory=dict)  # {"segmenter": sam|sam2|sam3, "segmenter_model": id}
 
     @property
     def failures(self) -> list[dict]:
@@ -82,7 +83,7 @@ class ReferEvaluation:
         return "\n".join(lines)
 
     def to_json(self) -> dict:
-        return {"dataset": self.dataset, "split": self.split, "vlm": self.vlm, "sam": self.sam,
+        return {"dataset": self.dataset, "split": self.split, "vlm": self.vlm, "sam": self.sam, **self.segmenter,
                 "protocol": describe(self.protocol) if self.protocol is not None else "native",
                 "n_clicks": self.n_clicks, "profile": self.profile, "note": self.note,
                 "summary": _jsonable(self.summary()), "usage": self.usage.as_dict(),
@@ -106,7 +107,7 @@ def evaluate_refer(samples: Iterable, backend: VLMBackend, sam, *, n_clicks: int
                    dataset: str = "samples", split: str = "all", sam_name: str = "",
                    reported: dict | None = None, profile: str | None = None,
                    log: ResultsLog | None = None, procs: Processes = Processes(),
-                   protocol=None) -> ReferEvaluation | None:
+                   protocol=None, segmenter: dict | None = None) -> ReferEvaluation | None:
     """Run every sample (records with ``.id``, ``.text``, ``.task``, ``.image`` and ``.load()``
     returning ``(RasterImage, bool mask)``) and score it. ``limit`` keeps the first N samples.
 
@@ -124,6 +125,8 @@ def evaluate_refer(samples: Iterable, backend: VLMBackend, sam, *, n_clicks: int
     ``sam`` may be a zero-argument callable that loads SAM, called only if there is work.
     ``protocol`` (:mod:`rs_helpers.evaluation.protocols`, None: native) sets the scoring rules:
     the resolution masks are compared at, what a both-empty sample scores, strict or >= P@k.
+    ``sam`` may also be a SAM 2.1 / SAM 3 tracker bundle (:func:`rs_helpers.sam.from_clicks.make_predictor`);
+    ``segmenter`` (``{"segmenter": ..., "segmenter_model": ...}``) names it in the report.
     """
     from tqdm.auto import tqdm
 
@@ -136,7 +139,8 @@ def evaluate_refer(samples: Iterable, backend: VLMBackend, sam, *, n_clicks: int
     pending = [(k, s) for k, s in zip(keys, samples) if k not in done]
     run = ReferEvaluation(dataset=dataset, split=split, vlm=getattr(backend, "name", "vlm"), sam=sam_name,
                           n_clicks=n_clicks, profile=profile, reported=dict(reported or {}),
-                          note=TINY_NOTE if profile == "tiny" else "", protocol=protocol)
+                          note=TINY_NOTE if profile == "tiny" else "", protocol=protocol,
+                          segmenter=dict(segmenter or {}))
     new: dict[str, dict] = {}
     bar = tqdm(total=len(pending), desc=f"refer {dataset}", unit="query", disable=not (progress and procs.main))
     try:

@@ -10,13 +10,15 @@ One JSON object per line (the format ``rs-seg train-lora`` reads)::
     {"image": "/abs/path.png", "text": "...", "task": "referring", "n_clicks": 6,
      "clicks": [{"x": 512, "y": 300, "label": 1}, ...], "answer": "{\\"clicks\\": [...]}",
      "id": "...", "iou": 0.87, "stop_reason": "n_clicks", "tie": "negative", "multimask": "auto",
-     "dataset": "rrsisd", "root": "/abs/RRSIS-D", "split": "train"}
+     "segmenter": "sam", "segmenter_model": "vit_l", "dataset": "rrsisd", "root": "/abs/RRSIS-D", "split": "train"}
 
 ``n_clicks`` is the N of the prompt ("write up to N clicks"), kept even when the simulation
 stopped early, so training prompts match inference prompts. ``id``, ``iou`` (SAM's IoU with the
 simulated clicks) and ``stop_reason`` are for inspection; the trainer ignores them. ``tie`` and
 ``multimask`` record the click-simulation rules used (:mod:`rs_helpers.refer.click_sim`'s tie rule,
-:mod:`rs_helpers.sam.from_clicks`' multimask rule), so files made under other rules can be told apart.
+:mod:`rs_helpers.sam.from_clicks`' multimask rule), so files made under other rules can be told apart;
+``segmenter`` / ``segmenter_model`` (given by ``rs-seg lora-data``: sam, sam2 or sam3 and the model id) name
+the model in the loop, since the clicks that reproduce a mask depend on it.
 
 ``dataset`` / ``root`` / ``split`` say where the sample came from (registry name, absolute root or
 null for the shipped samples, split; all null when unknown): with them a held-out file is itself a
@@ -138,7 +140,7 @@ def build_examples(records: Sequence, sam=None, n_clicks: int = DEFAULT_N_CLICKS
                    multimask: bool | str = DEFAULT_MULTIMASK, stop_iou: float | None = None,
                    make_predict: Callable[[np.ndarray], Predict] | None = None,
                    progress: bool = True, source: dict | None = None, tie: str = DEFAULT_TIE,
-                   skip_empty: bool = False) -> LoraDataSummary:
+                   skip_empty: bool = False, segmenter: dict | None = None) -> LoraDataSummary:
     """Simulate clicks for every record and return the training lines.
 
     ``records``: objects with ``.image``, ``.text``, ``.task``, ``.id`` and ``.load() -> (RasterImage,
@@ -154,6 +156,8 @@ def build_examples(records: Sequence, sam=None, n_clicks: int = DEFAULT_N_CLICKS
     Ctrl-C still stop it.
     ``source``: the ``dataset`` / ``root`` / ``split`` written on every line (see
     :func:`dataset_source`); default: :func:`infer_source` (the shipped samples, else unknown).
+    ``segmenter``: fields naming the model in the loop (``{"segmenter": ..., "segmenter_model": ...}``),
+    written on every line.
     """
     from tqdm.auto import tqdm
 
@@ -186,7 +190,8 @@ def build_examples(records: Sequence, sam=None, n_clicks: int = DEFAULT_N_CLICKS
                     if predict is None:
                         predict = make_predict(image.rgb)  # one image embedding per image
                     sim = simulate_clicks(mask, predict, n_clicks=n_clicks, stop_iou=stop_iou, tie=tie)
-                summary.examples.append({**example(record, sim, n_clicks, tie=tie, multimask=multimask), **source})
+                summary.examples.append({**example(record, sim, n_clicks, tie=tie, multimask=multimask),
+                                         **dict(segmenter or {}), **source})
             except BadInputError as exc:
                 summary.skipped.append((rid, str(exc)))
                 warnings.warn(f"lora-data: skipped {rid}: {exc}", stacklevel=2)
@@ -324,14 +329,14 @@ def write_lora_data(records: Sequence, out: str | Path, sam=None, n_clicks: int 
                     multimask: bool | str = DEFAULT_MULTIMASK, stop_iou: float | None = None,
                     make_predict: Callable[[np.ndarray], Predict] | None = None,
                     progress: bool = True, source: dict | None = None, tie: str = DEFAULT_TIE,
-                    skip_empty: bool = False) -> LoraDataSummary:
+                    skip_empty: bool = False, segmenter: dict | None = None) -> LoraDataSummary:
     """Build the examples and write the training file (and the held-out file if ``holdout``).
-    ``source``, ``multimask``, ``tie``, ``skip_empty``: as in :func:`build_examples`."""
+    ``source``, ``multimask``, ``tie``, ``skip_empty``, ``segmenter``: as in :func:`build_examples`."""
     if holdout and not holdout_out:
         raise BadInputError("a held-out fraction needs a file to write it to (--holdout-out)")
     summary = build_examples(records, sam, n_clicks, multimask=multimask, stop_iou=stop_iou,
                              make_predict=make_predict, progress=progress, source=source, tie=tie,
-                             skip_empty=skip_empty)
+                             skip_empty=skip_empty, segmenter=segmenter)
     if not summary.examples:
         reasons = "; ".join(f"{i}: {r}" for i, r in summary.skipped[:5])
         raise BadInputError(f"no usable sample ({reasons})")

@@ -1,4 +1,4 @@
-"""Loading SAM, CLIP and Qwen-VL, with real weights or as tiny random stand-ins, and the checkpoint cache.
+"""Loading SAM (1, 2.1 and 3), CLIP and Qwen-VL, with real weights or as tiny random stand-ins, and the checkpoint cache.
 
 Short, stable imports for notebooks (``from rs_helpers.models import load_sam``); the package's own
 modules import each other by their real paths. Names load on first use
@@ -23,6 +23,9 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "Sam3Bundle": "sam3",
     "DEFAULT_SAM3": "sam3",
     "sam3_status": "sam3",
+    "load_click_segmenter": "sam_tracker",
+    "ClickSegmenter": "sam_tracker",
+    "DEFAULT_SAM2": "sam_tracker",
     "run_checks": "doctor",
     "format_checks": "doctor",
 })

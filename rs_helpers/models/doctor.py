@@ -101,6 +101,19 @@ def sam3_check(model_id: str | None = None) -> Check:
     return Check("SAM 3", value)
 
 
+def sam2_check(model_id: str | None = None) -> Check:
+    """SAM 2.1 (``--segmenter sam2``): whether its weights are in the Hugging Face cache (no network;
+    not gated, so a missing model is downloaded when first needed)."""
+    from rs_helpers.models.sam_tracker import DEFAULT_SAM2, sam2_status
+
+    try:
+        status = sam2_status(model_id or DEFAULT_SAM2)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised: doctor lists every problem
+        return Check("SAM 2.1", f"cannot check ({type(exc).__name__}: {exc})", ok=False)
+    cached = "weights cached" if status["cached"] else f"weights not cached (hf-hub:{status['model_id']})"
+    return Check("SAM 2.1", f"{status['model_id']}: {cached}")
+
+
 def cache_check(folder: Path) -> Check:
     """The cache folder exists, or can be created, and is writable (downloads land there)."""
     from rs_helpers.files import check_outputs
@@ -125,6 +138,7 @@ def weight_checks() -> list[Check]:
                       for f in ("open_clip_pytorch_model.bin", "open_clip_model.safetensors"))
     out.append(Check("CLIP ViT-B-16 openai", "present" if clip_cached else f"missing (hf-hub:{CLIP_HUB})"))
     out.append(sam3_check())
+    out.append(sam2_check())
     out.append(Check("Qwen3-VL-2B", "present" if _hub_has(QWEN_HUB, "config.json") else f"missing (hf-hub:{QWEN_HUB})"))
     out.append(Check("OPENAI_API_KEY", "set" if os.environ.get("OPENAI_API_KEY") else "not set (notebook 04 replays stored answers)"))
     return out

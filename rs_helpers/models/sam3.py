@@ -90,14 +90,7 @@ def load_sam3(model_id: str = DEFAULT_SAM3, profile: str | None = None,
         if not re.fullmatch(r"[\w.-]+/[\w.-]+", str(model_id)):
             raise BadInputError(f"SAM 3 model {model_id!r} is neither a hub id (ORG/NAME, e.g. {DEFAULT_SAM3}) "
                                 "nor a saved model folder")
-        status = sam3_status(model_id)
-        if not status["cached"]:
-            if model_id in GATED and not status["token"]:
-                raise WeightsUnavailableError(sam3_unavailable(model_id, "no Hugging Face token found"))
-            if not host_reachable("huggingface.co"):
-                raise WeightsUnavailableError(sam3_unavailable(model_id, "offline and not in the cache"))
-        offline = status["cached"] and not host_reachable("huggingface.co")
-        model, processor = _from_pretrained(model_id, dtype, local_only=offline)
+        model, processor = _from_pretrained(model_id, dtype, local_only=check_hub_access(model_id))
     model = model.to(device=device, dtype=dtype).eval()
     size = _input_size(model)
     processor_size = getattr(processor.image_processor, "size", {}) or {}
@@ -122,6 +115,18 @@ def _from_pretrained(source: str, dtype: torch.dtype, local_only: bool):
     return model, processor
 
 
+def check_hub_access(model_id: str, what: str = "SAM 3") -> bool:
+    """Before any download, exit 3 at once (no hub retry loops) for a gated model without a token or
+    for a model neither cached nor reachable; returns whether to load from the cache only (offline)."""
+    status = sam3_status(model_id)
+    if not status["cached"]:
+        if model_id in GATED and not status["token"]:
+            raise WeightsUnavailableError(sam3_unavailable(model_id, "no Hugging Face token found", what))
+        if not host_reachable("huggingface.co"):
+            raise WeightsUnavailableError(sam3_unavailable(model_id, "offline and not in the cache", what))
+    return bool(status["cached"]) and not host_reachable("huggingface.co")
+
+
 def _reason(exc: BaseException) -> str:
     """A short reason for a failed hub load, without anything secret (tokens are never in it)."""
     text = " ".join(str(exc).split()).lower()
@@ -134,13 +139,13 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line(exc, 120)}"
 
 
-def sam3_unavailable(model_id: str, reason: str) -> str:
-    """The one message for every way the SAM 3 weights cannot be had."""
+def sam3_unavailable(model_id: str, reason: str, what: str = "SAM 3") -> str:
+    """The one message for every way the weights of a hub model (``what``: SAM 3, SAM 2.1) cannot be had."""
     from huggingface_hub.constants import HF_HUB_CACHE
 
     page = f"https://huggingface.co/{model_id}"
     gated = "The model is gated: accept" if model_id in GATED else "If the model is gated, accept"
-    return (f"cannot get the SAM 3 weights {model_id} ({reason}). {gated} its licence on "
+    return (f"cannot get the {what} weights {model_id} ({reason}). {gated} its licence on "
             f"{page} and log in (`hf auth login`, or set HF_TOKEN); the weights are then downloaded once "
             f"into the Hugging Face cache ({HF_HUB_CACHE}; set HF_HOME to move it), where an offline run "
             "finds them. Or run offline with tiny random models: --profile tiny (RS_HELPERS_PROFILE=tiny).")
@@ -251,13 +256,20 @@ def tiny_sam3_config():
 def build_tiny_processor():
     """``Sam3Processor`` for the tiny model: the offline CLIP tokenizer, images resized to 256 px
     (masks 64 px), mean and std 0.5 as the real one."""
-    from transformers import Sam3ImageProcessor, Sam3Processor
+    from transformers import Sam3Processor
+
+    return Sam3Processor(image_processor=tiny_image_processor(), tokenizer=build_clip_tokenizer(),
+                         target_size=TINY_INPUT)
+
+
+def tiny_image_processor():
+    """The tiny model's ``Sam3ImageProcessor`` (also SAM 3's tracker's): 256 px, masks 64 px, mean and std 0.5."""
+    from transformers import Sam3ImageProcessor
 
     grid = TINY_INPUT // TINY_PATCH
-    image_processor = Sam3ImageProcessor(size={"height": TINY_INPUT, "width": TINY_INPUT},
-                                         mask_size={"height": 4 * grid, "width": 4 * grid},
-                                         image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
-    return Sam3Processor(image_processor=image_processor, tokenizer=build_clip_tokenizer(), target_size=TINY_INPUT)
+    return Sam3ImageProcessor(size={"height": TINY_INPUT, "width": TINY_INPUT},
+                              mask_size={"height": 4 * grid, "width": 4 * grid},
+                              image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
 
 
 def _liven_tiny_sam3(model) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -299,20 +300,26 @@ def _resized(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
-@torch.no_grad()
-def similarity_map(clip, image_rgb: np.ndarray, text: TextEmbeddings,
-                   settings: DenseSettings = DenseSettings(), upsampler=None) -> torch.Tensor:
-    """Per-row (class synonym) similarity at the resized resolution: R x h x w, with h, w the
-    image resized to ``settings.long_side``. ``upsampler``: a feature upsampler such as
-    :class:`rs_helpers.ovss.simfeatup.SimFeatUp` (``upsampler(features, crop)``), or None."""
+class Crops(NamedTuple):
+    """CLIP's input (see :func:`crops`)."""
+    batch: torch.Tensor
+    boxes: list | None
+    size: tuple[int, int]
+    padded: tuple[int, int] = (0, 0)
+    crop: tuple[int, int] = (0, 0)
+    offset: tuple[int, int] = (0, 0)
+
+
+def crops(clip, image_rgb: np.ndarray, settings: DenseSettings = DenseSettings()) -> Crops:
+    """The image at ``settings.long_side`` (``size``) cut into the windows CLIP reads, as one ``batch``;
+    ``boxes``: their (y, x) in the ``padded`` image (None: the whole image, no window)."""
     check_settings(settings)
     patch = clip.patch_size
     rule = "mmcv" if settings.resize == "opencv" else "round"
     h, w = resize_long_side(image_rgb.shape[0], image_rgb.shape[1], settings.long_side, rule)
     if not settings.sliding_window:
         gh, gw = max(1, round(h / patch)), max(1, round(w / patch))
-        x = image_tensor(image_rgb, (gh * patch, gw * patch), clip, settings)
-        return _resized(_window_logits(clip, x, text, settings, upsampler), (h, w))[0]
+        return Crops(image_tensor(image_rgb, (gh * patch, gw * patch), clip, settings), None, (h, w))
     win, stride = settings.window, settings.stride
     if win % patch or stride < 1:
         raise BadInputError(f"window {win} must be a multiple of the patch size {patch}; stride >= 1")
@@ -328,14 +335,35 @@ def similarity_map(clip, image_rgb: np.ndarray, text: TextEmbeddings,
     left, right, top, bottom = centre_pad(ch, cw, patch)  # compute_padsize: only when not a multiple
     if left or right or top or bottom:
         batch = F.pad(batch, (left, right, top, bottom))
-    logits = _window_logits(clip, batch, text, settings, upsampler)  # one CLIP pass for every window
-    logits = _resized(logits, tuple(batch.shape[-2:]))[:, :, top:top + ch, left:left + cw]
-    total = logits.new_zeros((logits.shape[1], ph, pw))
-    count = logits.new_zeros((1, ph, pw))
-    for (y, xx), tile in zip(boxes, logits):
+    return Crops(batch, boxes, (h, w), (ph, pw), (ch, cw), (top, left))
+
+
+@torch.no_grad()
+def similarity_map(clip, image_rgb: np.ndarray, text: TextEmbeddings,
+                   settings: DenseSettings = DenseSettings(), upsampler=None) -> torch.Tensor:
+    """Per-row (class synonym) similarity R x h x w, the image resized to ``settings.long_side``;
+    ``upsampler``: e.g. :class:`rs_helpers.ovss.simfeatup.SimFeatUp` (``upsampler(features, crop)``) or None."""
+    cut = crops(clip, image_rgb, settings)
+    logits = _window_logits(clip, cut.batch, text, settings, upsampler)  # one CLIP pass for every window
+    if cut.boxes is None:
+        return _resized(logits, cut.size)[0]
+    (h, w), (ph, pw), (ch, cw), (top, left) = cut.size, cut.padded, cut.crop, cut.offset
+    logits = _resized(logits, tuple(cut.batch.shape[-2:]))[:, :, top:top + ch, left:left + cw]
+    total, count = logits.new_zeros((logits.shape[1], ph, pw)), logits.new_zeros((1, ph, pw))
+    for (y, xx), tile in zip(cut.boxes, logits):
         total[:, y:y + ch, xx:xx + cw] += tile
         count[:, y:y + ch, xx:xx + cw] += 1
     return (total / count)[:, :h, :w]
+
+
+@torch.no_grad()
+def cls_bias(clip, image_rgb: np.ndarray, text: TextEmbeddings,
+             settings: DenseSettings = DenseSettings()) -> np.ndarray:
+    """What the global-bias removal subtracts, W x R: ``cls_lambda`` x cos(window's CLS token, text
+    row), windows in :func:`crops` order; within a window one number per row, the same for every patch."""
+    tokens = encode_tokens(clip.model.visual, crops(clip, image_rgb, settings).batch, settings).float()
+    cos = F.normalize(tokens[:, 0], dim=-1) @ text.embeddings.to(tokens.device).float().T
+    return (settings.cls_lambda * cos).cpu().numpy()
 
 
 def probabilities(row_logits: torch.Tensor, text: TextEmbeddings, logit_scale: float,

@@ -16,10 +16,12 @@ SegEarth-OV3's ``segearthov3_segmentor.py`` and the ``Sam3Processor`` it calls d
 6. overlapping windows are averaged; a class is the max over its synonyms; a pixel takes the
    class of highest score (the first on ties), or ``bg_idx`` where that score is below ``prob_thd``.
 
-Unlike SegEarth-OV3, which re-encodes the image and the text and re-runs the decoder for each
-prompt, the image is encoded once per view, the text once per vocabulary (cached), and the
-prompts go through the decoder in batches on the cached vision features. :class:`Sam3Tiles` is its
-tile segmenter for :func:`rs_helpers.geo.scene.segment_scene`.
+SegEarth-OV3 encodes each view once (``set_image``) but encodes the text and runs the grounding
+(DETR encoder and decoder, mask head) one prompt at a time; here the text is encoded once per
+vocabulary (cached) and the prompts go through the grounding in batches of ``prompt_batch`` on
+the view's cached vision features (``rs-seg bench --method sam3`` measures both). The grounding
+depends on the text, so it cannot be shared between prompts. :class:`Sam3Tiles` is its tile
+segmenter for :func:`rs_helpers.geo.scene.segment_scene`.
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """SAM's side of the method: reference grid proposals, the fast generator (encoder, decoder,
-upsampling), masks from clicks, and per-stage timings.
+upsampling), masks from clicks (SAM 1, or SAM 2.1 / SAM 3's tracker behind the
+same predictor interface), and per-stage timings.
 
 Short, stable imports for notebooks (``from rs_helpers.sam import ProposalSettings``); the package's own
 modules import each other by their real paths. Names load on first use
@@ -19,6 +20,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "make_predictor": "from_clicks",
     "predict_mask": "from_clicks",
     "mask_from_clicks": "from_clicks",
+    "TrackerPredictor": "tracker_predictor",
     "Timings": "timings",
     "format_seconds": "timings",
     "estimate_remaining": "timings",

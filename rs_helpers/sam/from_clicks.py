@@ -61,7 +61,13 @@ def use_multimask(multimask: bool | str | None, n_clicks: int) -> bool:
 
 
 def make_predictor(sam, image_rgb: np.ndarray):
-    """A ``SamPredictor`` with the image embedded (do this once per image, then ask many times)."""
+    """A predictor with the image embedded (do this once per image, then ask many times):
+    segment-anything's ``SamPredictor`` for SAM 1, :class:`rs_helpers.sam.tracker_predictor.TrackerPredictor`
+    (the same interface) for a SAM 2.1 or SAM 3 tracker bundle (``rs_helpers.models.sam_tracker``)."""
+    from rs_helpers.sam.tracker_predictor import TrackerPredictor, is_click_segmenter
+
+    if is_click_segmenter(sam):
+        return TrackerPredictor(sam, image_rgb)
     from segment_anything import SamPredictor
 
     image_rgb = np.asarray(image_rgb)

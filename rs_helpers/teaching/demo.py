@@ -3,6 +3,13 @@ every notebook headless into ``outputs/`` (executed copies with their figures).
 
 Steps run in order and stop at the first failure with that step's exit code, so that a
 machine without network stops at the first model download with the one-line exit-3 message.
+
+The notebooks run in nbclient, which plays the front end's part of ipywidgets' ``Output`` widget
+(what is captured in it lands in the saved widget state). Its stand-in also sent that state back
+to the kernel on the shell channel while waiting there for the cell's reply; that send can
+swallow the socket's wake-up (jupyter_client sends through a plain shadow of the asyncio socket),
+and the reply, in time, was then read only when the cell's timeout ran out (jupyter/nbclient#312).
+Ours keeps the capture and sends nothing: nobody reads that copy in a headless kernel.
 """
 from __future__ import annotations
 
@@ -58,18 +65,32 @@ def _save(nb, path: Path) -> None:
         nbformat.write(nb, fh)
 
 
+def notebook_client(nb, timeout: int, path: Path):
+    """An nbclient ``NotebookClient`` for ``nb`` (a notebook in ``path``) whose stand-in for the
+    ``Output`` widget never writes to the shell channel (see the module docstring)."""
+    from nbclient import NotebookClient
+    from nbclient.output_widget import OutputWidget
+
+    class QuietOutputWidget(OutputWidget):
+        def sync_state(self) -> None:  # the kernel's copy of the outputs: unread headless
+            pass
+
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.widget_registry = {"@jupyter-widgets/output": {"OutputModel": QuietOutputWidget}}
+    return client
+
+
 def execute_notebooks(notebooks: list[Path], out: Path, timeout: int = 1800) -> None:
     """Run each notebook top to bottom and save the executed copy (with figures) in ``out``."""
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
     out.mkdir(parents=True, exist_ok=True)
     for path in notebooks:
         start = time.perf_counter()
         nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}})
+        client = notebook_client(nb, timeout, path)
         try:
             client.execute()
         except CellTimeoutError:
@@ -102,9 +123,8 @@ def run_demo(out: Path, notebooks_dir: Path, run_notebooks: bool = True) -> int:
         notebooks = sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
         print(f"[notebooks] executing {len(notebooks)} notebooks", flush=True)
         try:
-            # Tiny cells take seconds. The limit is also what a widget cell sometimes costs with the
-            # inline backend: its messages then arrive only when the client's wait runs out (seen
-            # here in 3 of 4 runs, each time exactly the limit, the run otherwise fine), so keep it short.
+            # Tiny cells take seconds: a short limit stops a stuck one early. (A widget cell once
+            # cost exactly this limit: a reply read late, see the module docstring; no longer.)
             execute_notebooks(notebooks, out / "notebooks", timeout=120 if is_tiny() else 1800)
         except RsError as exc:
             print(f"rs-seg: error: {exc}", file=sys.stderr)

@@ -1,7 +1,20 @@
-"""Small conveniences for the notebooks: the profile banner and the settings cell."""
+"""Small conveniences for the notebooks: the profile banner, the settings cell, and views that
+never wait for a front end.
+
+A cell's first view is an ordinary output (an image, text), drawn while the cell runs: that is
+what executed copies, GitHub, nbviewer and exported HTML show, and it needs no front end. Only
+later views, drawn by a control's callback in a live session, go into an ipywidgets ``Output``.
+Nothing is captured into an ``Output`` while a cell runs: a headless client (nbclient, behind
+``nbconvert --execute``, ``pytest --nbmake`` and ``make demo``) plays the front end's part of that
+widget by sending its state back to the kernel on the shell channel, the channel on which it is
+waiting for the cell's reply. That send can swallow the socket's wake-up, and the reply, sent in
+time, is then read only when the client's per-cell timeout runs out (jupyter/nbclient#312).
+"""
 from __future__ import annotations
 
+import io
 import platform
+from typing import Callable
 
 from rs_helpers.profile import banner_html, get_profile
 
@@ -32,3 +45,52 @@ def pick(full: dict, tiny: dict | None = None, profile: str | None = None) -> di
     if settings["profile"] == "tiny" and tiny:
         settings.update(tiny)
     return settings
+
+
+def figure_png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes, whatever the backend (Agg shows figures as text only)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def show_figure(fig) -> None:
+    """Display ``fig`` as a PNG image (also under Agg), then close it so that it is shown once."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    display(Image(data=figure_png(fig), format="png"))
+    plt.close(fig)
+
+
+def interactive_view(function: Callable[..., object], /, **controls):
+    """``ipywidgets.interactive(function, **controls)`` without the wait for a front end.
+
+    ``function`` runs at once with the controls' values and its figures and prints are ordinary
+    outputs (see the module docstring); the returned box holds the controls and an output area
+    where moving one runs ``function`` again (the default view stays above, to compare).
+    ``controls``: ipywidgets value widgets; any other value is passed as it is, like
+    ``ipywidgets.fixed``. Needs ipywidgets, as the controls do.
+    """
+    import ipywidgets as widgets
+    from ipywidgets.widgets.interaction import show_inline_matplotlib_plots
+
+    live = {name: c for name, c in controls.items() if isinstance(c, widgets.ValueWidget)}
+
+    def values() -> dict:
+        return {name: live[name].value if name in live else c for name, c in controls.items()}
+
+    function(**values())
+    out = widgets.Output()
+
+    def update(_change=None):
+        with out:
+            out.clear_output(wait=True)
+            function(**values())
+            show_inline_matplotlib_plots()
+
+    for control in live.values():
+        control.observe(update, names="value")
+    box = widgets.VBox([c for c in live.values() if isinstance(c, widgets.DOMWidget)] + [out],
+                       _dom_classes=["widget-interact"])
+    return box

@@ -6,6 +6,11 @@ replaces such a cell by a stub that keeps the cell's leading comment lines, assi
 each name the solution assigns at top level and a later cell uses (typically ``answer``, so the
 check cell below finds it and says "no answer yet") and raises ``NotImplementedError``. Every other cell is copied unchanged.
 
+When the answer is a function (a function problem: the cell defines ``def name(...)`` and ends
+with ``answer = name``), the stub keeps that function's ``def`` line(s) and docstring with the
+body replaced by ``...  # your code here``, keeps the ``answer = name`` line, and then raises: the
+check cell finds a function that returns nothing yet. Helper functions and other code go.
+
 Stubs are also tagged ``raises-exception``: Jupyter Notebook, JupyterLab and nbclient (nbmake,
 nbconvert) then carry on past them, so "Run all" runs a student copy to the end. Front ends that
 ignore the tag (Colab) stop at the first stub, which is where the student starts working.
@@ -61,6 +66,40 @@ def assigned_names(source: str) -> list[str]:
     return names
 
 
+def answered_function(source: str) -> tuple[ast.FunctionDef, list[str]] | None:
+    """The top-level function that a solution cell hands in (``answer = name``) and the names it is
+    assigned to; None when the cell's answer is not a function."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    functions = {node.name: node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id in functions:
+            targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            if targets:
+                return functions[node.value.id], targets
+    return None
+
+
+def function_stub(source: str, function: ast.FunctionDef) -> list[str]:
+    """``function``'s decorators, ``def`` line(s) and docstring from ``source``, the body replaced by ``...``."""
+    lines = source.splitlines()
+    first = min([function.lineno] + [d.lineno for d in function.decorator_list]) - 1
+    body = function.body[0]
+    has_doc = isinstance(body, ast.Expr) and isinstance(body.value, ast.Constant) and isinstance(body.value.value, str)
+    if body.lineno == function.lineno:  # a one-line function: rebuild its signature
+        prefix = "async def" if isinstance(function, ast.AsyncFunctionDef) else "def"
+        returns = f" -> {ast.unparse(function.returns)}" if function.returns else ""
+        head = lines[first:function.lineno - 1] + [f"{prefix} {function.name}({ast.unparse(function.args)}){returns}:"]
+        indent = "    "
+    else:
+        head = lines[first:body.lineno - 1]
+        indent = lines[body.lineno - 1][:len(lines[body.lineno - 1]) - len(lines[body.lineno - 1].lstrip())]
+    doc = lines[body.lineno - 1:body.end_lineno] if has_doc and body.lineno != function.lineno else []
+    return head + doc + [f"{indent}...  # your code here"]
+
+
 def stub_source(source: str, exercise: str | None = None, used_later: set[str] | None = None) -> str:
     """The stub for one solution cell (see the module docstring). With ``used_later``, only the
     names that later cells use are kept (``answer``, not the solution's helper variables)."""
@@ -73,6 +112,13 @@ def stub_source(source: str, exercise: str | None = None, used_later: set[str] |
     label = f"Exercise {exercise}" if exercise else "Exercise"
     hint = f" Stuck? Run {exercise}.hint()." if exercise else ""
     names = [n for n in assigned_names(source) if used_later is None or n in used_later]
+    answered = answered_function(source)
+    if answered is not None:
+        function, targets = answered
+        others = [f"{name} = ...  # your code here" for name in names if name not in targets]
+        body = comments + function_stub(source, function) + [""] + others + [f"{t} = {function.name}" for t in targets]
+        body.append(f'raise NotImplementedError("{label}: replace this stub with your solution.{hint}")')
+        return "\n".join(body)
     body = comments + [f"{name} = ...  # your code here" for name in names]
     if not any(not c.strip().startswith("#") for c in body):
         body.append("# your code here")

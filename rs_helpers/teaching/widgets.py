@@ -11,8 +11,10 @@ Both explorers split into a pure, tested *state* and a thin ipywidgets layer:
   clicks, added one by one or read from a model answer, into SAM's mask.
 
 :func:`grid_explorer` and :func:`click_explorer` wrap them in sliders, buttons and a text box.
-Every control has a default and the default state is drawn at once, so "Run all" never waits.
-ipywidgets is imported only when a widget is built; without it the default figure is drawn.
+Every control has a default and the default state is drawn at once as an ordinary output (a PNG
+image and a line of text), so "Run all" never waits and static copies show it; the box's output
+area only shows the views that moving a control draws in a live session (why not the first one:
+:mod:`rs_helpers.teaching.notebook`). Without ipywidgets only the default view is drawn.
 """
 from __future__ import annotations
 
@@ -187,8 +189,8 @@ class GridExplorerState:
 
 def _show_grid(state: GridExplorerState, values: dict, figsize: float):
     import matplotlib.pyplot as plt
-    from IPython.display import display
 
+    from rs_helpers.teaching.notebook import show_figure
     from rs_helpers.teaching.plotting import show_points, show_proposals
 
     start = time.perf_counter()
@@ -205,8 +207,7 @@ def _show_grid(state: GridExplorerState, values: dict, figsize: float):
                         f"(IoU > {values['pred_iou_thresh']:.2f}, stability >= "
                         f"{values['stability_score_thresh']:.2f}, NMS {values['box_nms_thresh']:.2f})"),
                  fontsize=9, color="#c00" if _tiny() else "black")
-    display(fig)
-    plt.close(fig)
+    show_figure(fig)
     print(f"{len(proposals)} masks; {seconds:.2f} s for this view (encoder runs: {state.encoder_calls}, "
           f"decoder runs: {state.decoder_runs})")
     return proposals
@@ -217,18 +218,18 @@ def grid_explorer(sam, image_rgb: np.ndarray, *, points_per_side: int = 16, pred
                   max_points_per_side: int = 32, iou_floor: float = 0.5, figsize: float = 6.0):
     """Sliders for the grid density and the three thresholds over one cached image embedding.
 
-    Draws the default view at once and returns the widget box (``None`` without ipywidgets,
-    after drawing the defaults). A new density runs the decoder once; a threshold only re-filters.
+    Draws the default view at once, as an ordinary output, and returns the widget box (``None``
+    without ipywidgets). A new density runs the decoder once; a threshold only re-filters.
     """
     floor = iou_floor if 0.0 < iou_floor <= pred_iou_thresh else None
     state = GridExplorerState(sam, image_rgb, iou_floor=floor)
     values = dict(points_per_side=int(points_per_side), pred_iou_thresh=float(pred_iou_thresh),
                   stability_score_thresh=float(stability_score_thresh), box_nms_thresh=float(box_nms_thresh))
+    _show_grid(state, values, figsize)  # never inside the Output widget: see the module docstring
     try:
         import ipywidgets as widgets
     except ImportError:
         print("ipywidgets is not installed: showing the default settings only")
-        _show_grid(state, values, figsize)
         return None
     style = {"description_width": "150px"}
     layout = widgets.Layout(width="420px")
@@ -260,7 +261,6 @@ def grid_explorer(sam, image_rgb: np.ndarray, *, points_per_side: int = 16, pred
     header = _header(widgets, "<b>SAM grid proposals</b>: one image embedding; a new density reruns the decoder only")
     box = widgets.VBox([header, widgets.VBox(list(sliders.values())), out])
     box.state = state  # for inspection (and tests)
-    render()
     return box
 
 
@@ -325,8 +325,8 @@ class ClickExplorerState:
 
 def _show_clicks(state: ClickExplorerState, figsize: float, cursor: tuple[int, int] | None = None):
     import matplotlib.pyplot as plt
-    from IPython.display import display
 
+    from rs_helpers.teaching.notebook import show_figure
     from rs_helpers.teaching.plotting import show_image, show_mask, show_points
 
     result = state.current()
@@ -345,8 +345,7 @@ def _show_clicks(state: ClickExplorerState, figsize: float, cursor: tuple[int, i
         show_points([[c.x, c.y] for c in state.clicks], [c.label for c in state.clicks], ax)
     if cursor is not None:
         ax.plot([cursor[0]], [cursor[1]], marker="+", color="yellow", markersize=14, markeredgewidth=2)
-    display(fig)
-    plt.close(fig)
+    show_figure(fig)
     if state.message:
         print(state.message)
     print("clicks (pixels):", [(c.x, c.y, c.label) for c in state.clicks])
@@ -357,19 +356,22 @@ def click_explorer(sam, image_rgb: np.ndarray, clicks: Sequence[Click] | None = 
     """Place clicks with sliders (x, y, label) or paste a click answer; SAM's mask follows.
 
     ``clicks`` in pixels (default: one positive click at the centre). Draws the default view at
-    once and returns the widget box (``None`` without ipywidgets, after drawing the defaults).
+    once, as an ordinary output, and returns the widget box (``None`` without ipywidgets).
     """
     state = ClickExplorerState(sam, image_rgb, clicks)
     try:
         import ipywidgets as widgets
     except ImportError:
+        widgets = None
+    centre = (state.width // 2, state.height // 2)
+    _show_clicks(state, figsize, cursor=None if widgets is None else centre)  # not in the Output (module doc)
+    if widgets is None:
         print("ipywidgets is not installed: showing the default clicks only")
-        _show_clicks(state, figsize)
         return None
     style = {"description_width": "60px"}
-    x = widgets.IntSlider(value=state.width // 2, min=0, max=state.width - 1, description="x (px)",
+    x = widgets.IntSlider(value=centre[0], min=0, max=state.width - 1, description="x (px)",
                           continuous_update=False, style=style)
-    y = widgets.IntSlider(value=state.height // 2, min=0, max=state.height - 1, description="y (px)",
+    y = widgets.IntSlider(value=centre[1], min=0, max=state.height - 1, description="y (px)",
                           continuous_update=False, style=style)
     label = widgets.ToggleButtons(options=[("positive", 1), ("negative", 0)], value=1, description="label",
                                   style=style)
@@ -410,7 +412,6 @@ def click_explorer(sam, image_rgb: np.ndarray, clicks: Sequence[Click] | None = 
     box = widgets.VBox([header, widgets.HBox([x, y]), widgets.HBox([label, add, clear]),
                         widgets.HBox([text, use]), out])
     box.state = state
-    render()
     return box
 
 

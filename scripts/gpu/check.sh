@@ -6,6 +6,8 @@
 #   proposals  rs-seg bench: reference vs fast vs floor, vit_l, 1024 x 1024, 29 x 29 grid
 #   pipeline   rs-seg bench --pipeline: + ViT-B-16 CLIP and selection
 #   compile    rs-seg bench --compile (torch.compile on the decoder)
+#   sam3       rs-seg bench --method sam3: SAM 3 (full architecture, random weights), 16 classes, batched
+#              prompts vs one prompt at a time (SegEarth-OV3's loop) vs a whole forward per prompt
 # Each stage has its own time limit, so one slow stage cannot eat the others. Everything goes
 # to $OUT (default ./gpu_out), in at most 6 files (the device tool returns 8): summary.txt with
 # the figures for the README, logs.txt with every stage's whole output, and one JSON per bench.
@@ -28,11 +30,13 @@ else
 fi
 if [ "${GPU_CHECK_QUICK:-0}" = 1 ]; then
   SIZE=(--profile tiny)
+  SAM3=(--profile tiny)
 else
+  SAM3=(--random-weights --profile full --size 1008)
   SIZE=(--sam vit_l --points-per-side 29 --size 1024 --random-weights)
 fi
 # seconds per stage: the default stages end within 510 s, inside one 600 s device call
-declare -A LIMIT=([tests]=100 [proposals]=230 [pipeline]=180 [compile]=150)
+declare -A LIMIT=([tests]=100 [proposals]=230 [pipeline]=180 [compile]=150 [sam3]=200)
 SUMMARY=$OUT/summary.txt
 : >"$SUMMARY"
 note() { echo "$*" | tee -a "$SUMMARY"; }
@@ -54,7 +58,7 @@ run_stage() {  # name, seconds, command...
   local rc=$?
   { echo "== $name: $*"; cat "$log"; } >>"$LOGS"
   note "-- $name: exit $rc in $((SECONDS - start)) s$([ $rc = 124 ] && echo " (stopped at its ${limit} s limit)")"
-  grep -E "^(stage|sam |post|clip|select|total|peak|proposals:|pipeline:|model run|realistic)|passed|failed|skipped" \
+  grep -E "^(stage|sam |post|clip|select|total|peak|proposals:|pipeline:|model run|realistic|path|per-prompt|SegEarth-OV3 loop|batched|checks|sam3)|passed|failed|skipped" \
     "$log" | tail -n 25 | tee -a "$SUMMARY"
   rm -f "$log"
 }
@@ -69,6 +73,8 @@ for stage in $STAGES; do
                 --clip ViT-B-16 --out "$OUT/bench_pipeline.json" ;;
     compile) run_stage compile "${LIMIT[compile]}" "$PY" -m rs_helpers bench --compile --no-realistic --device "$DEVICE" \
                "${SIZE[@]}" --out "$OUT/bench_compile.json" ;;
+    sam3) run_stage sam3 "${LIMIT[sam3]}" "$PY" -m rs_helpers bench --method sam3 --device "$DEVICE" "${SAM3[@]}" \
+            --classes 16 --repeat 2 --out "$OUT/bench_sam3.json" ;;
     *) note "unknown stage: $stage"; exit 2 ;;
   esac
 done

@@ -9,7 +9,7 @@
 #
 # **Prerequisites.** Python and NumPy basics. No GPU needed.
 #
-# **Time.** About 10 minutes, plus 10 for the two exercises.
+# **Time.** About 10 minutes, plus 20 for the two exercises.
 
 # %%
 # {{SETUP}}
@@ -82,20 +82,15 @@ print("RGB:", image.rgb.shape, image.rgb.dtype, "| from", image.source_dtype, "|
 
 # %% [markdown]
 # ## 5. Images with their ground truth
-# Each sample's ground truth is loaded as class indices `0..K-1`, with `255` for unlabelled pixels.
+# Each sample's ground truth is loaded as class indices `0..K-1`, with `255` for unlabelled pixels
+# (drawn hatched grey). Each ground truth has its own legend: the sample's classes, "(absent)" for
+# those it does not contain, and "unlabelled" where it has 255.
 
 # %%
-import matplotlib.pyplot as plt
+from rs_helpers.teaching import show_image
+from rs_helpers.teaching.scene_figures import plot_sample_grid
 
-from rs_helpers.teaching import show_image, show_semantic
-
-n = S["show_samples"]
-fig, axes = plt.subplots(2, n, figsize=(S["figure_size"] * n, 2 * S["figure_size"]))
-for column, sample in enumerate(samples[:n]):
-    img, gt = sample.load()
-    show_image(img.rgb, axes[0, column], title=sample.name)
-    show_semantic(gt, sample.palette, sample.class_names, axes[1, column], legend=column == n - 1)
-fig.tight_layout()
+plot_sample_grid(samples[:S["show_samples"]], columns=4, size=S["figure_size"]);
 
 # %% [markdown]
 # ## 6. Referring and reasoning queries
@@ -118,25 +113,39 @@ show_mask(target, ax)
 # %% [markdown]
 # ## Exercises
 # Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
-# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
-# shows our solution.
+# raises `NotImplementedError` until you replace it) and a check. Most ask for a function: the check runs it
+# on inputs you have not seen, so it must work in general, not only on the example. `q1.hint()` gives a nudge,
+# a second call a closer hint; `q1.solution()` shows our solution.
 
 # %%
 from rs_helpers.teaching.exercises.nb00 import q1, q2
 
 # %% [markdown]
-# **Exercise 1 · How much of the scene is road?** Load the `vegas_roads` sample and compute the **fraction**
-# (a number from 0 to 1) of its labelled ground-truth pixels that are road. Find the road index with
-# `sample.class_names.index("road")`; leave unlabelled pixels (255) out of the count.
+# **Exercise 1 · How much of the scene is one class?** A ground truth holds class indices 0..K-1, and **255
+# for unlabelled pixels**. Write `class_fraction(labels, class_index)` returning the **fraction** (a number
+# from 0 to 1) of the *labelled* pixels of `labels` (a 2-D uint8 array) that equal `class_index`: unlabelled
+# pixels count neither above nor below the fraction line. Try it on the `vegas_roads` sample's road class (the
+# setup cell loads it), then set `answer = class_fraction`: the check calls your function on label maps of its
+# own, some with unlabelled pixels and one where the class does not occur.
 
-# %% tags=["solution"]
+# %%
+import numpy as np
+
 from rs_helpers.samples import get_sample
 
 vegas = get_sample("vegas_roads")
-_, labels = vegas.load()
+labels = vegas.load_labels()
 road = vegas.class_names.index("road")
-labelled = labels[labels != 255]
-answer = float((labelled == road).mean())
+print(vegas.class_names, labels.shape, "values:", np.unique(labels))
+
+# %% tags=["solution"]
+# class_fraction(labels, class_index) -> a fraction; then answer = class_fraction
+def class_fraction(labels, class_index):
+    labelled = labels[labels != 255]
+    return float((labelled == class_index).mean())
+
+print(f"road: {class_fraction(labels, road):.3f} of the labelled pixels")
+answer = class_fraction
 
 # %%
 q1.check(answer)
@@ -145,9 +154,12 @@ q1.check(answer)
 
 # %% [markdown]
 # **Exercise 2 · 16-bit to 8-bit with a 2-98 percentile stretch.** `raw` holds band 1 of the
-# `atlanta_buildings` GeoTIFF as stored: **uint16**, with values far above 255. Turn it into **uint8** the way
-# `read_image` does: map the 2nd percentile to 0 and the 98th to 255 linearly, clip what falls outside, round.
-# Use NumPy (`np.percentile`, `np.clip`), not `read_image`.
+# `atlanta_buildings` GeoTIFF as stored: **uint16**, with values far above 255. Write `stretch(band)` turning
+# such a band (any 2-D array of integers or floats) into **uint8** the way `read_image` does: the 2nd
+# percentile of the band maps to 0 and the 98th to 255, linearly; what falls outside is clipped; the result is
+# rounded. A flat band (both percentiles equal) maps to 0. Write the stretch with NumPy, **without** the
+# package's `stretch_to_uint8` (the check refuses it). Then set `answer = stretch`: the check calls your
+# function on bands of its own, with outliers, a float band and a flat one.
 
 # %%
 import numpy as np
@@ -160,9 +172,17 @@ with rasterio.open(get_sample("atlanta_buildings").image) as src:
 print(raw.dtype, raw.shape, "min", raw.min(), "max", raw.max())
 
 # %% tags=["solution"]
-low, high = np.percentile(raw, [2, 98])
-scaled = (raw.astype(np.float64) - low) / (high - low)
-answer = np.round(np.clip(scaled, 0, 1) * 255).astype(np.uint8)
+# stretch(band) -> uint8 band; then answer = stretch
+def stretch(band):
+    low, high = np.percentile(band, [2, 98])
+    if high <= low:  # a flat band: no division by zero
+        high = low + 1
+    scaled = (band.astype(np.float64) - low) / (high - low)
+    return np.round(np.clip(scaled, 0, 1) * 255).astype(np.uint8)
+
+small = stretch(raw)
+print(small.dtype, "min", small.min(), "max", small.max())
+answer = stretch
 
 # %%
 q2.check(answer)

@@ -10,7 +10,8 @@
 #
 # **Prerequisites.** Notebook 00 (profiles, samples, `read_image`).
 #
-# **Time.** About 15 minutes (plus model download the first time under the full profile).
+# **Time.** About 15 minutes (plus model download the first time under the full profile), plus 35 for the
+# four exercises.
 #
 # This is stage 1 of the open-vocabulary pipeline of the method (SAM proposals + CLIP selection,
 # see [`docs/method.md`](../docs/method.md)): SAM cuts the image into regions without knowing any
@@ -46,13 +47,11 @@ if is_tiny(S["profile"]):
 # SAM has three parts: a heavy **image encoder** (a ViT) that runs once per image and produces an
 # embedding grid (64 x 64 x 256 for the real models, from a 1024 px input); a light **prompt
 # encoder** for points, boxes or masks; and a small **mask decoder** that combines the two and
-# returns three candidate masks with a predicted IoU each. Prompts are cheap once the image is
-# embedded, which is what makes a grid of hundreds of prompts affordable.
+# returns three candidate masks with a predicted IoU each (why three: below). Prompts are cheap
+# once the image is embedded, which is what makes a grid of hundreds of prompts affordable.
 
 # %%
 import time
-
-import matplotlib.pyplot as plt
 
 from rs_helpers.models import load_sam
 from rs_helpers.samples import get_sample
@@ -65,6 +64,7 @@ print("image:", image.shape)
 # %%
 from rs_helpers.refer import Click
 from rs_helpers.sam import make_predictor, predict_mask
+from rs_helpers.sam.from_clicks import clicks_to_arrays
 
 start = time.perf_counter()
 predictor = make_predictor(sam, image)  # runs the image encoder once
@@ -72,21 +72,58 @@ encode_seconds = time.perf_counter() - start
 print(f"image embedding {tuple(predictor.features.shape)} in {encode_seconds:.2f} s")
 
 height, width = image.shape[:2]
-click = Click(width // 2, height // 2, 1)
+click = Click(width // 2, height // 2, 1)  # x = column, y = row, label 1 = positive
+coords, labels = clicks_to_arrays([click])
 start = time.perf_counter()
-answer = predict_mask(predictor, [click])
-print(f"one point prompt: {time.perf_counter() - start:.3f} s; scores of the 3 candidates:",
-      [round(s, 3) for s in answer.scores])
+candidates, candidate_scores, _ = predictor.predict(point_coords=coords, point_labels=labels,
+                                                    multimask_output=True)
+print(f"one point prompt: {time.perf_counter() - start:.3f} s; {len(candidates)} candidate masks, "
+      f"predicted IoU {[round(float(s), 3) for s in candidate_scores]}")
+
+# %% [markdown]
+# ### One click, three answers
+# A single point is **ambiguous**: a click on a window could mean the window (a subpart), the roof
+# (a part) or the whole house. SAM does not guess one meaning; its decoder has three output
+# tokens and returns three masks, which with real weights are often nested (subpart, part, whole;
+# the order is not guaranteed), each with a **predicted IoU**: the decoder's own estimate of how
+# well that mask fits what was meant. SAM's predictor notebook shows the three the same way.
+#
+# Below: the three candidates for the click (green star), with their scores; the one with the
+# highest score is the one kept (orange). Under the tiny profile the masks and scores are random.
 
 # %%
 from rs_helpers.teaching import show_image, show_mask, show_points
+from rs_helpers.teaching.figures import pixel_axes, plot_mask_candidates
 
-ax = show_image(image, title=f"one click, best of 3 candidates (predicted IoU {answer.score:.2f})")
-show_mask(answer.mask, ax)
-show_points([[click.x, click.y]], [1], ax);
+plot_mask_candidates(image, candidates, candidate_scores, [[click.x, click.y]], [1],
+                     suptitle=f"one click at (x {click.x}, y {click.y}): SAM's three candidates");
 
 # %% [markdown]
-# *Try it:* move the click (`Click(x, y, 1)`) onto another object and rerun the two cells.
+# **Which mask is used.** When a single mask is needed, the package keeps the candidate with the
+# highest predicted IoU (`rs_helpers.sam.predict_mask`, rule `multimask="auto"`). With **two or
+# more clicks** the target is much less ambiguous, so SAM is asked for one mask instead
+# (`multimask_output=False`): the three candidates would mostly agree, and segment-anything's
+# documentation notes that for such prompts the single output can do better (SAM's paper trains a
+# fourth output token for exactly this case). Negative clicks (label 0) mark what is *not* wanted.
+# The grid in section 2 is different again: the automatic generator keeps all three candidates of
+# every point and lets the quality filters of section 3 choose.
+
+# %%
+answer = predict_mask(predictor, [click])  # one click: the best of three
+print(f"one click:  {len(answer.scores)} candidates, kept the one with predicted IoU {answer.score:.3f}")
+second = Click(width // 2 + width // 8, height // 2, 1)  # a second positive click to the right
+both = predict_mask(predictor, [click, second])
+print(f"two clicks: {len(both.scores)} mask asked for (multimask_output={both.multimask_output}), "
+      f"predicted IoU {both.score:.3f}")
+
+ax = show_image(image, title="two positive clicks: one mask")
+show_mask(both.mask, ax)
+show_points([[click.x, click.y], [second.x, second.y]], [1, 1], ax)
+pixel_axes(ax);
+
+# %% [markdown]
+# *Try it:* move the click (`Click(x, y, 1)`, read x and y off the axes) onto another object and
+# rerun the cells of this section; add a negative click (`Click(x, y, 0)`) to the two-click cell.
 
 # %% [markdown]
 # ## 2. A grid of prompts
@@ -99,7 +136,8 @@ from rs_helpers.sam import grid_points
 
 points = grid_points(S["points_per_side"], width, height)
 ax = show_image(image, title=f"{S['points_per_side']} x {S['points_per_side']} = {len(points)} prompts")
-show_points(points, [1] * len(points), ax, marker_size=40);
+show_points(points, [1] * len(points), ax, marker_size=40)
+pixel_axes(ax);
 
 # %% [markdown]
 # ## 3. What the thresholds keep
@@ -129,15 +167,13 @@ for iou_t in (0.5, 0.88, 0.95):
         kept = np.sum((loose.predicted_iou > iou_t) & (loose.stability_score >= stab_t))
         print(f"  predicted IoU > {iou_t:4.2f} and stability >= {stab_t:4.2f}: {kept:5d} masks")
 
+# %% [markdown]
+# The same raw masks as histograms: everything right of a red line passes that filter.
+
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-axes[0].hist(loose.predicted_iou, bins=30)
-axes[0].axvline(0.88, color="red")
-axes[0].set_title("predicted IoU (red: default threshold)")
-axes[1].hist(loose.stability_score, bins=30)
-axes[1].axvline(0.95, color="red")
-axes[1].set_title("stability score")
-fig.tight_layout()
+from rs_helpers.teaching.figures import plot_score_histograms
+
+plot_score_histograms(loose.predicted_iou, loose.stability_score, iou_thresh=0.88, stability_thresh=0.95);
 
 # %% [markdown]
 # ## 4. Grid density: masks and time
@@ -159,15 +195,9 @@ for n in S["grids"]:
     print(rows[-1])
 
 # %%
-fig, ax = plt.subplots(figsize=(5, 3.5))
-ax.plot([r["prompts"] for r in rows], [r["masks"] for r in rows], "o-", label="masks")
-ax.set_xlabel("prompts (n x n)")
-ax.set_ylabel("masks kept")
-ax2 = ax.twinx()
-ax2.plot([r["prompts"] for r in rows], [r["seconds"] for r in rows], "s--", color="tab:red", label="seconds")
-ax2.set_ylabel("seconds", color="tab:red")
-ax.set_title("grid density vs masks and time")
-fig.tight_layout()
+from rs_helpers.teaching.figures import plot_grid_density
+
+plot_grid_density([r["prompts"] for r in rows], [r["masks"] for r in rows], [r["seconds"] for r in rows]);
 
 # %% [markdown]
 # ## 5. The proposals on the sample
@@ -187,7 +217,8 @@ proposals = cache.get(sam, image, settings)
 again = cache.get(sam, image, settings)  # same image and settings: served from the cache
 print(f"{len(proposals)} proposals; cache hits {cache.hits}, misses {cache.misses}")
 ax = show_proposals(image, proposals.masks)
-ax.set_title(f"{len(proposals)} SAM proposals ({S['points_per_side']}^2 grid)");
+ax.set_title(f"{len(proposals)} SAM proposals ({S['points_per_side']}^2 grid)")
+pixel_axes(ax);
 
 # %% [markdown]
 # *Try it:* set `min_mask_region_area=100` in `ProposalSettings` to fill small holes and drop
@@ -218,28 +249,44 @@ explorer
 # %% [markdown]
 # ## Exercises
 # Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
-# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
-# shows our solution.
+# raises `NotImplementedError` until you replace it) and a check. Most ask for a function: the check runs it
+# on inputs you have not seen, so it must work in general, not only on the example. `q1.hint()` gives a nudge,
+# a second call a closer hint; `q1.solution()` shows our solution.
 
 # %%
-from rs_helpers.teaching.exercises.nb01 import q1, q2
+from rs_helpers.teaching.exercises.nb01 import q1, q2, q3, q4
 
 # %% [markdown]
-# **Exercise 1 · The grid of point prompts.** SAM's automatic mask generator prompts the decoder with an n x n
-# grid of points. For an image of **width 640 and height 480** and **n = 4**, write the 16 points as an array
-# of shape (16, 2) holding pixel **(x, y)** (x = column, y = row). As in segment-anything, each point sits at
-# the **centre of its cell** when the image is cut into n x n equal cells. Any order of the points is
-# accepted.
+# **Exercise 1 · Which of SAM's answers is kept?** Asked with `multimask_output=True`, SAM returns three
+# candidate masks and their predicted IoUs; asked with `multimask_output=False`, one mask. Write
+# `kept_mask(three, three_scores, single, n_clicks, multimask)` returning the mask the package keeps for
+# `n_clicks` clicks (1 or more): `three` is the 3 x H x W boolean array of candidates, `three_scores` their 3
+# predicted IoUs, `single` the H x W mask of the one-mask answer, and `multimask` the package's rule,
+# `"auto"`, `"always"` or `"never"` (the rule of section 1: `"auto"` asks for three masks for a single click
+# only). When three masks are asked for, the kept one is the candidate of highest predicted IoU. Write the
+# rule yourself, **without** `use_multimask` or `predict_mask`. Then set `answer = kept_mask`: the check calls
+# it on candidates of its own, for each rule and several numbers of clicks.
 
 # %%
 import numpy as np
 
-n, width, height = 4, 640, 480
+from rs_helpers.teaching.exercises.nb01 import example_candidates
+
+three, three_scores, single = example_candidates()
+print("areas of the three candidates:", three.sum(axis=(1, 2)), "| predicted IoU:", three_scores)
+print("area of the single mask:", single.sum())
 
 # %% tags=["solution"]
-axis = (np.arange(n) + 0.5) / n  # cell centres, as fractions of the side
-xs, ys = np.meshgrid(axis * width, axis * height)
-answer = np.stack([xs.ravel(), ys.ravel()], axis=1)
+# kept_mask(three, three_scores, single, n_clicks, multimask) -> the kept H x W mask
+def kept_mask(three, three_scores, single, n_clicks, multimask="auto"):
+    ask_for_three = multimask == "always" or (multimask == "auto" and n_clicks < 2)
+    if not ask_for_three:
+        return single
+    return three[int(np.argmax(three_scores))]
+
+for clicks in (1, 2):
+    print(clicks, "click(s): kept mask of area", kept_mask(three, three_scores, single, clicks).sum())
+answer = kept_mask
 
 # %%
 q1.check(answer)
@@ -247,10 +294,42 @@ q1.check(answer)
 # q1.solution()
 
 # %% [markdown]
-# **Exercise 2 · Which proposals survive SAM's filters?** `predicted_iou` and `stability_score` hold the two
-# quality scores of 25 proposals. With SAM's default thresholds, a proposal is kept when **`predicted_iou >
-# 0.88`** (strictly greater) **and** **`stability_score >= 0.95`** (greater or equal), exactly as in
-# segment-anything's `SamAutomaticMaskGenerator`. How many proposals are kept? (An integer.)
+# **Exercise 2 · The grid of point prompts.** SAM's automatic mask generator prompts the decoder with an n x n
+# grid of points. Write `grid(n, width, height)` returning the n * n points as an array of shape (n * n, 2)
+# holding pixel **(x, y)** (x = column, y = row). As in segment-anything, each point sits at the **centre of
+# its cell** when the image is cut into n x n equal cells. Any order of the points is accepted; pixel
+# positions may be fractional or rounded. Write it **without** the package's `grid_points` (or
+# segment-anything's `build_point_grid`). Then set `answer = grid`: the check calls it for other sizes, a grid
+# of one point and non-square images among them.
+
+# %%
+import numpy as np
+
+n, width, height = 4, 640, 480
+
+# %% tags=["solution"]
+# grid(n, width, height) -> (n * n, 2) pixel (x, y); then answer = grid
+def grid(n, width, height):
+    axis = (np.arange(n) + 0.5) / n  # cell centres, as fractions of the side
+    xs, ys = np.meshgrid(axis * width, axis * height)
+    return np.stack([xs.ravel(), ys.ravel()], axis=1)
+
+print(grid(n, width, height))
+answer = grid
+
+# %%
+q2.check(answer)
+# q2.hint()
+# q2.solution()
+
+# %% [markdown]
+# **Exercise 3 · Which proposals survive SAM's filters?** Each proposal has two quality scores. As in
+# segment-anything's `SamAutomaticMaskGenerator`, a proposal is kept when **`predicted_iou > iou_thresh`**
+# (strictly greater) **and** **`stability_score >= stability_thresh`** (greater or equal). Write
+# `keep_filter(predicted_iou, stability_score, iou_thresh, stability_thresh)`: the two scores are 1-D arrays
+# (one value per proposal, possibly none); return the **boolean keep mask**, one True or False per proposal.
+# Then set `answer = keep_filter`: the check calls it with other scores and thresholds, values sitting exactly
+# on a threshold among them.
 
 # %%
 from rs_helpers.teaching.exercises.nb01 import example_scores
@@ -260,13 +339,57 @@ print("predicted IoU:  ", predicted_iou)
 print("stability score:", stability_score)
 
 # %% tags=["solution"]
-keep = (predicted_iou > 0.88) & (stability_score >= 0.95)
-answer = int(keep.sum())
+# keep_filter(predicted_iou, stability_score, iou_thresh, stability_thresh) -> boolean keep mask
+def keep_filter(predicted_iou, stability_score, iou_thresh=0.88, stability_thresh=0.95):
+    return (predicted_iou > iou_thresh) & (stability_score >= stability_thresh)
+
+keep = keep_filter(predicted_iou, stability_score)
+print(f"{keep.sum()} of {len(keep)} proposals kept")
+answer = keep_filter
 
 # %%
-q2.check(answer)
-# q2.hint()
-# q2.solution()
+q3.check(answer)
+# q3.hint()
+# q3.solution()
+
+# %% [markdown]
+# **Exercise 4 · Non-maximum suppression.** Many grid points find the same object, so SAM's generator ends
+# with **box NMS**: of proposals whose boxes overlap too much, only the best survives. Write `nms(boxes,
+# scores, iou_thresh)`: `boxes` is an N x 4 float array of boxes (x1, y1, x2, y2), x2 and y2 *exclusive*, so a
+# box's area is (x2 - x1) * (y2 - y1); `scores` the N scores (all different). Greedily: take the best
+# remaining box, keep it, remove every remaining box whose IoU with it is **greater than** `iou_thresh`,
+# repeat. Return the indices of the kept boxes, **best score first**. N may be 0. Write it **without** the
+# package's `box_nms` or torchvision's `nms` (the check refuses them). Then set `answer = nms`: the check
+# calls it on boxes of its own, with an IoU exactly at the threshold and a chain of overlaps.
+
+# %%
+import numpy as np
+
+from rs_helpers.teaching.exercises.nb01 import example_boxes
+
+boxes, scores = example_boxes()
+print(boxes, "\nscores:", scores)
+
+# %% tags=["solution"]
+# nms(boxes, scores, iou_thresh) -> kept indices, best first; then answer = nms
+def nms(boxes, scores, iou_thresh):
+    x1, y1, x2, y2 = np.asarray(boxes, float).T
+    area = (x2 - x1) * (y2 - y1)
+    kept = []
+    for i in np.argsort(-np.asarray(scores)):  # best first
+        w = np.clip(np.minimum(x2[kept], x2[i]) - np.maximum(x1[kept], x1[i]), 0, None)
+        h = np.clip(np.minimum(y2[kept], y2[i]) - np.maximum(y1[kept], y1[i]), 0, None)
+        if not (w * h / (area[kept] + area[i] - w * h) > iou_thresh).any():
+            kept.append(int(i))
+    return np.array(kept, int)
+
+print("kept:", nms(boxes, scores, 0.7))
+answer = nms
+
+# %%
+q4.check(answer)
+# q4.hint()
+# q4.solution()
 
 # %% [markdown]
 # ### More to explore
@@ -276,6 +399,8 @@ q2.check(answer)
 # %% [markdown]
 # ## Summary
 # * SAM embeds the image once; each point prompt is a cheap decoder pass with three candidates.
+# * One click is ambiguous (subpart, part, whole): SAM answers with three masks and their predicted IoU;
+#   the best one is kept for a single click, and several clicks ask for one mask.
 # * A regular grid of points gives class-agnostic proposals; predicted IoU, stability and box NMS prune them.
 # * Denser grids give more, smaller masks at a cost that grows with the number of points.
 # * Proposals are cached per (image, settings), so changing the class names costs nothing on the SAM side.

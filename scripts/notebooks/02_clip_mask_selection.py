@@ -10,7 +10,7 @@
 #
 # **Prerequisites.** Notebook 01 (SAM grid proposals).
 #
-# **Time.** About 20 minutes.
+# **Time.** About 20 minutes, plus 40 for the four exercises.
 #
 # Stage 2 and 3 of the contrastive branch: nothing is trained. SAM says *where* the regions are,
 # CLIP says *what* they are.
@@ -90,12 +90,36 @@ fig.tight_layout()
 # %% [markdown]
 # ## 2. The dense CLIP map
 # CLIP's patch tokens can be compared with the text embeddings too, giving a coarse per-pixel
-# class score. Plain CLIP does this badly; training-free fixes (MaskCLIP, ClearCLIP,
-# SegEarth-OV) help a lot. Our defaults, each a switch in `DenseSettings`:
+# class score. Plain CLIP does this badly; training-free fixes (MaskCLIP, SCLIP, ClearCLIP,
+# SegEarth-OV) help a lot. First why, then what they change.
+#
+# **Why CLIP's patches align poorly with text.** CLIP was trained on image-caption pairs with a
+# contrastive loss on one vector per image and one per caption. For a ViT, the image's vector is
+# the **CLS token** after the last transformer block, the final layer norm (`ln_post`) and a
+# linear projection (`proj`) into the text space: only that vector was ever pulled towards its
+# caption and away from the others. The patch tokens leave the same blocks and can be sent through
+# the same `ln_post` and `proj` (the package does, in `encode_tokens`), so they *can* be compared
+# with text, but no loss ever asked them to match it. And in the last block their attention is
+# global: every patch attends to much the same few tokens of the image (ClearCLIP and SCLIP show
+# near-identical attention maps for all queries), so a patch token carries image-level content
+# rather than what lies under it. Compared with the class names, every patch then looks a little
+# like the whole image.
+#
+# **What the training-free changes do** (this package's defaults, each a switch in
+# `DenseSettings`; see `rs_helpers/ovss/clip_dense.py`):
 # * the image at long side 448, read by 224 px windows with stride 112 (one batch);
-# * last block: q-q + k-k + v-v self-attention, no residual, no MLP;
-# * **global-bias removal**: the CLS token's class scores, times lambda = 0.3, are subtracted
-#   from every patch (the CLS token carries an image-wide bias that otherwise leaks everywhere);
+# * **the last block only**: its attention weights become softmax(q q^T) + softmax(k k^T) +
+#   softmax(v v^T) (`attention="qq+kk+vv"`) instead of softmax(q k^T). A token now attends to
+#   tokens whose features resemble its own, so attention turns local and each patch keeps its own
+#   content (SCLIP uses q-q + k-k, ClearCLIP q-q). The block's residual connection and its MLP
+#   (the feed-forward part) are dropped as well: ClearCLIP found that the residual path brings most
+#   of the noise into the last block's patch tokens and that the MLP does not help dense
+#   prediction. What remains goes through `ln_post` and `proj` as usual;
+# * **global-bias removal** (SegEarth-OV; `cls_lambda`, 0.3): what is left of the image-wide
+#   content is shared by every patch of a window, and the CLS token is exactly that image-level
+#   summary. So, window by window, the CLS token and the patch tokens (from the same modified pass)
+#   are L2-normalised, each is compared with every text row by cosine similarity, and lambda times
+#   the CLS token's similarity is subtracted from every patch's similarity;
 # * logit scale 50, softmax over all (class, synonym) rows, max over each class's synonyms.
 #
 # These are SegEarth-OV's training-free tricks, but not all of SegEarth-OV: it also upsamples the
@@ -108,6 +132,7 @@ fig.tight_layout()
 from rs_helpers.ovss import DenseSettings, dense_map
 from rs_helpers.evaluation import confusion_matrix
 from rs_helpers.teaching import show_image, show_semantic
+from rs_helpers.teaching.figures import plot_label_maps
 
 variants = {
     "our defaults (no upsampler)": DenseSettings(templates=S["templates"]),
@@ -116,26 +141,40 @@ variants = {
 }
 maps = {name: dense_map(clip, image, vocab, settings, text=text) for name, settings in variants.items()}
 
-fig, axes = plt.subplots(1, 4, figsize=(18, 4.5))
-show_image(image, axes[0], "image")
-for ax, (name, dm) in zip(axes[1:], maps.items()):
+titled = {}
+for name, dm in maps.items():
     miou = confusion_matrix(dm.labels, gt_work, len(vocab)).miou()
-    show_semantic(dm.labels, sample.palette, vocab.names, ax, legend=ax is axes[-1],
-                  title=f"{name}\npixel mIoU {100 * miou:.1f}{NOTE}")
-fig.tight_layout()
+    titled[f"{name}\npixel mIoU {100 * miou:.1f}{NOTE}"] = dm.labels
+plot_label_maps(image, gt_work, titled, sample.palette, vocab.names,
+                suptitle="three dense CLIP maps beside the ground truth (same colours)");
 
 # %% [markdown]
-# What the bias removal changes, for one class: its similarity map with and without it.
+# ### What the bias removal changes
+# Within one window the removal subtracts **one number per text row, the same for every patch**.
+# So one class's similarity map only shifts by a constant there: drawn with and without the
+# removal, each with its own colour bar, the two pictures look the same. What changes is the
+# *competition between classes*. A row that matches the window as a whole (a high CLS similarity)
+# loses more than the others, everywhere in that window, and a pixel whose local evidence for
+# another class was nearly as strong changes label. The logit scale 50 multiplies these
+# differences before the softmax (0.01 becomes 0.5). Windows overlap and are averaged, so across
+# the image the amount varies from window to window.
+#
+# Below: (a) the amount subtracted for each text row, `cls_lambda` times the cosine similarity of
+# the window's CLS token with that row (`rs_helpers.ovss.clip_dense.cls_bias`: the bar is the mean
+# over the windows, the dots each window); (b, c) the labels without and with the removal; (d) the
+# pixels whose label it changes. Under the tiny profile the amounts are random, so which labels
+# change is too; only the mechanics are real.
 
 # %%
-target = vocab.names[0]
-fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-for ax, name in zip(axes, ["our defaults (no upsampler)", "no CLS bias removal"]):
-    im = ax.imshow(maps[name].similarity[0], cmap="viridis")
-    ax.set_title(f"'{target}' similarity: {name}")
-    ax.set_axis_off()
-    fig.colorbar(im, ax=ax)
-fig.tight_layout()
+from rs_helpers.ovss.clip_dense import cls_bias
+from rs_helpers.teaching.figures import plot_cls_bias
+
+defaults = variants["our defaults (no upsampler)"]
+bias = cls_bias(clip, image, text, defaults)  # windows x text rows
+print(f"{bias.shape[0]} windows x {bias.shape[1]} text rows; subtracted amounts from "
+      f"{bias.min():+.3f} to {bias.max():+.3f}{NOTE}")
+plot_cls_bias(image, bias, rows, text.row_class.cpu().numpy(), maps["no CLS bias removal"].labels,
+              maps["our defaults (no upsampler)"].labels, sample.palette, vocab.names, defaults.cls_lambda);
 
 # %% [markdown]
 # *Try it:* set `cls_lambda=0.6` or `sliding_window=False` in a `DenseSettings` above and compare.
@@ -156,6 +195,8 @@ fig.tight_layout()
 from dataclasses import replace
 
 from rs_helpers.ovss import SEGEARTH_OV, load_upsampler
+
+target = vocab.names[0]  # the class whose probability is drawn below
 
 upsampler = load_upsampler("simfeatup", clip, profile=S["profile"])
 segearth = replace(SEGEARTH_OV, templates=S["templates"], long_side=S["long_side"])
@@ -234,8 +275,15 @@ show_panels(image, gt_work, voted.labels, sample.palette, sample.class_names,
 # %%
 print(f"SAM on a second image next: expected about {format_seconds(sam_seconds)}")
 
+# %% [markdown]
+# Each tau panel draws the answer over the image against the ground truth: green where it finds
+# the target (true positive), red where it adds something that is not the target (false positive),
+# blue where it misses the target (false negative). A higher tau keeps a subset of the masks, so
+# never more red and never less blue.
+
 # %%
 from rs_helpers.ovss import select_binary
+from rs_helpers.teaching.figures import plot_binary_overlays
 
 bsample = get_sample(S["binary_sample"])
 braster, bgt = bsample.load()
@@ -247,14 +295,14 @@ bdense = dense_map(clip, bimage, bvocab, DenseSettings(templates=S["templates"])
 bproposals = cache.get(sam, bimage, proposal_settings)
 target_index = bvocab.index(bsample.class_names[1])
 
-fig, axes = plt.subplots(1, 4, figsize=(18, 4.5))
-show_image(bimage, axes[0], f"{bsample.name} (target: {bsample.class_names[1]})")
-for ax, tau in zip(axes[1:], (0.3, 0.5, 0.7)):
+swept = {}
+for tau in (0.3, 0.5, 0.7):
     sel = select_binary(bproposals.masks, bdense.labels, target_index, len(bvocab), SelectionSettings(tau=tau))
     iou = confusion_matrix(sel.labels, bgt_work, 2).foreground_iou()
-    show_semantic(sel.labels, bsample.palette, bsample.class_names, ax, legend=False,
-                  title=f"tau {tau}: {int((sel.mask_classes == 1).sum())} kept, IoU {100 * iou:.1f}{NOTE}")
-fig.tight_layout()
+    kept = int((sel.mask_classes == 1).sum())
+    swept[f"tau {tau}: kept {kept} of {len(bproposals)} masks\nIoU {100 * iou:.1f}{NOTE}"] = sel.labels
+plot_binary_overlays(bimage, bgt_work, swept, bsample.palette, bsample.class_names,
+                     suptitle=f"{bsample.name}, target '{bsample.class_names[1]}': the answer for each tau over the image");
 
 # %% [markdown]
 # ## 5. The crop selector beside it
@@ -325,7 +373,9 @@ try:
     import ipywidgets as widgets
     from IPython.display import display
 
-    display(widgets.interactive(
+    from rs_helpers.teaching import interactive_view
+
+    display(interactive_view(
         explore,
         classes=widgets.Text(value=classes, description="classes", layout=widgets.Layout(width="90%")),
         tau=widgets.FloatSlider(value=0.5, min=0.05, max=0.95, step=0.05, description="tau"),
@@ -338,31 +388,43 @@ except ImportError:  # no ipywidgets: run once with the defaults
 # %% [markdown]
 # ## Exercises
 # Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
-# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
-# shows our solution.
+# raises `NotImplementedError` until you replace it) and a check. Most ask for a function: the check runs it
+# on inputs you have not seen, so it must work in general, not only on the example. `q1.hint()` gives a nudge,
+# a second call a closer hint; `q1.solution()` shows our solution.
 
 # %%
-from rs_helpers.teaching.exercises.nb02 import q1, q2
+from rs_helpers.teaching.exercises.nb02 import q1, q2, q3, q4
 
 # %% [markdown]
-# **Exercise 1 · A mask's majority class.** In multi-class selection each SAM mask takes the class that most
-# of its pixels have in CLIP's label map (a vote). `clip_labels` is a 12 x 12 CLIP label map (class indices
-# into `class_names`) and `mask` one SAM mask (boolean). Which class index does the mask take?
+# **Exercise 1 · Prompt templates and the logit-scale softmax.** `template_embeddings` (C x T x D) is CLIP's
+# text encoder output for class c in template t, **not normalised**; `patch_features` (P x D) are projected
+# patch tokens, not normalised either. Write `class_probabilities(template_embeddings, patch_features,
+# logit_scale)` returning the P x C class probabilities of sections 1 and 2: (1) L2-normalise every template
+# embedding, average over the templates, normalise the mean again; (2) the cosine of every patch with every
+# class; (3) per patch, the softmax over the classes of `logit_scale` times the cosine. Write it **without**
+# the package's `encode_vocabulary` or `probabilities`, then set `answer = class_probabilities`: the check
+# calls it on random embeddings of its own (one template only among them, `logit_scale` 50 or 100).
 
 # %%
 import numpy as np
 
-from rs_helpers.teaching.exercises.nb02 import example_maps
+from rs_helpers.teaching.exercises.nb02 import example_embeddings
 
-clip_labels, mask, class_names = example_maps()
-print(class_names)
-print(clip_labels)
-print(mask.astype(int))
+template_embeddings, patch_features, class_names, templates = example_embeddings()
+print("classes x templates x dimensions:", template_embeddings.shape, "| patches:", patch_features.shape)
+print("norms of the template embeddings:\n", np.linalg.norm(template_embeddings, axis=-1).round(2))
 
 # %% tags=["solution"]
-votes = np.bincount(clip_labels[mask], minlength=len(class_names))
-answer = int(votes.argmax())
-print(dict(zip(class_names, votes.tolist())), "->", class_names[answer])
+# class_probabilities(template_embeddings, patch_features, logit_scale) -> P x C probabilities
+def class_probabilities(template_embeddings, patch_features, logit_scale=50.0):
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)
+    classes = unit(unit(template_embeddings).mean(axis=1))  # C x D
+    logits = logit_scale * unit(patch_features) @ classes.T  # P x C
+    logits = logits - logits.max(axis=1, keepdims=True)
+    return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+print(class_probabilities(template_embeddings, patch_features).round(3))
+answer = class_probabilities
 
 # %%
 q1.check(answer)
@@ -370,11 +432,77 @@ q1.check(answer)
 # q1.solution()
 
 # %% [markdown]
-# **Exercise 2 · Binary selection with tau.** For one class (binary extraction), a SAM mask is **kept when the
-# fraction of its pixels that CLIP labels as the target exceeds tau** (strictly), and the answer is the
-# **union of the kept masks**. `masks` holds 5 SAM masks (5 x 16 x 16, boolean), `clip_labels` the CLIP label
-# map and `target` the road index. With **tau = 0.5**, give the answer mask (16 x 16, boolean or 0/1). (The
-# list of kept mask indices is accepted too.)
+# **Exercise 2 · Remove the CLS token's bias.** CLIP reads the image in windows; for each, `encode_tokens`
+# returns the **CLS token first, then the P patch tokens**: `tokens` (W x (1 + P) x D) holds them, not
+# normalised; `text` (R x D) holds one text embedding per (class, synonym) row, **of unit length**. Write
+# `remove_cls_bias(tokens, text, cls_lambda)` returning the W x P x R similarities of section 2: the cosine of
+# every patch with every row **minus `cls_lambda` times the cosine of that window's own CLS token with the
+# same row**, **without** the package's `cls_bias`. Then set `answer = remove_cls_bias`: the check calls it on
+# random tokens of its own (one or three windows, `cls_lambda` 0, 0.3 and 0.6).
+
+# %%
+import numpy as np
+
+from rs_helpers.teaching.exercises.nb02 import example_tokens
+
+tokens, text = example_tokens()
+cls_lambda = 0.3
+print("windows x (1 + patches) x dimensions:", tokens.shape, "| text rows:", text.shape)
+
+# %% tags=["solution"]
+# remove_cls_bias(tokens, text, cls_lambda) -> W x P x R similarities
+def remove_cls_bias(tokens, text, cls_lambda=0.3):
+    unit = tokens / np.linalg.norm(tokens, axis=-1, keepdims=True)
+    cls_similarity = unit[:, :1] @ text.T  # W x 1 x R
+    patch_similarity = unit[:, 1:] @ text.T  # W x P x R
+    return patch_similarity - cls_lambda * cls_similarity
+
+print(remove_cls_bias(tokens, text, cls_lambda).round(3))
+answer = remove_cls_bias
+
+# %%
+q2.check(answer)
+# q2.hint()
+# q2.solution()
+
+# %% [markdown]
+# **Exercise 3 · A mask's majority class.** In multi-class selection each SAM mask takes the class that most
+# of its pixels have in CLIP's label map (a vote). Write `majority_class(clip_labels, mask, n_classes)`
+# (`clip_labels`: H x W class indices 0..n_classes-1; `mask`: one H x W boolean SAM mask) returning the
+# **class index** (an integer) the mask takes, the lowest index on a tie, **without** the package's
+# `class_fractions`. Then set `answer = majority_class`: the check calls it on maps of its own, a tie and a
+# one-pixel mask among them.
+
+# %%
+import numpy as np
+
+from rs_helpers.teaching.exercises.nb02 import example_maps
+
+clip_labels, mask, class_names = example_maps()
+print(class_names, clip_labels, mask.astype(int), sep="\n")
+
+# %% tags=["solution"]
+# majority_class(clip_labels, mask, n_classes) -> a class index
+def majority_class(clip_labels, mask, n_classes):
+    votes = np.bincount(clip_labels[mask], minlength=n_classes)
+    return int(votes.argmax())
+
+winner = majority_class(clip_labels, mask, len(class_names))
+print(winner, class_names[winner])
+answer = majority_class
+
+# %%
+q3.check(answer)
+# q3.hint()
+# q3.solution()
+
+# %% [markdown]
+# **Exercise 4 · Binary selection with tau.** For one class (binary extraction), a SAM mask is **kept when the
+# fraction of its pixels that CLIP labels as the target exceeds tau** (strictly); the answer is the **union of
+# the kept masks**. Write `binary_selection(masks, clip_labels, target, tau)` (`masks`: N x H x W boolean;
+# `clip_labels`: H x W; `target`: a class index) returning the H x W boolean answer, **without** the package's
+# `select_binary` or `class_fractions`. Then set `answer = binary_selection`: the check calls it on masks of
+# its own, with a fraction exactly at tau, tau = 0.3 and a case where no mask is kept.
 
 # %%
 import numpy as np
@@ -386,15 +514,19 @@ tau = 0.5
 print("target:", class_names[target], "| mask areas:", masks.sum(axis=(1, 2)))
 
 # %% tags=["solution"]
-fractions = np.array([(clip_labels[m] == target).mean() for m in masks])
-keep = fractions > tau
-answer = masks[keep].any(axis=0)
-print("road fraction per mask:", fractions.round(3), "-> kept:", np.flatnonzero(keep))
+# binary_selection(masks, clip_labels, target, tau) -> H x W boolean answer
+def binary_selection(masks, clip_labels, target, tau=0.5):
+    fractions = np.array([(clip_labels[m] == target).mean() if m.any() else 0.0 for m in masks])
+    return masks[fractions > tau].any(axis=0)  # all False when no mask is kept
+
+selected = binary_selection(masks, clip_labels, target, tau)
+print("pixels selected:", selected.sum())
+answer = binary_selection
 
 # %%
-q2.check(answer)
-# q2.hint()
-# q2.solution()
+q4.check(answer)
+# q4.hint()
+# q4.solution()
 
 # %% [markdown]
 # ### More to explore
@@ -404,7 +536,10 @@ q2.check(answer)
 # %% [markdown]
 # ## Summary
 # * Class names become text embeddings averaged over prompt templates; synonyms are max-pooled.
-# * The dense CLIP map needs training-free fixes; removing the CLS token's global bias is one of them.
+# * CLIP's image embedding is the projected CLS token, the only output trained to match text; the
+#   patch tokens never were, and the last block mixes image-level content into all of them.
+# * The dense CLIP map needs training-free fixes: self-self attention without residual and MLP in the last
+#   block, and removing the CLS token's similarity, a bias shared by every patch of a window (lambda 0.3).
 # * SegEarth-OV also upsamples CLIP's 14 x 14 window features to pixels (SimFeatUp), guided by the image.
 # * Multi-class: each SAM mask takes its majority CLIP class. Binary: keep masks above tau, take the union.
 # * The crop selector classifies masks out of context in one CLIP batch; compare it per dataset.

@@ -11,7 +11,7 @@
 # **Prerequisites.** Notebooks 01 and 02.
 #
 # **Time.** About 20 minutes (longer under the full profile on a CPU: every sample goes through SAM, and
-# SegEarth-OV's upsampler is slow without a GPU).
+# SegEarth-OV's upsampler is slow without a GPU), plus 30 for the three exercises.
 
 # %%
 # {{SETUP}}
@@ -304,16 +304,20 @@ for step, report in steps.items():
 # %% [markdown]
 # ## Exercises
 # Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
-# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
-# shows our solution.
+# raises `NotImplementedError` until you replace it) and a check. Most ask for a function: the check runs it
+# on inputs you have not seen, so it must work in general, not only on the example. `q1.hint()` gives a nudge,
+# a second call a closer hint; `q1.solution()` shows our solution.
 
 # %%
 from rs_helpers.teaching.exercises.nb03 import q1, q2, q3
 
 # %% [markdown]
-# **Exercise 1 · IoU per class from a confusion matrix.** `cm` is the confusion matrix of a 3-class
-# prediction: `cm[g, p]` counts the pixels of true class g predicted as p. Compute the **IoU of each class**,
-# TP / (TP + FP + FN), as an array of 3 fractions (0 to 1).
+# **Exercise 1 · IoU per class from a confusion matrix.** A confusion matrix `cm` of K classes counts pixels:
+# `cm[g, p]` is the number of pixels of true class g predicted as p. Write `per_class_iou(cm)` returning the
+# **IoU of each class**, TP / (TP + FP + FN), as an array of K fractions (0 to 1); a class that occurs in
+# neither the ground truth nor the prediction has no IoU: give it NaN. Write it with NumPy, **without** the
+# package's `ConfusionMatrix` (the check refuses it). Then set `answer = per_class_iou`: the check calls it on
+# matrices of its own, with 2 to 5 classes and an absent class.
 
 # %%
 import numpy as np
@@ -324,9 +328,15 @@ cm = EXAMPLE_MATRIX.copy()
 print(cm)
 
 # %% tags=["solution"]
-tp = np.diag(cm)
-union = cm.sum(axis=1) + cm.sum(axis=0) - tp
-answer = tp / union
+# per_class_iou(cm) -> K IoUs (NaN for an absent class); then answer = per_class_iou
+def per_class_iou(cm):
+    cm = np.asarray(cm, dtype=float)
+    tp = np.diag(cm)
+    union = cm.sum(axis=1) + cm.sum(axis=0) - tp
+    return np.divide(tp, union, out=np.full(len(cm), np.nan), where=union > 0)
+
+print(per_class_iou(cm).round(3))
+answer = per_class_iou
 
 # %%
 q1.check(answer)
@@ -334,10 +344,13 @@ q1.check(answer)
 # q1.solution()
 
 # %% [markdown]
-# **Exercise 2 · mIoU with an ignore index.** `pred` and `gt` are a prediction and its ground truth over the 4
-# classes of `class_names`; ground-truth pixels equal to **255 are unlabelled** and must not count at all.
-# Compute the **mIoU** (a fraction): the mean IoU over the classes that occur in the ground truth or the
-# prediction (a class in neither has no IoU and is left out of the mean, as in mmsegmentation).
+# **Exercise 2 · mIoU with an ignore index.** `pred` and `gt` are a prediction and its ground truth (H x W
+# class indices 0..n_classes-1); ground-truth pixels equal to **255 are unlabelled** and must not count at
+# all, whatever was predicted there. Write `miou(pred, gt, n_classes)` returning the **mIoU** (a fraction):
+# the mean IoU over the classes that occur in the ground truth or the prediction (a class in neither has no
+# IoU and is left out of the mean, as in mmsegmentation). Write it **without** the package's `mean_iou`,
+# `confusion_matrix` or `ConfusionMatrix`. Then set `answer = miou`: the check calls it on maps of its own,
+# with unlabelled pixels and an absent class.
 
 # %%
 import numpy as np
@@ -348,13 +361,18 @@ pred, gt, class_names = example_pair()
 print("ground truth:\n", gt, "\nprediction:\n", pred)
 
 # %% tags=["solution"]
-valid = gt != 255
-ious = []
-for c in range(len(class_names)):
-    p, g = (pred == c) & valid, (gt == c) & valid
-    union = (p | g).sum()
-    ious.append((p & g).sum() / union if union else np.nan)
-answer = float(np.nanmean(ious))
+# miou(pred, gt, n_classes) -> the mIoU; then answer = miou
+def miou(pred, gt, n_classes):
+    valid = gt != 255
+    ious = []
+    for c in range(n_classes):
+        p, g = (pred == c) & valid, (gt == c) & valid
+        union = (p | g).sum()
+        ious.append((p & g).sum() / union if union else np.nan)
+    return float(np.nanmean(ious))
+
+print(f"mIoU {miou(pred, gt, len(class_names)):.4f}")
+answer = miou
 
 # %%
 q2.check(answer)
@@ -362,26 +380,38 @@ q2.check(answer)
 # q2.solution()
 
 # %% [markdown]
-# **Exercise 3 · mIoU of a dataset.** `pairs` holds two (prediction, ground truth) images with classes 0
-# (background) and 1 (building). Compute the **dataset mIoU the way benchmarks do**: sum the confusion
-# matrices (or the per-class intersections and unions) over all images first, then take IoU per class and the
-# mean over classes.
+# **Exercise 3 · mIoU of a dataset.** `pairs` is a list of (prediction, ground truth) images, of any sizes,
+# with classes 0..n_classes-1 and 255 for unlabelled ground-truth pixels. Write `dataset_miou(pairs,
+# n_classes)` returning the **dataset mIoU the way benchmarks compute it**: the per-class counts are summed
+# over *all images first*, then each class's IoU is taken from the totals, and the mean runs over the classes
+# that have one. Write it **without** the package's `ConfusionMatrix`, `confusion_matrix` or `mean_iou`. Then
+# set `answer = dataset_miou`: the check calls it on data sets of its own, with images of different sizes and
+# a class that only one image holds.
 
 # %%
 import numpy as np
 
 from rs_helpers.teaching.exercises.nb03 import example_dataset
-from rs_helpers.evaluation import ConfusionMatrix
 
 pairs = example_dataset()
 for pred, gt in pairs:
     print("gt:\n", gt, "\npred:\n", pred)
 
 # %% tags=["solution"]
-cm = ConfusionMatrix(2)
-for pred, gt in pairs:
-    cm.update(pred, gt)
-answer = cm.miou()
+# dataset_miou(pairs, n_classes) -> the dataset mIoU; then answer = dataset_miou
+def dataset_miou(pairs, n_classes):
+    inter, union = np.zeros(n_classes), np.zeros(n_classes)
+    for pred, gt in pairs:
+        valid = gt != 255
+        for c in range(n_classes):
+            p, g = (pred == c) & valid, (gt == c) & valid
+            inter[c] += (p & g).sum()
+            union[c] += (p | g).sum()
+    ious = np.divide(inter, union, out=np.full(n_classes, np.nan), where=union > 0)
+    return float(np.nanmean(ious))
+
+print(f"dataset mIoU {dataset_miou(pairs, 2):.4f}")
+answer = dataset_miou
 
 # %%
 q3.check(answer)

@@ -11,7 +11,7 @@
 # **Prerequisites.** Notebook 00 (data, profiles); notebook 01 helps (SAM basics).
 # An OpenAI API key is optional: without one the notebook replays stored answers.
 #
-# **Time.** About 20 minutes (a few cents of API use with a key), plus 10 for the two exercises.
+# **Time.** About 20 minutes (a few cents of API use with a key), plus 15 for the three exercises.
 
 # %%
 # {{SETUP}}
@@ -154,13 +154,12 @@ for text in examples:
 # specific enough and SAM returns a single mask, as segment-anything advises (`multimask="auto"`,
 # the default; `"always"` keeps the best of three, `"never"` asks for one mask). If the model
 # answers that there is no target (`{"clicks": [], "reason": ...}`), SAM is skipped and the mask
-# is empty. Green stars: positive clicks; red: negative.
+# is empty. Green stars: positive clicks; red: negative; the target is drawn in gold (so the green
+# stars stay visible on it), SAM's mask in blue.
 
 # %%
-import matplotlib.pyplot as plt
-
 from rs_helpers.models import load_sam
-from rs_helpers.teaching import show_image, show_mask, show_points
+from rs_helpers.teaching.figures import plot_clicks_on_target
 from rs_helpers.profile import is_tiny
 from rs_helpers.evaluation import iou
 from rs_helpers.sam import mask_from_clicks
@@ -170,14 +169,8 @@ result = mask_from_clicks(sam, image.rgb, pixel_clicks)
 coords = [(c.x, c.y) for c in pixel_clicks]
 labels = [c.label for c in pixel_clicks]
 
-fig, axes = plt.subplots(1, 2, figsize=(2 * S["figure_size"], S["figure_size"]))
-show_image(image.rgb, axes[0], title="target")
-show_mask(target, axes[0], color=(0, 200, 0))
-show_points(coords, labels, axes[0])
-show_image(image.rgb, axes[1], title=f"SAM mask (IoU {iou(result.mask, target):.2f})")
-show_mask(result.mask, axes[1])
-show_points(coords, labels, axes[1])
-fig.tight_layout()
+plot_clicks_on_target(image.rgb, target, result.mask, coords, labels,
+                      mask_title=f"SAM mask (IoU {iou(result.mask, target):.2f})", size=S["figure_size"]);
 if is_tiny():
     print("TINY PROFILE: SAM is random, so this mask is MEANINGLESS (it only exercises the code).")
 
@@ -249,18 +242,66 @@ print("exit code", code, "| clicks file (pixels):", json.loads((out_dir / "click
 # %% [markdown]
 # ## Exercises
 # Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
-# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
-# shows our solution.
+# raises `NotImplementedError` until you replace it) and a check. Most ask for a function: the check runs it
+# on inputs you have not seen, so it must work in general, not only on the example. `q1.hint()` gives a nudge,
+# a second call a closer hint; `q1.solution()` shows our solution.
 
 # %%
-from rs_helpers.teaching.exercises.nb04 import q1, q2
+from rs_helpers.teaching.exercises.nb04 import q1, q2, q3
 
 # %% [markdown]
-# **Exercise 1 · From a click answer to pixel coordinates.** A model answered `answer_text` for an image
-# **4000 pixels wide and 3000 high**. Its clicks are on the 0-1000 grid: x from the left edge, y from the top
-# edge, **0 is the first pixel and 1000 the last one**. Give the clicks in **pixels** as a list of `(x, y,
-# label)` with integer x (column) and y (row). Use `json`, not `parse_clicks`. Any order is accepted; a pixel
-# off by one from rounding is fine.
+# **Exercise 1 · Write the click prompt.** Write `click_prompt(query, n_clicks)` returning the user prompt
+# that asks a VLM for click prompts on the region `query` describes, without `build_prompt`. A model can only
+# follow what the prompt says, and our parser reads only one format, so the prompt must hold: the **query in
+# double quotes** (a double quote inside the query becomes a single quote, or it would end the quotation
+# early); **up to `n_clicks` clicks**; the **grid**: integers on a 0-1000 grid relative to the image, x from
+# the **left** edge, y from the **top** edge (the image size is not needed: the grid is relative); the
+# **labels**: 1 for a positive click on the target, 0 for a negative one on something to exclude; **JSON
+# only**, shown as one example answer with a positive and a negative click, `{"clicks": [{"x": .., "y": ..,
+# "label": 1}, ...]}`; and the one answer when nothing matches, `{"clicks": [], "reason": "..."}`. The check
+# asks your function for prompts of its own and runs our parser on what a model that copies your example would
+# answer.
+
+# %%
+import json
+
+from rs_helpers.refer import parse_clicks
+from rs_helpers.teaching.exercises.nb04 import EXAMPLE_QUERY
+
+query, n_clicks = EXAMPLE_QUERY
+
+# %% tags=["solution"]
+def click_prompt(query, n_clicks):
+    """The user prompt asking a VLM for up to n_clicks clicks on the region that query describes."""
+    quoted = query.replace('"', "'")  # a double quote inside would end the quotation
+    example = json.dumps({"clicks": [{"x": 512, "y": 300, "label": 1}, {"x": 540, "y": 330, "label": 1},
+                                     {"x": 610, "y": 300, "label": 0}]})
+    no_target = json.dumps({"clicks": [], "reason": "<why, in a few words>"})
+    return (f'Find the region that this description refers to: "{quoted}"\n'
+            f"Write up to {n_clicks} clicks for a segmentation model (SAM).\n"
+            "Coordinates are integers on a 0-1000 grid relative to the image: x from 0 (left edge) to 1000 "
+            "(right edge), y from 0 (top edge) to 1000 (bottom edge).\n"
+            "Use label 1 for a positive click inside the target and label 0 for a negative click on "
+            "something nearby that must be excluded.\n"
+            f"Answer with JSON only, exactly in this form:\n{example}\n"
+            f"If nothing in the image matches, answer exactly in this form:\n{no_target}")
+
+print(click_prompt(query, n_clicks))
+answer = click_prompt
+
+# %%
+q1.check(answer)
+# q1.hint()
+# q1.solution()
+
+# %% [markdown]
+# **Exercise 2 · From a click answer to pixel coordinates.** A model answered `answer_text` in the asked-for
+# JSON, `{"clicks": [...]}` (the no-target answer has an empty list). Its clicks are on the 0-1000 grid: x
+# from the left edge, y from the top edge, **0 is the first pixel and 1000 the last one**. Write
+# `to_pixel_clicks(answer_text, width, height)` returning the clicks in **pixels** of a `width` x `height`
+# image, as a list of `(x, y, label)` with integer x (column) and y (row). Use `json`, without `parse_clicks`,
+# `to_pixels` or `grid_to_pixel`. Any order is accepted; a pixel off by one from rounding is fine. The check
+# calls your function on answers and image sizes of its own.
 
 # %%
 import json
@@ -272,20 +313,25 @@ width, height = EXAMPLE_SIZE
 print(answer_text, "| image", width, "x", height)
 
 # %% tags=["solution"]
-clicks = json.loads(answer_text)["clicks"]
-answer = [(round(c["x"] * (width - 1) / 1000), round(c["y"] * (height - 1) / 1000), c["label"]) for c in clicks]
-answer
+def to_pixel_clicks(answer_text, width, height):
+    """The clicks of a grid answer as pixel (x, y, label) tuples of a width x height image."""
+    clicks = json.loads(answer_text)["clicks"]
+    return [(round(c["x"] * (width - 1) / 1000), round(c["y"] * (height - 1) / 1000), c["label"]) for c in clicks]
+
+print(to_pixel_clicks(answer_text, width, height))
+answer = to_pixel_clicks
 
 # %%
-q1.check(answer)
-# q1.hint()
-# q1.solution()
+q2.check(answer)
+# q2.hint()
+# q2.solution()
 
 # %% [markdown]
-# **Exercise 2 · gIoU and cIoU.** For five queries, `intersections[i]` and `unions[i]` are the pixel counts of
-# prediction AND target and prediction OR target. Query 2 failed (no usable clicks: an empty prediction). Give
-# **(gIoU, cIoU)** as fractions: gIoU is the mean of the per-query IoUs, cIoU the total intersection over the
-# total union.
+# **Exercise 3 · gIoU and cIoU.** For N queries, `intersections[i]` and `unions[i]` are the pixel counts of
+# prediction AND target and prediction OR target. A failed query (no usable clicks: an empty prediction) has
+# intersection 0. Write `giou_ciou(intersections, unions)` returning **(gIoU, cIoU)** as fractions: gIoU is
+# the mean of the per-query IoUs, cIoU the total intersection over the total union. The check calls it on
+# counts of its own.
 
 # %%
 import numpy as np
@@ -296,14 +342,18 @@ intersections, unions = example_counts()
 print("intersections", intersections, "| unions", unions)
 
 # %% tags=["solution"]
-inter, union = np.array(intersections), np.array(unions)
-answer = (float(np.mean(inter / union)), float(inter.sum() / union.sum()))
-answer
+def giou_ciou(intersections, unions):
+    """(gIoU, cIoU) of queries with these pixel intersections and unions."""
+    inter, union = np.asarray(intersections, float), np.asarray(unions, float)
+    return float(np.mean(inter / union)), float(inter.sum() / union.sum())
+
+print(giou_ciou(intersections, unions))
+answer = giou_ciou
 
 # %%
-q2.check(answer)
-# q2.hint()
-# q2.solution()
+q3.check(answer)
+# q3.hint()
+# q3.solution()
 
 # %% [markdown]
 # ### More to explore

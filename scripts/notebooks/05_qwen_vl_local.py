@@ -154,18 +154,20 @@ print(compare_table(runs))
 # %% [markdown]
 # ## Exercises
 # Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
-# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
-# shows our solution.
+# raises `NotImplementedError` until you replace it) and a check. Most ask for a function: the check runs it
+# on inputs you have not seen, so it must work in general, not only on the example. `q1.hint()` gives a nudge,
+# a second call a closer hint; `q1.solution()` shows our solution.
 
 # %%
 from rs_helpers.teaching.exercises.nb05 import q1, q2, q3
 
 # %% [markdown]
-# **Exercise 1 · The chat messages for Qwen.** Write the `messages` list that Qwen's processor turns into the
-# chat (what `build_messages` in `rs_helpers.refer.vlm_qwen` does): a **system** turn holding `system_prompt`, then
-# one **user** turn whose content is a list with the **image** item `{"type": "image", "image": image}` and
-# the **text** item with `prompt`. Each turn is a dict with `"role"` and `"content"`. No assistant turn: the
-# processor opens it (`add_generation_prompt=True`).
+# **Exercise 1 · The chat messages for Qwen.** Write `chat_messages(image, prompt, system_prompt)` returning
+# the `messages` list that Qwen's processor turns into the chat, without `build_messages`: a **system** turn
+# holding `system_prompt` (left out when `system_prompt` is None), then one **user** turn whose content is a
+# list with the **image** item `{"type": "image", "image": image}` and the **text** item with `prompt`. Each
+# turn is a dict with `"role"` and `"content"`. No assistant turn: the processor opens it
+# (`add_generation_prompt=True`). The check calls your function with images and prompts of its own.
 
 # %%
 from rs_helpers.teaching.exercises.nb05 import chat_inputs
@@ -173,10 +175,16 @@ from rs_helpers.teaching.exercises.nb05 import chat_inputs
 image, prompt, system_prompt = chat_inputs()
 
 # %% tags=["solution"]
-answer = [
-    {"role": "system", "content": [{"type": "text", "text": system_prompt}]},
-    {"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": prompt}]},
-]
+def chat_messages(image, prompt, system_prompt):
+    """The chat for Qwen's processor: an optional system turn, then one user turn with the image and the prompt."""
+    messages = []
+    if system_prompt:
+        messages.append({"role": "system", "content": [{"type": "text", "text": system_prompt}]})
+    messages.append({"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": prompt}]})
+    return messages
+
+print(chat_messages(image, prompt, system_prompt))
+answer = chat_messages
 
 # %%
 q1.check(answer)
@@ -184,10 +192,13 @@ q1.check(answer)
 # q1.solution()
 
 # %% [markdown]
-# **Exercise 2 · Clicks out of a noisy answer.** Small models rarely answer with bare JSON. Pick the clicks
-# out of `noisy`: give them as a list of `(x, y, label)` on the 0-1000 grid. Only the clicks count, not
-# numbers mentioned in the prose. Any order is accepted. Try it with `re` and `json` first; then compare with
-# `parse_clicks(noisy)`.
+# **Exercise 2 · Clicks out of a noisy answer.** Small models rarely answer with bare JSON. Write
+# `clicks_from_answer(text)` returning the clicks of a model answer as a list of `(x, y, label)` on the 0-1000
+# grid, with `re` and `json`, without `parse_clicks`. The answer holds one `{"clicks": [...]}` object, perhaps
+# inside a code fence (`` ```json ... ``` ``), perhaps with trailing commas; the prose around it may mention
+# other numbers and brackets, but no braces. The no-target answer `{"clicks": [], "reason": ...}` gives `[]`.
+# Only the clicks count; any order is accepted. The check calls your function on answers of its own;
+# afterwards compare it with `parse_clicks` on `noisy`.
 
 # %%
 import json
@@ -199,10 +210,14 @@ noisy = NOISY_ANSWER
 print(noisy)
 
 # %% tags=["solution"]
-block = re.search(r"```json(.*?)```", noisy, re.S).group(1)
-block = re.sub(r",\s*([}\]])", r"\1", block)  # drop trailing commas
-answer = [(c["x"], c["y"], c["label"]) for c in json.loads(block)["clicks"]]
-answer
+def clicks_from_answer(text):
+    """The (x, y, label) grid clicks of the {"clicks": [...]} object in a model's answer."""
+    block = text[text.index("{"):text.rindex("}") + 1]  # the JSON object, without the prose
+    block = re.sub(r",\s*([}\]])", r"\1", block)  # drop trailing commas
+    return [(c["x"], c["y"], c["label"]) for c in json.loads(block)["clicks"]]
+
+print(clicks_from_answer(noisy))
+answer = clicks_from_answer
 
 # %%
 q2.check(answer)
@@ -211,15 +226,22 @@ q2.check(answer)
 
 # %% [markdown]
 # **Exercise 3 · What an image costs.** Qwen3-VL cuts the image into 16 x 16 pixel patches and merges each 2 x
-# 2 group of patches into **one token**, so one `<|image_pad|>` token stands for a 32 x 32 pixel block. How
-# many image tokens does a **640 x 480** image cost (its sides are already multiples of 32)?
+# 2 group of patches into **one token**, so one `<|image_pad|>` token stands for a 32 x 32 pixel block. First
+# its processor resizes the image so that both sides are multiples of 32: each side is **rounded to the
+# nearest multiple of 32** (for images between 256 x 256 and 4096 x 4096 pixels in area, as here, that is all
+# it does). Write `image_tokens(width, height)` returning how many image tokens such an image costs. The check
+# calls it on sizes of its own.
 
 # %%
 width, height = 640, 480
 
 # %% tags=["solution"]
-answer = (width // 32) * (height // 32)
-answer
+def image_tokens(width, height):
+    """The number of <|image_pad|> tokens Qwen3-VL spends on a width x height image."""
+    return round(width / 32) * round(height / 32)
+
+print(image_tokens(width, height), "tokens for", width, "x", height)
+answer = image_tokens
 
 # %%
 q3.check(answer)

@@ -315,17 +315,21 @@ else:
 # %% [markdown]
 # ## Exercises
 # Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
-# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
-# shows our solution.
+# raises `NotImplementedError` until you replace it) and a check. Most ask for a function: the check runs it
+# on inputs you have not seen, so it must work in general, not only on the example. `q1.hint()` gives a nudge,
+# a second call a closer hint; `q1.solution()` shows our solution.
 
 # %%
 from rs_helpers.teaching.exercises.nb06 import q1, q2, q3
 
 # %% [markdown]
-# **Exercise 1 · The first simulated click.** The first simulated click is positive, at the target pixel
-# **farthest from the target's boundary**: the maximum of the distance transform, where **outside the image
-# counts as background** (pad the mask with one ring of background first). Give it as pixel `(x, y)` (x =
-# column, y = row) for the L-shaped `target`. Any pixel that ties for the maximum is accepted.
+# **Exercise 1 · The first simulated click.** The first simulated click is positive, at the mask pixel
+# **farthest from the mask's boundary**: the maximum of the distance transform, where **outside the image
+# counts as background** (pad the mask with one ring of background first). Write `deepest_pixel(mask)`
+# returning that pixel as `(x, y)` (x = column, y = row) for a boolean mask, with `np.pad` and
+# `distance_transform_edt`, without the package's click simulation (`first_click`, `padded_distance`, ...).
+# Any pixel that ties for the maximum is accepted. The check calls it on masks of its own (touching the
+# border, a ring, a single pixel, ...).
 
 # %%
 import numpy as np
@@ -337,10 +341,14 @@ target = example_target()
 print(mask_text(target))  # '#' target, '.' background; row 0 at the top
 
 # %% tags=["solution"]
-depth = distance_transform_edt(np.pad(target, 1))[1:-1, 1:-1]
-row, col = np.unravel_index(depth.argmax(), depth.shape)
-answer = (int(col), int(row))  # (x, y)
-answer
+def deepest_pixel(mask):
+    """(x, y) of the mask pixel farthest from the background, outside the image counting as background."""
+    depth = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    row, col = np.unravel_index(depth.argmax(), depth.shape)
+    return int(col), int(row)
+
+print(deepest_pixel(target))
+answer = deepest_pixel
 
 # %%
 q1.check(answer)
@@ -351,8 +359,9 @@ q1.check(answer)
 # **Exercise 2 · The next corrective click.** After some clicks SAM predicts `pred` for the target `target`.
 # The next click goes to the deepest point (padded distance transform, as in exercise 1) of the **larger
 # error**: the false negatives (target SAM missed: a **positive** click, label 1) or the false positives
-# (background SAM took: a **negative** click, label 0), whichever has the larger maximum. Give `(x, y,
-# label)`.
+# (background SAM took: a **negative** click, label 0), whichever has the larger maximum (on a tie, the
+# negative one). Write `corrective_click(target, pred)` returning `(x, y, label)`, without the package's click
+# simulation (your `deepest_pixel` may help). The check calls it on masks of its own.
 
 # %%
 import numpy as np
@@ -364,14 +373,18 @@ target, pred = example_prediction()
 print(mask_text(target, pred))  # '#' right, '-' target SAM missed, '+' background SAM took
 
 # %% tags=["solution"]
-def depth(region):
-    return distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+def corrective_click(target, pred):
+    """(x, y, label) of the next click: the deepest pixel of the larger error region."""
+    def depth(region):
+        return distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
 
-fn, fp = depth(target & ~pred), depth(pred & ~target)
-region, label = (fn, 1) if fn.max() > fp.max() else (fp, 0)
-row, col = np.unravel_index(region.argmax(), region.shape)
-answer = (int(col), int(row), label)
-answer
+    fn, fp = depth(target & ~pred), depth(pred & ~target)
+    region, label = (fn, 1) if fn.max() > fp.max() else (fp, 0)
+    row, col = np.unravel_index(region.argmax(), region.shape)
+    return int(col), int(row), label
+
+print(corrective_click(target, pred))
+answer = corrective_click
 
 # %%
 q2.check(answer)
@@ -380,15 +393,21 @@ q2.check(answer)
 
 # %% [markdown]
 # **Exercise 3 · How many parameters does LoRA train?** LoRA replaces the update of a frozen weight W (shape
-# d_out x d_in) by B A, with A of shape r x d_in and B of shape d_out x r. Qwen3-VL-2B's MLP `up_proj` maps
-# d_in = 2048 to d_out = 6144. How many parameters does a **rank r = 32** adapter on this one layer train?
+# d_out x d_in) by B A, with A of shape r x d_in and B of shape d_out x r. Write `lora_parameters(d_in, d_out,
+# rank)` returning how many parameters a rank-r adapter on one such layer trains. Qwen3-VL-2B's MLP `up_proj`,
+# for example, maps d_in = 2048 to d_out = 6144. The check calls it on layers of its own.
 
 # %%
 d_in, d_out, rank = 2048, 6144, 32
 
 # %% tags=["solution"]
-answer = rank * d_in + d_out * rank
-print(f"{answer:,} trainable parameters next to {d_in * d_out:,} frozen ones ({100 * answer / (d_in * d_out):.1f}%)")
+def lora_parameters(d_in, d_out, rank):
+    """The number of trainable parameters of a rank-`rank` LoRA adapter on a d_in -> d_out layer."""
+    return rank * d_in + d_out * rank
+
+n = lora_parameters(d_in, d_out, rank)
+print(f"{n:,} trainable parameters next to {d_in * d_out:,} frozen ones ({100 * n / (d_in * d_out):.1f}%)")
+answer = lora_parameters
 
 # %%
 q3.check(answer)

@@ -86,32 +86,27 @@ with rasterio.open(atlanta.image) as src:
 # 0..255 instead. For a scene read in tiles, the percentiles must be computed **once for the
 # whole scene** (`SceneReader` does it from a decimated read, `out_shape`), then applied to every
 # tile: with a stretch per tile, each tile gets its own contrast and the mosaic shows edges
-# before any model has run.
+# before any model has run. Below, the scene is cut into 150 px tiles (6 x 6) and each is
+# stretched on its own (c): brightness jumps at the tile borders (the ticks), and the titles
+# measure it as the mean step between neighbouring pixels across the borders against elsewhere.
+# Panel (d) shows how far each tile's own stretch is from the scene's: a different error in every
+# tile, changing abruptly at its borders.
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rs_helpers.geo import stretch_to_uint8
 from rs_helpers.teaching import show_box, show_image
+from rs_helpers.teaching.scene_figures import plot_stretch_comparison
 from rs_helpers.geo import SceneReader, tile_grid
 
 with SceneReader(atlanta.image) as reader:
     print("bands used:", reader.bands, "| scene stretch (low, high):", reader.stretch.low, reader.stretch.high)
     scene_rgb = reader.overview(max_side=reader.width)  # 900 px: small enough to hold whole
     raw = reader.src.read(1)
-naive = (raw // 256).astype(np.uint8)
-per_tile = np.zeros_like(naive)
-for tile in tile_grid(raw.shape[0], raw.shape[1], 300, 0):  # 3 x 3 tiles, each stretched on its own
-    window = (slice(tile.row_off, tile.row_off + tile.height), slice(tile.col_off, tile.col_off + tile.width))
-    per_tile[window] = stretch_to_uint8(raw[window])
 
 fs = S["figure_size"]
-fig, axes = plt.subplots(1, 3, figsize=(3 * fs, fs))
-show_image(np.dstack([naive] * 3), axes[0], title="uint16 // 256")
-show_image(np.dstack([per_tile] * 3), axes[1], title="stretched per tile (edges!)")
-show_image(scene_rgb, axes[2], title="one stretch for the scene")
-fig.tight_layout()
+plot_stretch_comparison(raw, scene_rgb, tile=150, size=fs);
 
 # %% [markdown]
 # Bands are chosen by number (1-based). The Chesapeake tile has four; `bands=(1, 2, 3)` gives
@@ -238,7 +233,7 @@ print(f"Chesapeake: {chesapeake_tiles} tiles; at Atlanta's rate, "
 
 # %%
 from rs_helpers.evaluation import mean_iou
-from rs_helpers.teaching import show_semantic
+from rs_helpers.teaching import show_panels
 
 cover = segment_scene(chesapeake.image, chesapeake.vocabulary, sam=sam, clip=clip, bands=(1, 2, 3),
                       palette=chesapeake.palette, out=work / "chesapeake_cover.tif", tile=S["chesapeake_tile"],
@@ -248,13 +243,9 @@ with rasterio.open(cover.path) as out:
 cover_truth = chesapeake.load_labels()
 with SceneReader(chesapeake.image, bands=(1, 2, 3)) as reader:
     ches_rgb = reader.overview()
-fig, axes = plt.subplots(1, 3, figsize=(3 * fs, fs))
-show_image(ches_rgb, axes[0], title="NAIP (true colour)")
-show_semantic(cover_truth, chesapeake.palette, chesapeake.class_names, axes[1], legend=False)
-axes[1].set_title("Chesapeake land cover")
-show_semantic(cover_map, chesapeake.palette, chesapeake.class_names, axes[2])
-axes[2].set_title(f"ours (mIoU {mean_iou(cover_map, cover_truth, len(chesapeake.class_names)):.2f})")
-fig.tight_layout()
+miou = mean_iou(cover_map, cover_truth, len(chesapeake.class_names))
+show_panels(ches_rgb, cover_truth, cover_map, chesapeake.palette, chesapeake.class_names, size=fs,
+            titles=("NAIP (true colour)", "Chesapeake land cover", f"ours (mIoU {miou:.2f})"));
 if is_tiny():
     print("TINY PROFILE: random models, this land-cover map is MEANINGLESS.")
 
@@ -378,32 +369,41 @@ if is_tiny():
 # %% [markdown]
 # ## Exercises
 # Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy it is a stub that
-# raises `NotImplementedError` until you replace it) and a check. `q1.hint()` gives a hint; `q1.solution()`
-# shows our solution.
+# raises `NotImplementedError` until you replace it) and a check. Most ask for a function: the check runs it
+# on inputs you have not seen, so it must work in general, not only on the example. `q1.hint()` gives a nudge,
+# a second call a closer hint; `q1.solution()` shows our solution.
 
 # %%
 from rs_helpers.teaching.exercises.nb07 import q1, q2
 
 # %% [markdown]
-# **Exercise 1 · Tile windows of a scene.** A scene is **1000 pixels wide and 700 high**. Cut it into **256 x
-# 256** tiles that share **32 pixels** with their neighbours: along each axis a tile starts every 256 - 32 =
-# 224 pixels from 0, and the last tile is **shifted back** so that it ends exactly at the scene's edge (no
-# tile sticks out, none is smaller). Give every tile's window offset as `(row_off, col_off)` (row = y, col =
-# x). Any order is accepted.
+# **Exercise 1 · Tile windows of a scene.** Cut a scene `height` pixels high and `width` wide into `tile` x
+# `tile` tiles that share `overlap` pixels with their neighbours: along each axis a tile starts every `tile -
+# overlap` pixels from 0, and the last tile is **shifted back** so that it ends exactly at the scene's edge
+# (no tile sticks out, none is smaller); along an axis no longer than a tile there is one tile, at 0. Write
+# `tile_offsets(height, width, tile, overlap)` returning every tile's window offset as `(row_off, col_off)`
+# (row = y, col = x), without `tile_grid` or `tile_starts`. Any order is accepted. The check calls it on
+# scenes of its own.
 
 # %%
-width, height, tile, overlap = 1000, 700, 256, 32
+height, width, tile, overlap = 700, 1000, 256, 32
 
 # %% tags=["solution"]
-def starts(length):
-    step = tile - overlap
-    out = list(range(0, length - tile + 1, step))
-    if out[-1] + tile < length:
-        out.append(length - tile)  # the last tile, shifted back inside the scene
-    return out
+def tile_offsets(height, width, tile, overlap):
+    """(row_off, col_off) of every tile of a height x width scene."""
+    def starts(length):
+        if length <= tile:
+            return [0]
+        out = list(range(0, length - tile + 1, tile - overlap))
+        if out[-1] + tile < length:
+            out.append(length - tile)  # the last tile, shifted back inside the scene
+        return out
 
-answer = [(r, c) for r in starts(height) for c in starts(width)]
-print(len(answer), "tiles:", answer)
+    return [(r, c) for r in starts(height) for c in starts(width)]
+
+offsets = tile_offsets(height, width, tile, overlap)
+print(len(offsets), "tiles:", offsets)
+answer = tile_offsets
 
 # %%
 q1.check(answer)
@@ -411,19 +411,27 @@ q1.check(answer)
 # q1.solution()
 
 # %% [markdown]
-# **Exercise 2 · Tiles for a Sentinel-2 granule.** A Sentinel-2 granule at 10 m is **10980 x 10980** pixels.
-# With the same rule as exercise 1, **1024 x 1024** tiles and **128 pixels** of overlap, how many tiles does
-# it take?
+# **Exercise 2 · How many tiles?** With the same rule as exercise 1, write `tile_count(height, width, tile,
+# overlap)` returning how many tiles a scene needs, by arithmetic (`math.ceil`), without listing the tiles and
+# without `tile_grid` or `tile_starts`. A Sentinel-2 granule at 10 m, for example, is 10980 x 10980 pixels;
+# with 1024 x 1024 tiles and 128 pixels of overlap it takes 169 tiles. The check calls your function on scenes
+# of its own.
 
 # %%
-side, tile, overlap = 10980, 1024, 128
-
-# %% tags=["solution"]
 import math
 
-per_axis = math.ceil((side - tile) / (tile - overlap)) + 1
-answer = per_axis ** 2
-print(per_axis, "x", per_axis, "=", answer, "tiles")
+height, width, tile, overlap = 10980, 10980, 1024, 128
+
+# %% tags=["solution"]
+def tile_count(height, width, tile, overlap):
+    """The number of tiles of a height x width scene."""
+    def per_axis(length):
+        return 1 if length <= tile else math.ceil((length - tile) / (tile - overlap)) + 1
+
+    return per_axis(height) * per_axis(width)
+
+print(tile_count(height, width, tile, overlap), "tiles")
+answer = tile_count
 
 # %%
 q2.check(answer)

@@ -422,7 +422,9 @@ def test_clicks_command_writes_pixel_clicks_and_prints_ious(tmp_path, rgb_image,
     assert clicks[0] == Click(64, 48, 1) and 1 <= len(clicks) <= 3
     text = capsys.readouterr().out
     assert "IoU" in text and "(64, 48)" in text
-    assert isinstance(json.loads(out.read_text()), list)
+    written = json.loads(out.read_text())  # the clicks and the segmenter that chose them
+    assert written["segmenter"] == "sam" and written["segmenter_model"] == "tiny"
+    assert [(c["x"], c["y"], c["label"]) for c in written["clicks"]] == [(c.x, c.y, c.label) for c in clicks]
 
 
 def test_clicks_command_tie_and_multimask_options(tmp_path, rgb_image, capsys):
@@ -472,7 +474,10 @@ def test_pictures_of_the_simulation():
     assert len(fig.axes) == 4 and "IoU 0.83" in fig.axes[0].get_title()
     assert fig._suptitle.get_text() == "TINY: meaningless"
     fig2 = plot_distance_maps(gt, sim.masks[1])
-    assert len(fig2.axes) == 3 and "max 2.0" in fig2.axes[2].get_title()
+    maps = [ax for ax in fig2.axes if ax.get_label() != "<colorbar>"]
+    bars = [ax for ax in fig2.axes if ax.get_label() == "<colorbar>"]
+    assert len(maps) == len(bars) == 3 and "max 2.0" in maps[2].get_title()
+    assert all("pixels" in bar.get_ylabel() for bar in bars)  # each distance map has its colour bar
     plt.close("all")
     with pytest.raises(BadInputError, match="keep_masks"):
         plot_click_simulation(image, gt, simulate_clicks(gt, square_oracle(shape, 5, 1), n_clicks=1))

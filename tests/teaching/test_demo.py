@@ -69,3 +69,36 @@ def test_execute_notebooks_reports_a_failing_cell(tmp_path):
     with pytest.raises(RsError, match="02_bad.ipynb failed: .*boom"):
         execute_notebooks([bad], tmp_path / "out")
     assert (tmp_path / "out" / "02_bad.ipynb").exists()  # the partial copy is kept
+
+
+def test_demo_client_keeps_output_widget_captures_but_writes_nothing_to_the_shell(tmp_path):
+    """nbclient's own stand-in for the Output widget sends its state back on the shell channel
+    while the client waits there for the cell's reply; that send could hide the reply until the
+    cell's timeout (issue #17 item 10, jupyter/nbclient#312). The demo's keeps the capture only."""
+    from types import SimpleNamespace
+
+    from rs_helpers.teaching.demo import notebook_client
+
+    client = notebook_client(nbformat.v4.new_notebook(), 10, tmp_path / "01_x.ipynb")
+    stand_in = client.widget_registry["@jupyter-widgets/output"]["OutputModel"]
+    sent = []
+    kernel_client = SimpleNamespace(shell_channel=SimpleNamespace(send=sent.append), session=None)
+    widget = stand_in("comm-1", {"outputs": []}, kernel_client, client)
+    client.widget_state["comm-1"] = {}
+    stream = {"header": {"msg_type": "stream"}, "msg_type": "stream", "parent_header": {"msg_id": "m"},
+              "content": {"name": "stdout", "text": "seen\n"}}
+    widget.output([], stream, None, 0)
+    assert client.widget_state["comm-1"]["outputs"][0]["text"] == "seen\n"
+    widget.clear_output([], {"parent_header": {"msg_id": "m"}, "content": {"wait": False}}, 0)
+    assert client.widget_state["comm-1"]["outputs"] == [] and sent == []
+
+
+def test_execute_notebooks_saves_what_an_output_widget_captured(tmp_path):
+    pytest.importorskip("ipywidgets")
+    path = _notebook(tmp_path / "01_output.ipynb", "import ipywidgets as w\nfrom IPython.display import display\n"
+                                                   "out = w.Output()\ndisplay(out)\nwith out:\n    print('inside')")
+    execute_notebooks([path], tmp_path / "out", timeout=60)
+    executed = nbformat.read(tmp_path / "out" / "01_output.ipynb", as_version=4)
+    states = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"].values()
+    outputs = [o for s in states if s["model_name"] == "OutputModel" for o in s["state"]["outputs"]]
+    assert [o["text"] for o in outputs] == ["inside\n"]

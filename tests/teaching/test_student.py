@@ -1,6 +1,7 @@
 """Student copies: every solution cell becomes a stub, nothing else changes, the copies are valid."""
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import nbformat
@@ -10,6 +11,7 @@ from rs_helpers.cli import main
 from rs_helpers.errors import BadInputError
 from rs_helpers.teaching.student import (
     STUB_TAG,
+    answered_function,
     assigned_names,
     is_solution,
     stub_source,
@@ -35,6 +37,18 @@ def _code_lines(source: str) -> set[str]:
     return {line.strip() for line in source.splitlines() if line.strip() and not line.strip().startswith("#")}
 
 
+def _kept_by_design(source: str) -> set[str]:
+    """What a function stub keeps of its solution: the def line(s), the docstring, ``answer = name``."""
+    found = answered_function(source)
+    if found is None:
+        return set()
+    function, targets = found
+    lines = source.splitlines()
+    body = function.body[0]
+    end = body.end_lineno if isinstance(body, ast.Expr) and isinstance(body.value, ast.Constant) else body.lineno - 1
+    return _code_lines("\n".join(lines[function.lineno - 1:end])) | {f"{t} = {function.name}" for t in targets}
+
+
 # --------------------------------------------------------------------------- the stub
 def test_assigned_names():
     source = "import numpy as np\nx = 1\na, (b, *c) = f()\nd: int = 2\ne: int\nx += 1\ndef g():\n    y = 3\nanswer = x"
@@ -54,6 +68,54 @@ def test_stub_keeps_comments_and_names_and_raises():
         exec(stub, namespace)
     assert namespace["answer"] is Ellipsis  # the check cell then says "no answer yet"
     compile(stub, "<stub>", "exec")
+
+
+FUNCTION_SOLUTION = '''# the number of tiles of a scene
+def tile_count(height, width,
+               tile, overlap):
+    """How many tiles cover the scene."""
+    def per_axis(length):
+        return 1 if length <= tile else -(-(length - tile) // (tile - overlap)) + 1
+
+    return per_axis(height) * per_axis(width)
+
+def helper():
+    return 42
+
+print(tile_count(10980, 10980, 1024, 128))
+answer = tile_count'''
+
+
+def test_function_stub_keeps_the_signature_docstring_and_answer_line():
+    stub = stub_source(FUNCTION_SOLUTION, "q2", {"answer"})
+    assert stub.splitlines()[:5] == ["# the number of tiles of a scene", "def tile_count(height, width,",
+                                     "               tile, overlap):", '    """How many tiles cover the scene."""',
+                                     "    ...  # your code here"]
+    assert "answer = tile_count" in stub and stub.rstrip().endswith('Run q2.hint().")')
+    for secret in ("def per_axis", "return 1 if", "return per_axis", "def helper", "print("):
+        assert secret not in stub
+    namespace = {}
+    with pytest.raises(NotImplementedError, match="Exercise q2"):
+        exec(stub, namespace)
+    assert namespace["answer"] is namespace["tile_count"] and namespace["answer"](1000, 700, 256, 32) is None
+    from rs_helpers.teaching.exercises import nb07
+
+    ok, message = nb07.q2.feedback(namespace["answer"])  # the check cell then says "returns nothing yet"
+    assert not ok and "returns nothing yet" in message
+    exec(FUNCTION_SOLUTION, namespace)  # the instructor's cell itself passes
+    assert nb07.q2.feedback(namespace["answer"])[0]
+
+
+def test_function_stub_of_a_one_line_function_and_other_names():
+    stub = stub_source("def f(x, *, k=2) -> int: return x * k\nlimit = 3\nanswer = f", "q1", {"answer", "limit"})
+    assert stub.splitlines()[:2] == ["def f(x, *, k=2) -> int:", "    ...  # your code here"]
+    assert "limit = ...  # your code here" in stub and "answer = f" in stub and "x * k" not in stub
+    namespace = {}
+    with pytest.raises(NotImplementedError):
+        exec(stub, namespace)
+    assert namespace["answer"](1) is None
+    assert answered_function("def f():\n    pass\nanswer = f()") is None  # a value, not the function
+    assert answered_function("answer = (") is None
 
 
 def test_stub_without_assignments():
@@ -87,15 +149,17 @@ def test_student_notebook_runs_to_the_end_past_stubs():
     """nbclient honours the raises-exception tag: Run all continues and the check says no answer yet."""
     from nbclient import NotebookClient
 
-    nb = _nb(nbformat.v4.new_code_cell("from rs_helpers.teaching.exercises.nb07 import q2\nside, tile, overlap = 10980, 1024, 128"),
-             _solution("answer = 169"),
+    nb = _nb(nbformat.v4.new_code_cell("from rs_helpers.teaching.exercises.nb07 import q2"),
+             _solution("def tile_count(height, width, tile, overlap):\n    \"\"\"The number of tiles.\"\"\"\n"
+                       "    return 169\n\nanswer = tile_count"),
              nbformat.v4.new_code_cell("ok = q2.check(answer)\nprint('checked', ok)"))
     student, _ = student_notebook(nb)
     NotebookClient(student, timeout=120, kernel_name="python3").execute()
     errors = [o for o in student.cells[1].outputs if o.output_type == "error"]
     assert errors and errors[0].ename == "NotImplementedError"
     texts = "".join(o.get("text", "") for o in student.cells[2].outputs if o.output_type == "stream")
-    assert "checked False" in texts
+    shown = "".join(o.get("data", {}).get("text/html", "") for o in student.cells[2].outputs)
+    assert "checked False" in texts and "returns nothing yet" in shown
 
 
 # --------------------------------------------------------------------------- the committed notebooks
@@ -129,7 +193,7 @@ def test_copy_stubs_every_solution_and_keeps_the_rest(path, copies):
     for i in solutions:
         stub = student.cells[i]
         assert "raise NotImplementedError" in stub.source and STUB_TAG in stub.metadata["tags"]
-        secret = _code_lines(original.cells[i].source) - elsewhere
+        secret = _code_lines(original.cells[i].source) - elsewhere - _kept_by_design(original.cells[i].source)
         assert not (secret & student_lines), f"solution code left in {path.name}: {secret & student_lines}"
         compile(stub.source, f"{path.name}:{i}", "exec")
 

@@ -161,20 +161,39 @@ def test_bad_text_and_bad_clicks_give_messages_not_errors(sam, image):
 
 
 # --------------------------------------------------------------------------- widgets
-def test_widgets_draw_their_defaults_and_react(sam, image, monkeypatch):
-    pytest.importorskip("ipywidgets")
-    shown = []
-    monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.append(a))
+@pytest.fixture
+def displays(monkeypatch):
+    """What is displayed, each with whether an ``Output`` widget was capturing at that moment."""
+    widgets = pytest.importorskip("ipywidgets")
+    shown, capturing = [], []
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.append((a[0], bool(capturing))))
+    monkeypatch.setattr(widgets.Output, "__enter__", lambda self: capturing.append(self))
+    monkeypatch.setattr(widgets.Output, "__exit__", lambda self, *exc: capturing.pop() and None)
+    return shown
+
+
+def _is_png(obj) -> bool:
+    from IPython.display import Image
+
+    return isinstance(obj, Image) and obj.data.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_widgets_draw_their_defaults_and_react(sam, image, displays):
     box = grid_explorer(sam, image, points_per_side=3, **LOOSE, max_points_per_side=6)
-    assert shown and box.state.decoder_runs == 1
+    assert box.state.decoder_runs == 1
+    # the default view: one PNG image as an ordinary output, not captured by the Output widget
+    # (a headless client would wait for its reply: see rs_helpers.teaching.notebook)
+    assert len(displays) == 1 and _is_png(displays[0][0]) and not displays[0][1]
     assert TINY_TITLE in box.children[0].value
     sliders = box.children[1].children
     sliders[1].value = 0.4  # a threshold: filtered again, no decoder run
-    assert box.state.decoder_runs == 1 and len(shown) == 2
+    assert box.state.decoder_runs == 1 and len(displays) == 2
+    assert _is_png(displays[1][0]) and displays[1][1], "a live view goes into the box's output area"
     sliders[0].value = 4
     assert box.state.decoder_runs == 2 and box.state.encoder_calls == 1
 
     box = click_explorer(sam, image)
+    assert _is_png(displays[3][0]) and not displays[3][1]
     state = box.state
     text, use = box.children[3].children
     text.value = "no clicks here"
@@ -184,7 +203,28 @@ def test_widgets_draw_their_defaults_and_react(sam, image, monkeypatch):
     add.click()
     assert state.clicks[-1].label == 0 and len(state.clicks) == 2
     clear.click()
-    assert state.clicks == []
+    assert state.clicks == [] and all(_is_png(obj) and live for obj, live in displays[4:])
+
+
+def test_interactive_view_runs_the_defaults_first_outside_the_output_area(displays):
+    import ipywidgets as widgets
+
+    from rs_helpers.teaching.notebook import interactive_view
+
+    calls = []
+
+    def explore(name: str, tau: float, fixed_value: int):
+        calls.append((name, tau, fixed_value))
+        from IPython.display import display
+
+        display(f"{name} {tau}")
+
+    tau = widgets.FloatSlider(value=0.5, min=0.1, max=0.9)
+    box = interactive_view(explore, name=widgets.Text(value="road"), tau=tau, fixed_value=7)
+    assert calls == [("road", 0.5, 7)] and displays == [("road 0.5", False)]
+    assert [type(c).__name__ for c in box.children] == ["Text", "FloatSlider", "Output"]
+    tau.value = 0.25
+    assert calls[-1] == ("road", 0.25, 7) and displays[-1] == ("road 0.25", True)
 
 
 def test_estimate_remaining():

@@ -116,7 +116,8 @@ class Exercise:
     title = ""
     task = ""  # markdown: what to compute, with every convention the checker assumes
     setup = ""  # code: the inputs (kept in the student copy)
-    hint_text = ""
+    hint_text = ""  # one hint; or ``hints``: a nudge first, then a closer hint
+    hints: tuple[str, ...] = ()
     solution_code = ""  # code: the instructor's solution, ending in ``answer = ...``
 
     def verify(self, answer: Any) -> str | None:  # pragma: no cover - abstract
@@ -141,8 +142,16 @@ class Exercise:
         show("correct" if ok else "pending" if pending else "incorrect", message)
         return ok
 
-    def hint(self) -> Message:
-        return show("hint", self.hint_text)
+    def hint(self, level: int | None = None) -> Message:
+        """The next hint: a nudge on the first call, a closer hint on the second (or ``level``)."""
+        hints = tuple(self.hints) or (self.hint_text,)
+        if level is None:
+            level = getattr(self, "_hints_shown", 0) + 1
+        level = max(1, min(int(level), len(hints)))
+        self._hints_shown = level
+        more = " (call `hint()` again for a closer hint)" if level < len(hints) else ""
+        prefix = f"{level}/{len(hints)}: " if len(hints) > 1 else ""
+        return show("hint", prefix + hints[level - 1] + more)
 
     def solution(self) -> Message:
         return show("solution", "one way to do it:", self.solution_code)
@@ -226,8 +235,10 @@ def as_clicks(answer: Any, what: str = "a list of clicks (x, y, label)") -> np.n
 
 # --------------------------------------------------------------------------- notebook cells
 INTRO = ("Each exercise has a task, a cell for your answer (tagged `solution`: in the student copy "
-         "it is a stub that raises `NotImplementedError` until you replace it) and a check. "
-         "`q1.hint()` gives a hint; `q1.solution()` shows our solution.")
+         "it is a stub that raises `NotImplementedError` until you replace it) and a check. Most ask "
+         "for a function: the check runs it on inputs you have not seen, so it must work in general, "
+         "not only on the example. `q1.hint()` gives a nudge, a second call a closer hint; "
+         "`q1.solution()` shows our solution.")
 
 
 def _comment_block(text: str, width: int = 110) -> str:
@@ -263,8 +274,9 @@ def notebook_cells(module, heading: str = "## Exercises") -> str:
 
 
 def exercise_modules() -> Iterable:
-    """The per-notebook modules, in notebook order."""
+    """The per-notebook modules (``nbNN.py`` in this folder), in notebook order."""
     import importlib
+    from pathlib import Path
 
-    for number in range(8):
-        yield importlib.import_module(f"{__name__}.nb{number:02d}")
+    for path in sorted(Path(__file__).parent.glob("nb[0-9][0-9].py")):
+        yield importlib.import_module(f"{__name__}.{path.stem}")

@@ -1,111 +1,348 @@
-"""Exercises for notebook 02 (CLIP as mask selector): a mask's majority class in a CLIP label
-map, and binary selection of whole masks with the threshold tau."""
+"""Exercises for notebook 02 (CLIP as mask selector): function problems on hidden random inputs (meaningful
+under the tiny profile too): templates and the logit-scale softmax, the CLS-bias removal (checked against the
+tiny CLIP in the tests), a mask's vote, binary selection with tau. References: the package's own functions."""
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 
-from rs_helpers.teaching.exercises import Exercise, Incorrect, as_array, as_number
+from rs_helpers.teaching.exercises import Incorrect
+from rs_helpers.teaching.exercises.array_problems import ArrayFunctionExercise, softmax, unit
 
 CLASS_NAMES = ["building", "road", "tree", "water"]
 
 
-def example_maps() -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """``(clip_labels, mask, class_names)``: a 12 x 12 CLIP label map (mostly water), and one SAM
-    mask of 30 pixels where CLIP says tree 14 times, road 10 times and building 6 times."""
-    labels = np.full((12, 12), 3, np.uint8)
-    labels[10, :] = 1  # a road outside the mask
-    mask = np.zeros((12, 12), bool)
-    mask[3:8, 4:10] = True
-    inside = np.array([2] * 14 + [1] * 10 + [0] * 6, np.uint8)
-    labels[mask] = inside[np.random.default_rng(2).permutation(inside.size)]
-    return labels, mask, list(CLASS_NAMES)
+# --------------------------------------------------------------------------- 1: templates and the softmax
+def make_embeddings(rng, n_classes: int, n_templates: int, dim: int, n_patches: int):
+    """Random CLIP-like inputs: close class directions (as in CLIP), templates and patches of norms 0.3-4."""
+    base = rng.normal(size=dim)
+    classes = unit(base + 0.35 * rng.normal(size=(n_classes, dim)))
+    templates = (unit(classes[:, None, :] + 0.35 * rng.normal(size=(n_classes, n_templates, dim)))
+                 * rng.uniform(0.3, 3.0, (n_classes, n_templates, 1)))
+    patches = unit(base + 0.6 * rng.normal(size=(n_patches, dim))) * rng.uniform(0.5, 4.0, (n_patches, 1))
+    return templates.astype(np.float32), patches.astype(np.float32)
 
 
-class MajorityClass(Exercise):
+def example_embeddings() -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """``(template_embeddings, patch_features, class_names, templates)``: 4 classes x 3 templates x 8, 5 patches."""
+    return make_embeddings(np.random.default_rng(20), 4, 3, 8, 5) + (
+        list(CLASS_NAMES), ["a photo of a {}.", "an aerial photo of a {}.", "a satellite image of a {}."])
+
+
+def reference_probabilities(template_embeddings, patch_features, logit_scale) -> np.ndarray:
+    """P x C: what the package computes, its text encoder replaced by a table of the given embeddings."""
+    import torch
+    import torch.nn.functional as F
+
+    from rs_helpers.ovss.clip_dense import probabilities
+    from rs_helpers.ovss.vocabulary import encode_vocabulary
+
+    emb = np.asarray(template_embeddings, np.float32)
+    names, templates = [f"class {c}" for c in range(emb.shape[0])], [f"template {t}: {{}}" for t in range(emb.shape[1])]
+    index = {t.format(name): i for i, (name, t) in enumerate((n, t) for n in names for t in templates)}
+    table = torch.as_tensor(emb.reshape(-1, emb.shape[-1]))  # rows in encode_vocabulary's order
+    clip = SimpleNamespace(device=torch.device("cpu"), tokenizer=lambda batch: torch.tensor([index[t] for t in batch]),
+                           model=SimpleNamespace(encode_text=lambda tokens: table[tokens]))
+    text = encode_vocabulary(clip, names, templates=templates, cache=None)
+    rows = text.embeddings @ F.normalize(torch.as_tensor(np.asarray(patch_features, np.float32)), dim=-1).T  # R x P
+    return probabilities(rows[:, None, :], text, float(logit_scale))[:, 0, :].T.double().numpy()
+
+
+def _variant(emb, patches, scale, pre=True, post=True, patch_norm=True, axis=1):
+    """The recipe with one step changed (the checker's wrong versions)."""
+    e, p = emb.astype(np.float64), patches.astype(np.float64)
+    m = (unit(e) if pre else e).mean(1)
+    return softmax(scale * (unit(p) if patch_norm else p) @ (unit(m) if post else m).T, axis=axis)
+
+
+class TemplateSoftmax(ArrayFunctionExercise):
     name = "q1"
+    title = "Prompt templates and the logit-scale softmax"
+    function_name = "class_probabilities"
+    forbidden = ("rs_helpers.ovss.vocabulary:encode_vocabulary", "rs_helpers.ovss.clip_dense:probabilities",
+                 "rs_helpers.ovss.clip_dense:dense_map", f"{__name__}:reference_probabilities", f"{__name__}:_variant")
+    task = ("`template_embeddings` (C x T x D) is CLIP's text encoder output for class c in template t, **not "
+            "normalised**; `patch_features` (P x D) are projected patch tokens, not normalised either. Write "
+            "`class_probabilities(template_embeddings, patch_features, logit_scale)` returning the P x C class "
+            "probabilities of sections 1 and 2: (1) L2-normalise every template embedding, average over the "
+            "templates, normalise the mean again; (2) the cosine of every patch with every class; (3) per patch, "
+            "the softmax over the classes of `logit_scale` times the cosine. Write it **without** the package's "
+            "`encode_vocabulary` or `probabilities`, then set `answer = class_probabilities`: the check calls it "
+            "on random embeddings of its own (one template only among them, `logit_scale` 50 or 100).")
+    setup = '''import numpy as np
+
+from rs_helpers.teaching.exercises.nb02 import example_embeddings
+
+template_embeddings, patch_features, class_names, templates = example_embeddings()
+print("classes x templates x dimensions:", template_embeddings.shape, "| patches:", patch_features.shape)
+print("norms of the template embeddings:\\n", np.linalg.norm(template_embeddings, axis=-1).round(2))'''
+    hint_text = ("Each step runs along one axis: normalise along D, average along T, softmax along C. The norms "
+                 "printed above are far from 1, so every normalisation changes the answer.")
+    hints = (hint_text, "`np.linalg.norm(x, axis=-1, keepdims=True)` is each vector's length; with unit vectors all "
+                        "cosines are one matrix product (P x D times D x C). Subtract each row's maximum before "
+                        "`np.exp`, or `logit_scale` 100 overflows.")
+    solution_code = '''# class_probabilities(template_embeddings, patch_features, logit_scale) -> P x C probabilities
+def class_probabilities(template_embeddings, patch_features, logit_scale=50.0):
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)
+    classes = unit(unit(template_embeddings).mean(axis=1))  # C x D
+    logits = logit_scale * unit(patch_features) @ classes.T  # P x C
+    logits = logits - logits.max(axis=1, keepdims=True)
+    return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+print(class_probabilities(template_embeddings, patch_features).round(3))
+answer = class_probabilities'''
+    tolerance = 1e-4
+    not_right = "not the recipe: normalise, average, normalise; cosine; softmax of logit_scale x cosine over classes."
+    confirmation = "As `encode_vocabulary`, then `probabilities` in `dense_map` (synonyms: more rows, max-pooled)."
+
+    def cases(self):
+        rng = np.random.default_rng(120)
+        return [make_embeddings(rng, 5, 4, 16, 7) + (50.0,), make_embeddings(rng, 3, 1, 12, 4) + (50.0,),  # 1 template
+                make_embeddings(rng, 6, 7, 24, 9) + (100.0,), make_embeddings(rng, 2, 5, 8, 3) + (50.0,)]
+
+    def expected(self, template_embeddings, patch_features, logit_scale):
+        return reference_probabilities(template_embeddings, patch_features, logit_scale)
+
+    def read(self, got, want, args, where):
+        if np.shape(got) == want.T.shape != want.shape:
+            raise Incorrect(f"{where} the result has shape {np.shape(got)} (classes x patches); want P x C "
+                            f"{want.shape}, one row of class probabilities per patch.")
+        return super().read(got, want, args, where)
+
+    def wrong_versions(self, emb, patches, scale):
+        v = lambda **kw: lambda: _variant(emb, patches, scale, **kw)  # noqa: E731
+        cos = lambda: unit(patches.astype(np.float64)) @ unit(unit(emb.astype(np.float64)).mean(1)).T  # noqa: E731
+        return [(cos, "these are the cosine similarities: take the softmax over the classes of `logit_scale` x them."),
+                (lambda: scale * cos(), "these are the scaled logits: take the softmax over the classes."),
+                (v(pre=False), "normalise every template embedding *before* averaging: the raw embeddings have "
+                               "different lengths, so the longest templates would outweigh the others."),
+                (v(post=False), "normalise the mean of the templates again: a mean of unit vectors is shorter than 1, "
+                                "so its dot products are not cosines, and the softmax comes out too flat."),
+                (v(patch_norm=False), "normalise the patch features too: a cosine divides by both lengths."),
+                (v(axis=0), "the softmax runs over the classes (each patch's probabilities sum to 1), not the patches."),
+                (lambda: _variant(emb, patches, 1.0), "the logit scale is missing: multiply the cosines by "
+                                                      "`logit_scale` before the softmax, or it is nearly uniform.")]
+
+    def fallback(self, array, want, args):
+        return self.not_right if np.isfinite(array).all() else (
+            f"NaN or inf: with a logit scale of {args[2]:g} `np.exp` overflows; subtract each patch's largest logit first.")
+
+
+# --------------------------------------------------------------------------- 2: the CLS-bias removal
+def make_tokens(rng, windows: int, patches: int, dim: int, rows: int):
+    """Random ``(tokens, text)``: W x (1 + P) x D tokens (CLS first) sharing a per-window part; R unit rows."""
+    tokens = rng.normal(size=(windows, 1, dim)) * 1.5 + rng.normal(size=(windows, 1 + patches, dim))
+    tokens = tokens * rng.uniform(0.5, 3.0, (windows, 1 + patches, 1))
+    return tokens.astype(np.float32), unit(rng.normal(size=(rows, dim))).astype(np.float32)
+
+
+def example_tokens() -> tuple[np.ndarray, np.ndarray]:
+    """``(tokens, text)`` for the notebook: 2 windows of 1 + 4 tokens of 6 dimensions, 3 text rows."""
+    return make_tokens(np.random.default_rng(21), 2, 4, 6, 3)
+
+
+def reference_bias_removed(tokens, text, cls_lambda) -> np.ndarray:
+    """W x P x R: ``_window_logits``' similarities (before the reshape to the patch grid)."""
+    import torch
+    import torch.nn.functional as F
+
+    tokens, emb = (torch.as_tensor(np.asarray(a, np.float32)) for a in (tokens, text))
+    cls = F.normalize(tokens[:, :1], dim=-1) @ emb.T  # W x 1 x R
+    logits = F.normalize(tokens[:, 1:], dim=-1) @ emb.T  # W x P x R
+    return (logits - cls_lambda * cls if cls_lambda else logits).double().numpy()
+
+
+class ClsBiasRemoval(ArrayFunctionExercise):
+    name = "q2"
+    title = "Remove the CLS token's bias"
+    function_name = "remove_cls_bias"
+    forbidden = ("rs_helpers.ovss.clip_dense:cls_bias", "rs_helpers.ovss.clip_dense:_window_logits",
+                 "rs_helpers.ovss.clip_dense:similarity_map", f"{__name__}:reference_bias_removed")
+    task = ("CLIP reads the image in windows; for each, `encode_tokens` returns the **CLS token first, then the P "
+            "patch tokens**: `tokens` (W x (1 + P) x D) holds them, not normalised; `text` (R x D) holds one text "
+            "embedding per (class, synonym) row, **of unit length**. Write `remove_cls_bias(tokens, text, "
+            "cls_lambda)` returning the W x P x R similarities of section 2: the cosine of every patch with every "
+            "row **minus `cls_lambda` times the cosine of that window's own CLS token with the same row**, "
+            "**without** the package's `cls_bias`. Then set `answer = remove_cls_bias`: the check calls it on "
+            "random tokens of its own (one or three windows, `cls_lambda` 0, 0.3 and 0.6).")
+    setup = '''import numpy as np
+
+from rs_helpers.teaching.exercises.nb02 import example_tokens
+
+tokens, text = example_tokens()
+cls_lambda = 0.3
+print("windows x (1 + patches) x dimensions:", tokens.shape, "| text rows:", text.shape)'''
+    hint_text = ("Split each window's tokens into its CLS token (position 0) and its patches, normalise both, and "
+                 "compare each with the text rows. The amount subtracted is one number per window and text row.")
+    hints = (hint_text, "`tokens[:, :1]` keeps the CLS axis (W x 1 x D): its similarity with the text, W x 1 x R, "
+                        "broadcasts over the patches of `tokens[:, 1:]` (W x P x R). The text rows are unit already.")
+    solution_code = '''# remove_cls_bias(tokens, text, cls_lambda) -> W x P x R similarities
+def remove_cls_bias(tokens, text, cls_lambda=0.3):
+    unit = tokens / np.linalg.norm(tokens, axis=-1, keepdims=True)
+    cls_similarity = unit[:, :1] @ text.T  # W x 1 x R
+    patch_similarity = unit[:, 1:] @ text.T  # W x P x R
+    return patch_similarity - cls_lambda * cls_similarity
+
+print(remove_cls_bias(tokens, text, cls_lambda).round(3))
+answer = remove_cls_bias'''
+    tolerance = 1e-5
+    not_right = "not cos(patch, text) - cls_lambda * cos(CLS, text), window by window."
+    confirmation = "`cls_bias` reports the amount subtracted, `cls_lambda` x cos(CLS, text), per window and text row."
+
+    def cases(self):
+        rng = np.random.default_rng(121)
+        return [make_tokens(rng, 3, 6, 10, 4) + (0.3,), make_tokens(rng, 1, 9, 8, 5) + (0.3,),  # one window
+                make_tokens(rng, 3, 4, 12, 3) + (0.6,), make_tokens(rng, 2, 5, 6, 2) + (0.0,)]  # no removal
+
+    def expected(self, tokens, text, cls_lambda):
+        return reference_bias_removed(tokens, text, cls_lambda)
+
+    def read(self, got, want, args, where):
+        (w, p, r), shape = want.shape, np.shape(got)
+        if shape == (w, p + 1, r):
+            raise Incorrect(f"{where} the result has shape {shape}: the CLS token is not a patch; return the "
+                            f"similarities of the P patches only, W x P x R = {want.shape}.")
+        if shape == (w, r, p) != want.shape:
+            raise Incorrect(f"{where} the result has shape {shape} (W x R x P); want W x P x R = {want.shape}.")
+        return super().read(got, want, args, where)
+
+    def wrong_versions(self, tokens, text, lam):
+        t = tokens.astype(np.float64)
+        patch, cls = unit(t)[:, 1:] @ text.T, unit(t)[:, :1] @ text.T
+        own = "each window has its own CLS token: subtract window w's similarity from window w's patches"
+        return [(lambda: patch, "that is the plain patch similarity: subtract `cls_lambda` times the CLS similarity."),
+                (lambda: patch + lam * cls, "subtract the CLS similarity, do not add it."),
+                (lambda: patch - cls, "subtract `cls_lambda` times the CLS similarity, not all of it."),
+                (lambda: t[:, 1:] @ text.T - lam * (t[:, :1] @ text.T),
+                 "normalise the tokens first: without it these are dot products, not cosine similarities."),
+                (lambda: patch - lam * (t[:, :1] @ text.T), "normalise the CLS token as well as the patches."),
+                (lambda: unit(t[:, 1:] - lam * t[:, :1]) @ text.T,
+                 "subtract the CLS token's *similarity* from each patch's similarity, not the token from the tokens."),
+                (lambda: patch - lam * cls[:1], own + "."),
+                (lambda: patch - lam * cls.mean(0, keepdims=True), own + ", not the mean over windows.")]
+
+
+# --------------------------------------------------------------------------- 3: a mask's majority class
+def _vote_case(rng, shape, n_classes, counts, background):
+    """A label map of ``background`` with one mask of ``counts[c]`` pixels of class c (row by row)."""
+    labels, area, mask = np.full(shape, background, np.uint8), int(sum(counts)), np.zeros(shape, bool)
+    rows, cols = np.divmod(np.arange(area), shape[1] - 4)  # row by row from (1, 2)
+    mask[rows + 1, cols + 2] = True
+    labels[mask] = rng.permutation(np.concatenate([np.full(k, c, np.uint8) for c, k in enumerate(counts)]))
+    return labels, mask, n_classes
+
+
+def example_maps() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``(clip_labels, mask, class_names)``: a 12 x 12 map, mostly water; the mask: 14 tree, 10 road, 6 building."""
+    return _vote_case(np.random.default_rng(2), (12, 12), 4, [6, 10, 14, 0], background=3)[:2] + (list(CLASS_NAMES),)
+
+
+class MajorityClass(ArrayFunctionExercise):
+    name = "q3"
     title = "A mask's majority class"
-    task = ("In multi-class selection each SAM mask takes the class that most of its pixels have in CLIP's "
-            "label map (a vote). `clip_labels` is a 12 x 12 CLIP label map (class indices into "
-            "`class_names`) and `mask` one SAM mask (boolean). Which class index does the mask take?")
+    function_name = "majority_class"
+    forbidden = ("rs_helpers.ovss.selection:class_fractions", "rs_helpers.ovss.selection:select_semantic",
+                 "rs_helpers.ovss.selection:mask_scores")
+    task = ("In multi-class selection each SAM mask takes the class that most of its pixels have in CLIP's label "
+            "map (a vote). Write `majority_class(clip_labels, mask, n_classes)` (`clip_labels`: H x W class indices "
+            "0..n_classes-1; `mask`: one H x W boolean SAM mask) returning the **class index** (an integer) the "
+            "mask takes, the lowest index on a tie, **without** the package's `class_fractions`. Then set `answer "
+            "= majority_class`: the check calls it on maps of its own, a tie and a one-pixel mask among them.")
     setup = '''import numpy as np
 
 from rs_helpers.teaching.exercises.nb02 import example_maps
 
 clip_labels, mask, class_names = example_maps()
-print(class_names)
-print(clip_labels)
-print(mask.astype(int))'''
-    hint_text = ("`clip_labels[mask]` is the 1-D array of the labels under the mask; "
-                 "`np.bincount(..., minlength=len(class_names))` counts each class; `argmax` picks the winner.")
-    solution_code = '''votes = np.bincount(clip_labels[mask], minlength=len(class_names))
-answer = int(votes.argmax())
-print(dict(zip(class_names, votes.tolist())), "->", class_names[answer])'''
+print(class_names, clip_labels, mask.astype(int), sep="\\n")'''
+    hint_text = ("Only the pixels under the mask vote. Count how often each class index occurs among them; the "
+                 "answer is the index with the largest count.")
+    hints = (hint_text, "A boolean index, `clip_labels[mask]`, gives the 1-D array of the labels under the mask; "
+                        "`np.bincount` with `minlength` counts every class; `argmax` returns the first largest.")
+    solution_code = '''# majority_class(clip_labels, mask, n_classes) -> a class index
+def majority_class(clip_labels, mask, n_classes):
+    votes = np.bincount(clip_labels[mask], minlength=n_classes)
+    return int(votes.argmax())
 
-    def __init__(self, clip_labels: np.ndarray | None = None, mask: np.ndarray | None = None,
-                 class_names: list[str] | None = None):
-        if clip_labels is None:
-            clip_labels, mask, class_names = example_maps()
-        self.labels, self.mask = np.asarray(clip_labels), np.asarray(mask, bool)
-        self.class_names = list(class_names or [str(i) for i in range(int(self.labels.max()) + 1)])
+winner = majority_class(clip_labels, mask, len(class_names))
+print(winner, class_names[winner])
+answer = majority_class'''
+    tolerance = 0.0
 
-    def counts(self) -> np.ndarray:
-        return np.bincount(self.labels[self.mask].ravel(), minlength=len(self.class_names))
+    def cases(self):
+        rng = np.random.default_rng(122)
+        one = np.where(np.arange(42).reshape(6, 7) == 17, 1, 4).astype(np.uint8)  # class 1 at one pixel
+        return [_vote_case(rng, (14, 16), 5, [3, 12, 5, 0, 9], background=4),  # the image's majority is 4
+                _vote_case(rng, (10, 12), 4, [11, 4, 6, 2], background=3),  # class 0 wins
+                _vote_case(rng, (12, 12), 4, [2, 8, 1, 8], background=0),  # a tie of 1 and 3: 1
+                _vote_case(rng, (9, 15), 6, [1, 2, 0, 3, 9, 10], background=2), (one, one == 1, 5)]  # one pixel
 
-    def expected(self) -> int:
+    def expected(self, clip_labels, mask, n_classes):
         from rs_helpers.ovss.selection import class_fractions
 
-        return int(class_fractions(self.mask[None], self.labels, len(self.class_names))[0].argmax())
+        return int(class_fractions(np.asarray(mask, bool)[None], clip_labels, n_classes)[0].argmax())
 
-    def verify(self, answer):
-        want = self.expected()
-        counts = self.counts()
-        if isinstance(answer, str):
-            if answer.strip().lower() == self.class_names[want].lower():
-                return f"{self.class_names[want]} (index {want}): {counts[want]} of the mask's {counts.sum()} pixels."
-            raise Incorrect(f"{answer!r} is not the mask's majority class.")
-        value = as_number(answer, "one class index (an integer)")
-        if value == want:
-            return f"{self.class_names[want]}: {counts[want]} of the mask's {counts.sum()} pixels vote for it."
-        image = np.bincount(self.labels.ravel(), minlength=len(self.class_names))
-        outside = np.bincount(self.labels[~self.mask].ravel(), minlength=len(self.class_names))
-        if value in (image.argmax(), outside.argmax()):
-            raise Incorrect("that is the most frequent class of the whole image (or outside the mask): count only "
-                            "the pixels inside the mask, `clip_labels[mask]`.")
-        if value == round(float(self.labels[self.mask].mean())) or value == float(np.median(self.labels[self.mask])):
-            raise Incorrect("class indices are names, not quantities: their mean or median means nothing. "
-                            "Count how often each index occurs and take the most frequent.")
-        if 0 <= value < len(counts) and value == int(value):
-            raise Incorrect(f"{self.class_names[int(value)]} has {counts[int(value)]} of the mask's "
-                            f"{counts.sum()} pixels; another class has more.")
-        raise Incorrect(f"{value:g} is not a class index (0..{len(self.class_names) - 1}).")
+    def read(self, got, want, args, where):
+        if np.ndim(got) == 1 and len(got) == args[2]:
+            raise Incorrect(f"{where} it returned {args[2]} numbers (the votes?): return one class index, the winner.")
+        return super().read(got, want, args, where)
+
+    def wrong_versions(self, labels, mask, k):
+        inside = labels[mask]
+        counts = np.bincount(inside, minlength=k)
+        elsewhere = "that is the most frequent class of the whole image (or outside the mask): count inside the mask."
+        quantities = ("class indices are names, not quantities: their mean or median means nothing. Count how often "
+                      "each index occurs and take the most frequent.")
+        return [(lambda: np.bincount(labels.ravel(), minlength=k).argmax(), elsewhere),
+                (lambda: np.bincount(labels[~mask], minlength=k).argmax(), elsewhere),
+                (lambda: np.flatnonzero(counts == counts.max())[-1], "on a tie the lowest index wins (as `argmax` does)."),
+                (lambda: round(float(inside.mean())), quantities), (lambda: np.median(inside), quantities)]
+
+    def fallback(self, array, want, args):
+        labels, mask, k = args
+        value, counts = float(array), np.bincount(labels[mask], minlength=k)
+        if value not in range(k):
+            return f"that is not a class index (0..{k - 1})."
+        return f"class {int(value)} has {counts[int(value)]} of the mask's {counts.sum()} pixels, class {want} more."
+
+
+# --------------------------------------------------------------------------- 4: binary selection with tau
+def _selection_case(seed: int, shape, boxes, fractions, target: int, n_classes: int, split=()):
+    """``(masks, clip_labels)``: masks on ``boxes`` (top, left, h, w) with target ``fractions``, the rest one other
+    class, or two alternating for masks in ``split`` (so the target can be the most frequent below half)."""
+    rng = np.random.default_rng(seed)
+    others = [c for c in range(n_classes) if c != target]
+    labels, masks = rng.choice(others, size=shape).astype(np.uint8), np.zeros((len(boxes),) + tuple(shape), bool)
+    for i, ((top, left, h, w), share) in enumerate(zip(boxes, fractions)):
+        masks[i, top:top + h, left:left + w] = True
+        hits = int(round(share * h * w))
+        rest = [others[j % 2] if i in split else others[0] for j in range(h * w - hits)]
+        labels[masks[i]] = rng.permutation(np.array([target] * hits + rest, np.uint8))
+    labels[-1, :] = target  # target pixels that no mask covers
+    return masks, labels
+
+
+BOXES = [(0, 0, 4, 5), (0, 6, 4, 5), (5, 0, 5, 4), (5, 6, 6, 8), (12, 0, 3, 6)]
 
 
 def example_selection() -> tuple[np.ndarray, np.ndarray, int, list[str]]:
-    """``(clip_labels, masks, target, class_names)``: a 16 x 16 CLIP map and five SAM masks
-    whose road fractions are 0.8, 0.5, 0.45, 0.125 and 0.6 (the target is road, index 1)."""
-    names = ["background", "road", "building"]
-    labels = np.zeros((16, 16), np.uint8)
-    masks = np.zeros((5, 16, 16), bool)
-    # (rows, cols, road pixels, building pixels): the rest of each mask is background
-    layout = [((slice(0, 4), slice(0, 5)), 16, 0), ((slice(0, 4), slice(6, 10)), 8, 8),
-              ((slice(5, 10), slice(0, 4)), 9, 5), ((slice(5, 11), slice(6, 14)), 6, 42),
-              ((slice(12, 15), slice(0, 5)), 9, 0)]
-    for i, ((rows, cols), road, building) in enumerate(layout):
-        masks[i][rows, cols] = True
-        block = np.array([1] * road + [2] * building + [0] * (masks[i].sum() - road - building), np.uint8)
-        labels[masks[i]] = block[np.random.default_rng(10 + i).permutation(block.size)]
-    labels[15, 6:16] = 1  # road that no mask covers
-    return labels, masks, 1, names
+    """``(clip_labels, masks, target, class_names)``: five masks with road fractions 0.8, 0.5, 0.45, 0.15, 0.6."""
+    masks, labels = _selection_case(10, (16, 16), BOXES, [0.8, 0.5, 0.45, 0.15, 0.6], 1, 3, split=(2,))
+    return labels, masks, 1, ["background", "road", "building"]
 
 
-class BinarySelection(Exercise):
-    name = "q2"
+class BinarySelection(ArrayFunctionExercise):
+    name = "q4"
     title = "Binary selection with tau"
-    task = ("For one class (binary extraction), a SAM mask is **kept when the fraction of its pixels that "
-            "CLIP labels as the target exceeds tau** (strictly), and the answer is the **union of the kept "
-            "masks**. `masks` holds 5 SAM masks (5 x 16 x 16, boolean), `clip_labels` the CLIP label map and "
-            "`target` the road index. With **tau = 0.5**, give the answer mask (16 x 16, boolean or 0/1). "
-            "(The list of kept mask indices is accepted too.)")
+    function_name = "binary_selection"
+    forbidden = ("rs_helpers.ovss.selection:select_binary", "rs_helpers.ovss.selection:class_fractions",
+                 "rs_helpers.ovss.selection:mask_scores", "rs_helpers.ovss.selection:select_from_scores")
+    task = ("For one class (binary extraction), a SAM mask is **kept when the fraction of its pixels that CLIP "
+            "labels as the target exceeds tau** (strictly); the answer is the **union of the kept masks**. Write "
+            "`binary_selection(masks, clip_labels, target, tau)` (`masks`: N x H x W boolean; `clip_labels`: H x W; "
+            "`target`: a class index) returning the H x W boolean answer, **without** the package's "
+            "`select_binary` or `class_fractions`. Then set `answer = binary_selection`: the check calls it on masks "
+            "of its own, with a fraction exactly at tau, tau = 0.3 and a case where no mask is kept.")
     setup = '''import numpy as np
 
 from rs_helpers.teaching.exercises.nb02 import example_selection
@@ -113,88 +350,71 @@ from rs_helpers.teaching.exercises.nb02 import example_selection
 clip_labels, masks, target, class_names = example_selection()
 tau = 0.5
 print("target:", class_names[target], "| mask areas:", masks.sum(axis=(1, 2)))'''
-    hint_text = ("For mask i the target fraction is `(clip_labels[masks[i]] == target).mean()`. Keep the masks "
-                 "whose fraction is `> tau`, then OR the kept masks together (`masks[keep].any(axis=0)`).")
-    solution_code = '''fractions = np.array([(clip_labels[m] == target).mean() for m in masks])
-keep = fractions > tau
-answer = masks[keep].any(axis=0)
-print("road fraction per mask:", fractions.round(3), "-> kept:", np.flatnonzero(keep))'''
+    hint_text = ("Two steps: a test per mask (what share of *its own* pixels CLIP calls the target, compared with "
+                 "tau), then one map from the masks that pass.")
+    hints = (hint_text, "For mask i, `clip_labels[masks[i]] == target` is a boolean array over the mask's pixels, "
+                        "and its mean is the share. Keep the shares `> tau`; `.any(axis=0)` unites the kept masks.")
+    solution_code = '''# binary_selection(masks, clip_labels, target, tau) -> H x W boolean answer
+def binary_selection(masks, clip_labels, target, tau=0.5):
+    fractions = np.array([(clip_labels[m] == target).mean() if m.any() else 0.0 for m in masks])
+    return masks[fractions > tau].any(axis=0)  # all False when no mask is kept
 
-    def __init__(self, clip_labels: np.ndarray | None = None, masks: np.ndarray | None = None,
-                 target: int | None = None, n_classes: int | None = None, tau: float = 0.5):
-        if clip_labels is None:
-            clip_labels, masks, target, names = example_selection()
-            n_classes = len(names)
-        self.labels, self.masks = np.asarray(clip_labels), np.asarray(masks, bool)
-        self.target, self.tau = int(target), float(tau)
-        self.n_classes = int(n_classes or int(self.labels.max()) + 1)
+selected = binary_selection(masks, clip_labels, target, tau)
+print("pixels selected:", selected.sum())
+answer = binary_selection'''
+    not_right = "not the union of the masks whose target fraction exceeds tau."
 
-    def fractions(self) -> np.ndarray:
-        from rs_helpers.ovss.selection import class_fractions
+    def cases(self):
+        labels, masks = np.zeros((10, 20), np.uint8), np.zeros((3, 10, 20), bool)
+        masks[0, :, :10], labels[:3, :10] = True, 1  # most of the target's pixels, but mostly something else
+        masks[1, :2, 10:15], labels[:2, 10:14] = True, 1  # mostly target
+        masks[2, 5:7, 15:18], labels[9, 18:] = True, 1  # no target at all
+        return [(masks, labels, 1, 0.5),
+                _selection_case(30, (16, 16), BOXES, [0.9, 0.5, 0.4, 0.25, 0.65], 1, 3) + (1, 0.5),  # one at tau
+                _selection_case(31, (14, 18), BOXES[:4], [0.35, 0.2, 0.8, 0.4], 2, 4, split=(3,)) + (2, 0.3),
+                _selection_case(32, (12, 12), BOXES[:3], [0.1, 0.45, 0.3], 1, 3) + (1, 0.5)]  # none kept
 
-        return class_fractions(self.masks, self.labels, self.n_classes)
-
-    def kept(self) -> np.ndarray:
-        return self.fractions()[:, self.target] > self.tau
-
-    def expected(self) -> np.ndarray:
+    def expected(self, masks, clip_labels, target, tau):
         from rs_helpers.ovss.selection import SelectionSettings, select_binary
 
-        result = select_binary(self.masks, self.labels, self.target, self.n_classes, SelectionSettings(tau=self.tau))
-        return result.labels == 1
+        k = max(int(clip_labels.max()) + 1, int(target) + 1)
+        return select_binary(masks, clip_labels, int(target), k, SelectionSettings(tau=float(tau))).labels == 1
 
-    def _union(self, keep: np.ndarray) -> np.ndarray:
-        return self.masks[np.asarray(keep, bool)].any(axis=0) if np.any(keep) else np.zeros(self.labels.shape, bool)
-
-    def verify(self, answer):
-        want = self.expected()
-        shape = self.labels.shape
-        array = as_array(answer, f"a boolean mask of shape {shape}")
-        if array.ndim == 1 and array.size <= len(self.masks) and array.dtype.kind in "iu":
-            indices = {int(i) for i in array}
-            if indices - set(range(len(self.masks))):
-                raise Incorrect(f"mask indices run from 0 to {len(self.masks) - 1}.")
-            keep = np.isin(np.arange(len(self.masks)), list(indices))
-            if np.array_equal(keep, self.kept()):
-                return f"masks {sorted(indices)} are kept; their union is the answer."
-            array = self._union(keep)
-        if array.shape != shape:
-            raise Incorrect(f"want a mask of shape {shape} (the image), got {array.shape}.")
-        if array.dtype.kind not in "biuf" or not np.isin(np.unique(array), [0, 1]).all():
-            raise Incorrect("want a boolean (or 0/1) mask: True where the answer is the target.")
-        array = array.astype(bool)
-        if np.array_equal(array, want):
-            kept = np.flatnonzero(self.kept())
-            return f"masks {kept.tolist()} pass tau = {self.tau:g}; the answer is their union."
+    def read(self, got, want, args, where):
+        if np.ndim(got) == 1 and np.size(got) <= len(args[0]):
+            raise Incorrect(f"{where} it returned {np.asarray(got).tolist()}: return the answer mask (H x W), the union "
+                            "of the kept masks, not which masks are kept.")
+        array = super().read(got, want, args, where)
+        if not np.isin(np.unique(array), [0, 1]).all():
+            raise Incorrect(f"{where}: want a boolean (or 0/1) mask, True where the answer is the target.")
         if not array.any() and want.any():
-            raise Incorrect("the answer is empty, but some masks have a target fraction above tau.")
-        fractions = self.fractions()
-        road = fractions[:, self.target]
-        clip = self.labels == self.target
-        target_area = max(int(clip.sum()), 1)
-        recall = np.array([(clip & m).sum() / target_area for m in self.masks])
-        wrong = [
-            (self._union(road >= self.tau), "a mask with exactly tau of its pixels on the target is not kept: the "
-                                            "rule is fraction > tau (strict)."),
-            (self._union(fractions.argmax(1) == self.target), "that is the multi-class vote (the target is the "
-             "most frequent class); binary selection keeps a mask when its target fraction exceeds tau, "
-             "whatever the other classes do."),
-            (clip, "that is CLIP's own pixel map: selection keeps *whole SAM masks*, so the answer follows SAM's "
-                   "boundaries."),
-            (self._union(self.kept()) & clip, "keep the whole mask, not only its pixels that CLIP calls the target: "
-                                              "SAM's boundary replaces CLIP's blurry one."),
-            (self._union(recall > self.tau), "you divided by the target's area in the whole image; the fraction is "
-                                             "over the mask's own pixels: (target pixels in the mask) / (mask area)."),
-            (self.masks.any(axis=0), "that is the union of all masks: keep only those above tau."),
-            (self._union(~self.kept()), "that is the union of the masks that fail the test: keep those with "
-                                        "fraction > tau."),
-        ]
-        for candidate, message in wrong:
-            if np.array_equal(array, candidate):
-                raise Incorrect(message)
-        raise Incorrect("not the union of the masks whose target fraction exceeds tau.")
+            raise Incorrect(f"{where}: the answer is empty, but some masks have a target fraction above tau.")
+        return array.astype(bool)
+
+    def wrong_versions(self, masks, labels, target, tau):
+        share = np.array([(labels[m] == target).mean() if m.any() else 0.0 for m in masks])
+        clip, k = labels == target, max(int(labels.max()) + 1, target + 1)
+        recall = np.array([(clip & m).sum() / max(int(clip.sum()), 1) for m in masks])
+        votes = np.array([np.bincount(labels[m], minlength=k).argmax() if m.any() else -1 for m in masks])
+        union = lambda keep: masks[keep].any(axis=0)  # noqa: E731
+        return [(lambda: union(share >= tau), "a mask with exactly tau of its pixels on the target is not kept: the "
+                                              "rule is fraction > tau (strict)."),
+                (lambda: union(votes == target), "that is the multi-class vote (the target is the most frequent "
+                                                 "class); binary selection keeps a mask when its target fraction "
+                                                 "exceeds tau, whatever the other classes do."),
+                (lambda: clip, "that is CLIP's own pixel map: selection keeps *whole SAM masks*, with SAM's boundaries."),
+                (lambda: union(share > tau) & clip, "keep the whole mask, not only its pixels that CLIP calls the "
+                                                    "target: SAM's boundary replaces CLIP's blurry one."),
+                (lambda: union(recall > tau), "you divided by the target's area in the whole image; the fraction is "
+                                              "over the mask's own pixels: (target pixels in the mask) / (mask area)."),
+                (lambda: masks.any(axis=0), "that is the union of all masks: keep only those above tau."),
+                (lambda: union(~(share > tau) & masks.any(axis=(1, 2))),
+                 "that is the union of the masks that fail the test: keep those with fraction > tau."),
+                (lambda: union(share > 0.5), "that uses tau = 0.5: use the `tau` the function is given.")]
 
 
-q1 = MajorityClass()
-q2 = BinarySelection()
-EXERCISES = [q1, q2]
+q1 = TemplateSoftmax()
+q2 = ClsBiasRemoval()
+q3 = MajorityClass()
+q4 = BinarySelection()
+EXERCISES = [q1, q2, q3, q4]

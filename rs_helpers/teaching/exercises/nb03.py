@@ -1,69 +1,118 @@
-"""Exercises for notebook 03 (evaluation): IoU per class from a confusion matrix, mIoU with an
-ignore index, and why benchmarks sum confusion matrices over a dataset."""
+"""Exercises for notebook 03 (evaluation), as function problems checked on hidden inputs
+(:mod:`rs_helpers.teaching.exercises.function_problems`): IoU per class from a confusion matrix, mIoU
+with an ignore index, and the dataset mIoU that benchmarks report (one confusion matrix summed over
+the images). Each is written without the package's ``ConfusionMatrix`` / ``confusion_matrix`` /
+``mean_iou`` (:mod:`rs_helpers.evaluation.metrics`), which give the reference answers.
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from rs_helpers.teaching.exercises import Exercise, Incorrect, as_array, as_number, close
+from rs_helpers.teaching.exercises import Incorrect, as_array, as_number, close
+from rs_helpers.teaching.exercises.array_problems import ArrayFunctionExercise
 
 IGNORE = 255
+METRICS = ("rs_helpers.evaluation.metrics:ConfusionMatrix", "rs_helpers.evaluation.metrics:confusion_matrix",
+           "rs_helpers.evaluation.metrics:mean_iou", f"{__name__}:_matrix_iou", f"{__name__}:_naive_ious")
 
 EXAMPLE_MATRIX = np.array([[50, 5, 5],
                            [10, 30, 0],
                            [5, 5, 20]])
 
 
+def _matrix_iou(matrix: np.ndarray) -> np.ndarray:
+    from rs_helpers.evaluation.metrics import ConfusionMatrix
+
+    cm = ConfusionMatrix(len(matrix))
+    cm.matrix = np.asarray(matrix).astype(np.int64)
+    return cm.iou()
+
+
+def _same(a: np.ndarray, b: np.ndarray, tol: float = 1e-6) -> bool:
+    """Equal within ``tol``, NaN where the other is NaN."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or not np.array_equal(np.isnan(a), np.isnan(b)):
+        return False
+    finite = ~np.isnan(a)
+    return bool(np.allclose(a[finite], b[finite], atol=tol, rtol=0))
+
+
 def _per_class(tp, gt, pred):
-    return {
-        "recall": tp / gt,
-        "precision": tp / pred,
-        "dice": 2 * tp / (gt + pred),
-        "half": tp / (gt + pred),
-        "inverse": (gt + pred - tp) / tp,
-    }
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "recall": tp / gt,
+            "precision": tp / pred,
+            "dice": 2 * tp / (gt + pred),
+            "half": tp / (gt + pred),
+            "inverse": (gt + pred - tp) / tp,
+        }
 
 
-class PerClassIoU(Exercise):
+def _random_matrix(rng, k: int, scale: int, absent: int | None = None) -> np.ndarray:
+    matrix = rng.integers(0, scale, (k, k)) + np.diag(rng.integers(scale, 4 * scale, k))
+    if absent is not None:  # a class in neither the ground truth nor the prediction
+        matrix[absent, :] = 0
+        matrix[:, absent] = 0
+    return matrix
+
+
+class PerClassIoU(ArrayFunctionExercise):
     name = "q1"
     title = "IoU per class from a confusion matrix"
-    task = ("`cm` is the confusion matrix of a 3-class prediction: `cm[g, p]` counts the pixels of true class g "
-            "predicted as p. Compute the **IoU of each class**, TP / (TP + FP + FN), as an array of 3 "
-            "fractions (0 to 1).")
+    function_name = "per_class_iou"
+    forbidden = METRICS
+    task = ("A confusion matrix `cm` of K classes counts pixels: `cm[g, p]` is the number of pixels of true class g "
+            "predicted as p. Write `per_class_iou(cm)` returning the **IoU of each class**, TP / (TP + FP + FN), as "
+            "an array of K fractions (0 to 1); a class that occurs in neither the ground truth nor the prediction "
+            "has no IoU: give it NaN. Write it with NumPy, **without** the package's `ConfusionMatrix` (the check "
+            "refuses it). Then set `answer = per_class_iou`: the check calls it on matrices of its own, with 2 to "
+            "5 classes and an absent class.")
     setup = '''import numpy as np
 
 from rs_helpers.teaching.exercises.nb03 import EXAMPLE_MATRIX
 
 cm = EXAMPLE_MATRIX.copy()
 print(cm)'''
-    hint_text = ("TP of class c is `cm[c, c]` (the diagonal, `np.diag(cm)`). Row c sums to all true-c pixels "
-                 "(TP + FN), column c to all predicted-c pixels (TP + FP). The union counts TP once.")
-    solution_code = '''tp = np.diag(cm)
-union = cm.sum(axis=1) + cm.sum(axis=0) - tp
-answer = tp / union'''
+    hint_text = ("Read TP, FP and FN of class c off the matrix: TP is on the diagonal; the other entries of row c "
+                 "and of column c are the misses and the false alarms. Which is which?")
+    hints = (hint_text, "Row c sums to every true-c pixel (TP + FN), column c to every predicted-c pixel (TP + FP), "
+                        "so their sum counts TP twice. `np.divide(..., out=np.full(k, np.nan), where=union > 0)` "
+                        "leaves NaN where the union is empty.")
+    solution_code = '''# per_class_iou(cm) -> K IoUs (NaN for an absent class); then answer = per_class_iou
+def per_class_iou(cm):
+    cm = np.asarray(cm, dtype=float)
+    tp = np.diag(cm)
+    union = cm.sum(axis=1) + cm.sum(axis=0) - tp
+    return np.divide(tp, union, out=np.full(len(cm), np.nan), where=union > 0)
 
-    def __init__(self, matrix: np.ndarray | None = None):
-        self.matrix = np.asarray(EXAMPLE_MATRIX if matrix is None else matrix)
+print(per_class_iou(cm).round(3))
+answer = per_class_iou'''
 
-    def expected(self) -> np.ndarray:
-        from rs_helpers.evaluation.metrics import ConfusionMatrix
+    def cases(self):
+        rng = np.random.default_rng(130)
+        return [(_random_matrix(rng, 4, 20),), (_random_matrix(rng, 5, 50, absent=3),),
+                (np.array([[90, 10], [30, 70]]),), (_random_matrix(rng, 3, 2000),)]
 
-        cm = ConfusionMatrix(len(self.matrix))
-        cm.matrix = self.matrix.astype(np.int64)
-        return cm.iou()
+    def expected(self, matrix):
+        return _matrix_iou(matrix)
 
-    def verify(self, answer):
-        k = len(self.matrix)
-        values = as_array(answer, f"an array of {k} IoUs")
+    def compare(self, got, want, args):
+        (matrix,) = args
+        k = len(matrix)
+        where = f"for {self.describe(args)}"
+        values = as_array(got, f"an array of {k} IoUs")
         if values.dtype.kind not in "iuf" or values.shape != (k,):
-            raise Incorrect(f"want one IoU per class: an array of shape ({k},), got {values.shape}.")
+            raise Incorrect(f"{where}: want one IoU per class, an array of shape ({k},), got {values.shape}.")
         values = values.astype(float)
-        want = self.expected()
-        if np.allclose(values, want, atol=1e-3):
-            return "per-class IoU: " + ", ".join(f"{v:.3f}" for v in want)
-        if np.allclose(values, 100 * want, atol=0.1):
-            raise Incorrect("these are percentages: give fractions between 0 and 1.")
-        tp = np.diag(self.matrix).astype(float)
-        gt, pred = self.matrix.sum(1).astype(float), self.matrix.sum(0).astype(float)
+        if _same(values, want, 1e-6):
+            return
+        if _same(values, 100 * want, 1e-4):
+            raise Incorrect(f"{where}: these are percentages; give fractions between 0 and 1.")
+        if np.isnan(want).any() and _same(values, np.nan_to_num(want), 1e-6):
+            raise Incorrect(f"{where}: a class in neither the ground truth nor the prediction has no IoU: give it "
+                            "NaN, not 0 (a 0 would count as a failure in the mean).")
+        tp = np.diag(matrix).astype(float)
+        gt, pred = matrix.sum(1).astype(float), matrix.sum(0).astype(float)
         named = _per_class(tp, gt, pred)
         messages = {
             "inverse": "that is union over intersection (values above 1): IoU is intersection / union.",
@@ -72,10 +121,12 @@ answer = tp / union'''
             "recall": "that is recall, TP / (TP + FN): the union also holds the false positives (the column sum).",
             "precision": "that is precision, TP / (TP + FP): the union also holds the false negatives (the row sum).",
         }
+        finite = ~np.isnan(want)
         for key, message in messages.items():
-            if np.allclose(values, named[key], atol=1e-3):
-                raise Incorrect(message)
-        raise Incorrect("not TP / (TP + FP + FN) per class: TP = diagonal, TP + FN = row sum, TP + FP = column sum.")
+            if np.allclose(values[finite], named[key][finite], atol=1e-6, rtol=0):
+                raise Incorrect(f"{where}: {message}")
+        raise Incorrect(f"{where}: not TP / (TP + FP + FN) per class (TP = diagonal, TP + FN = row sum, TP + FP = "
+                        "column sum).")
 
 
 def example_pair() -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -107,67 +158,97 @@ def _naive_ious(pred: np.ndarray, gt: np.ndarray, k: int, ignore: bool) -> np.nd
     return out
 
 
-class MeanIoUWithIgnore(Exercise):
+def _random_pair(rng, shape, k: int, ignored: float, present: int | None = None):
+    """A noisy prediction of a blocky ground truth with classes 0..present-1 and ``ignored`` 255s."""
+    present = k if present is None else present
+    coarse = rng.integers(0, present, (shape[0] // 3 + 1, shape[1] // 3 + 1))
+    gt = np.kron(coarse, np.ones((3, 3), int))[:shape[0], :shape[1]].astype(np.uint8)
+    pred = gt.copy()
+    flip = rng.random(shape) < 0.3
+    pred[flip] = rng.integers(0, present, int(flip.sum()))
+    gt[rng.random(shape) < ignored] = IGNORE
+    return pred, gt
+
+
+class MeanIoUWithIgnore(ArrayFunctionExercise):
     name = "q2"
     title = "mIoU with an ignore index"
-    task = ("`pred` and `gt` are a prediction and its ground truth over the 4 classes of `class_names`; "
-            "ground-truth pixels equal to **255 are unlabelled** and must not count at all. Compute the "
-            "**mIoU** (a fraction): the mean IoU over the classes that occur in the ground truth or the "
-            "prediction (a class in neither has no IoU and is left out of the mean, as in mmsegmentation).")
+    function_name = "miou"
+    forbidden = METRICS
+    task = ("`pred` and `gt` are a prediction and its ground truth (H x W class indices 0..n_classes-1); "
+            "ground-truth pixels equal to **255 are unlabelled** and must not count at all, whatever was predicted "
+            "there. Write `miou(pred, gt, n_classes)` returning the **mIoU** (a fraction): the mean IoU over the "
+            "classes that occur in the ground truth or the prediction (a class in neither has no IoU and is left "
+            "out of the mean, as in mmsegmentation). Write it **without** the package's `mean_iou`, "
+            "`confusion_matrix` or `ConfusionMatrix`. Then set `answer = miou`: the check calls it on maps of its "
+            "own, with unlabelled pixels and an absent class.")
     setup = '''import numpy as np
 
 from rs_helpers.teaching.exercises.nb03 import example_pair
 
 pred, gt, class_names = example_pair()
 print("ground truth:\\n", gt, "\\nprediction:\\n", pred)'''
-    hint_text = ("Keep only `valid = gt != 255`, then for each class c: intersection = `((pred == c) & (gt == c))` "
-                 "and union = `((pred == c) | (gt == c))`, both counted over valid pixels. A class whose union is 0 "
-                 "gets NaN; `np.nanmean` leaves it out. (`rs_helpers.evaluation.metrics.mean_iou` does all this.)")
-    solution_code = '''valid = gt != 255
-ious = []
-for c in range(len(class_names)):
-    p, g = (pred == c) & valid, (gt == c) & valid
-    union = (p | g).sum()
-    ious.append((p & g).sum() / union if union else np.nan)
-answer = float(np.nanmean(ious))'''
+    hint_text = ("Decide first which pixels take part at all (the labelled ones), then work class by class: the "
+                 "pixels of class c in the prediction and in the ground truth are two regions; IoU compares them.")
+    hints = (hint_text, "Count only where `gt != 255`: class c's intersection is where both maps say c (`&`), its "
+                        "union where either does (`|`). A class with an empty union gets NaN, which `np.nanmean` "
+                        "leaves out of the mean.")
+    solution_code = '''# miou(pred, gt, n_classes) -> the mIoU; then answer = miou
+def miou(pred, gt, n_classes):
+    valid = gt != 255
+    ious = []
+    for c in range(n_classes):
+        p, g = (pred == c) & valid, (gt == c) & valid
+        union = (p | g).sum()
+        ious.append((p & g).sum() / union if union else np.nan)
+    return float(np.nanmean(ious))
 
-    def __init__(self, pred: np.ndarray | None = None, gt: np.ndarray | None = None, n_classes: int | None = None):
-        if pred is None:
-            pred, gt, names = example_pair()
-            n_classes = len(names)
-        self.pred, self.gt, self.k = np.asarray(pred), np.asarray(gt), int(n_classes)
+print(f"mIoU {miou(pred, gt, len(class_names)):.4f}")
+answer = miou'''
 
-    def expected(self) -> float:
+    def cases(self):
+        rng = np.random.default_rng(131)
+        return [_random_pair(rng, (12, 15), 5, 0.15, present=4) + (5,),  # class 4 in neither map
+                _random_pair(rng, (9, 9), 4, 0.1) + (4,),
+                _random_pair(rng, (20, 16), 3, 0.0) + (3,),
+                _random_pair(rng, (10, 14), 6, 0.3, present=5) + (6,)]
+
+    def expected(self, pred, gt, n_classes):
         from rs_helpers.evaluation.metrics import mean_iou
 
-        return mean_iou(self.pred, self.gt, self.k, IGNORE)
+        return mean_iou(pred, gt, n_classes, IGNORE)
 
-    def verify(self, answer):
-        value = as_number(answer, "one number, the mIoU")
-        want = self.expected()
-        if close(value, want, 1e-3):
-            return f"mIoU {want:.4f}."
-        with_ignore = _naive_ious(self.pred, self.gt, self.k, ignore=True)
-        no_ignore = _naive_ious(self.pred, self.gt, self.k, ignore=False)
-        valid = self.gt != IGNORE
+    def compare(self, got, want, args):
+        pred, gt, k = args
+        where = f"for {self.describe(args)}"
+        if isinstance(got, np.ndarray) and got.size > 1:
+            raise Incorrect(f"{where} it returned an array of shape {got.shape}: return one number, the mean over "
+                            "the classes.")
+        value = as_number(got, "one number, the mIoU")
+        if close(value, want, 1e-6):
+            return
+        with_ignore = _naive_ious(pred, gt, k, ignore=True)
+        no_ignore = _naive_ious(pred, gt, k, ignore=False)
+        valid = gt != IGNORE
         candidates = [
             (100 * want, "that is a percentage: give a fraction between 0 and 1."),
             (float(np.nan_to_num(with_ignore).mean()),
-             "a class that occurs in neither map has no IoU: leave it out of the mean (`np.nanmean`), do not count it as 0."),
+             "a class that occurs in neither map has no IoU: leave it out of the mean (`np.nanmean`), do not count "
+             "it as 0."),
             (float(np.nanmean(no_ignore)),
              "you counted the unlabelled pixels (255): predictions there became false positives. Leave out every "
              "pixel whose ground truth is 255."),
             (float(np.nan_to_num(no_ignore).mean()),
-             "two slips: the unlabelled pixels (255) must be left out, and a class in neither map has no IoU "
-             "(leave it out of the mean)."),
-            (float((self.pred[valid] == self.gt[valid]).mean()), "that is pixel accuracy, not the mean IoU."),
-            (float((self.pred == self.gt).mean()), "that is pixel accuracy (over all pixels), not the mean IoU."),
+             "two slips: the unlabelled pixels (255) must be left out, and a class in neither map has no IoU (leave "
+             "it out of the mean)."),
+            (float((pred[valid] == gt[valid]).mean()), "that is pixel accuracy, not the mean IoU."),
+            (float((pred == gt).mean()), "that is pixel accuracy (over all pixels), not the mean IoU."),
         ]
         for candidate, message in candidates:
-            if close(value, candidate, 1e-3):
-                raise Incorrect(message)
-        raise Incorrect("not the mIoU: per class intersection / union over the labelled pixels, then the mean "
-                        "over the classes that have an IoU.")
+            if close(value, candidate, 1e-6) and not close(candidate, want, 1e-6):
+                raise Incorrect(f"{where} it returned {value:.4f}: {message}")
+        raise Incorrect(f"{where} it returned {value:.4f}; want {want:.4f}: per class intersection / union over the "
+                        "labelled pixels, then the mean over the classes that have an IoU.")
 
 
 def example_dataset() -> list[tuple[np.ndarray, np.ndarray]]:
@@ -183,61 +264,101 @@ def example_dataset() -> list[tuple[np.ndarray, np.ndarray]]:
     return [(pred_a, gt_a), (pred_b, gt_b)]
 
 
-class DatasetMeanIoU(Exercise):
+class DatasetMeanIoU(ArrayFunctionExercise):
     name = "q3"
     title = "mIoU of a dataset"
-    task = ("`pairs` holds two (prediction, ground truth) images with classes 0 (background) and 1 (building). "
-            "Compute the **dataset mIoU the way benchmarks do**: sum the confusion matrices (or the per-class "
-            "intersections and unions) over all images first, then take IoU per class and the mean over classes.")
+    function_name = "dataset_miou"
+    forbidden = METRICS
+    task = ("`pairs` is a list of (prediction, ground truth) images, of any sizes, with classes 0..n_classes-1 and "
+            "255 for unlabelled ground-truth pixels. Write `dataset_miou(pairs, n_classes)` returning the **dataset "
+            "mIoU the way benchmarks compute it**: the per-class counts are summed over *all images first*, then "
+            "each class's IoU is taken from the totals, and the mean runs over the classes that have one. Write it "
+            "**without** the package's `ConfusionMatrix`, `confusion_matrix` or `mean_iou`. Then set `answer = "
+            "dataset_miou`: the check calls it on data sets of its own, with images of different sizes and a class "
+            "that only one image holds.")
     setup = '''import numpy as np
 
 from rs_helpers.teaching.exercises.nb03 import example_dataset
-from rs_helpers.evaluation import ConfusionMatrix
 
 pairs = example_dataset()
 for pred, gt in pairs:
     print("gt:\\n", gt, "\\npred:\\n", pred)'''
-    hint_text = ("`cm = ConfusionMatrix(2)`, then `cm.update(pred, gt)` for every pair, then `cm.miou()`. By hand: "
-                 "add up each class's intersection and union over the images, divide at the end.")
-    solution_code = '''cm = ConfusionMatrix(2)
-for pred, gt in pairs:
-    cm.update(pred, gt)
-answer = cm.miou()'''
+    hint_text = ("Keep running totals per class across the loop over images: what must be added up so that the "
+                 "IoU can be computed once, at the end?")
+    hints = (hint_text, "Two arrays of length n_classes, the intersections and the unions, grow image by image "
+                        "(the labelled pixels only); divide them after the loop. Dividing per image and averaging "
+                        "is exactly what benchmarks avoid.")
+    solution_code = '''# dataset_miou(pairs, n_classes) -> the dataset mIoU; then answer = dataset_miou
+def dataset_miou(pairs, n_classes):
+    inter, union = np.zeros(n_classes), np.zeros(n_classes)
+    for pred, gt in pairs:
+        valid = gt != 255
+        for c in range(n_classes):
+            p, g = (pred == c) & valid, (gt == c) & valid
+            inter[c] += (p & g).sum()
+            union[c] += (p | g).sum()
+    ious = np.divide(inter, union, out=np.full(n_classes, np.nan), where=union > 0)
+    return float(np.nanmean(ious))
 
-    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]] | None = None, n_classes: int = 2):
-        self.pairs = example_dataset() if pairs is None else pairs
-        self.k = n_classes
+print(f"dataset mIoU {dataset_miou(pairs, 2):.4f}")
+answer = dataset_miou'''
 
-    def expected(self) -> float:
+    def cases(self):
+        rng = np.random.default_rng(132)
+        small = _random_pair(rng, (4, 5), 3, 0.0, present=3)
+        large = _random_pair(rng, (18, 20), 3, 0.1, present=2)  # no class 2 here
+        medium = _random_pair(rng, (9, 12), 3, 0.2, present=3)
+        sparse_gt = np.zeros((6, 6), np.uint8)
+        sparse_gt[2, 3] = 1  # one building pixel, missed
+        dense_gt = np.zeros((10, 10), np.uint8)
+        dense_gt[:, 4:] = 1
+        dense_pred = dense_gt.copy()
+        dense_pred[:2, 4:] = 0
+        return [([small, large, medium], 3), ([(np.zeros((6, 6), np.uint8), sparse_gt), (dense_pred, dense_gt)], 2),
+                ([large], 3), ([medium, small], 4)]
+
+    def describe(self, args):
+        pairs, k = args
+        sizes = ", ".join("x".join(map(str, gt.shape)) for _, gt in pairs)
+        return f"`dataset_miou(<{len(pairs)} pairs: {sizes}>, {k})`"
+
+    def expected(self, pairs, n_classes):
         from rs_helpers.evaluation.metrics import ConfusionMatrix
 
-        cm = ConfusionMatrix(self.k)
-        for pred, gt in self.pairs:
+        cm = ConfusionMatrix(n_classes)
+        for pred, gt in pairs:
             cm.update(pred, gt)
         return cm.miou()
 
-    def verify(self, answer):
+    def compare(self, got, want, args):
         from rs_helpers.evaluation.metrics import mean_iou
 
-        value = as_number(answer, "one number, the dataset mIoU")
-        want = self.expected()
-        if close(value, want, 1e-3):
-            return f"dataset mIoU {want:.4f} (the mean of per-image mIoUs would differ)."
-        per_image = [mean_iou(p, g, self.k) for p, g in self.pairs]
-        total = sum(int((p == g).sum()) for p, g in self.pairs)
-        pixels = sum(g.size for _, g in self.pairs)
+        pairs, k = args
+        where = f"for {self.describe(args)}"
+        value = as_number(got, "one number, the dataset mIoU")
+        if close(value, want, 1e-6):
+            return
+        per_image = [mean_iou(p, g, k) for p, g in pairs]
+        per_class = np.array([_naive_ious(p, g, k, ignore=True) for p, g in pairs])
+        with np.errstate(all="ignore"):
+            class_means = np.nanmean(per_class, axis=0)
+        valid = [g != IGNORE for _, g in pairs]
+        correct = sum(int((p[v] == g[v]).sum()) for (p, g), v in zip(pairs, valid))
         candidates = [
             (100 * want, "that is a percentage: give a fraction between 0 and 1."),
             (float(np.mean(per_image)), "that is the mean of the per-image mIoUs: an image with a few pixels of a "
                                         "class then weighs as much as one full of it. Sum the counts over the "
-                                        "dataset first, then divide."),
-            (total / pixels, "that is pixel accuracy, not the mean IoU."),
+                                        "data set first, then divide."),
+            (float(np.nanmean(class_means)), "that averages each class's per-image IoUs: sum the intersections and "
+                                             "the unions over the images first, then divide once."),
+            (correct / max(sum(int(v.sum()) for v in valid), 1), "that is pixel accuracy, not the mean IoU."),
+            (float(np.nanmean(np.nansum(per_class, axis=0) / len(pairs))), "sum the counts, not the IoUs."),
         ]
         for candidate, message in candidates:
-            if close(value, candidate, 1e-3):
-                raise Incorrect(message)
-        raise Incorrect("not the dataset mIoU: accumulate one confusion matrix over both images, then IoU per "
-                        "class and their mean.")
+            if close(value, candidate, 1e-6) and not close(candidate, want, 1e-6):
+                raise Incorrect(f"{where} it returned {value:.4f}: {message}")
+        raise Incorrect(f"{where} it returned {value:.4f}; want {want:.4f}: accumulate each class's intersection and "
+                        "union over all images, then IoU per class and their mean.")
 
 
 q1 = PerClassIoU()

@@ -1,10 +1,20 @@
 """Exercises for notebook 06 (click simulation and LoRA): the first click, the next corrective
-click (position and polarity), and the parameter count of one LoRA adapter."""
+click (position and polarity), and the parameter count of one LoRA adapter.
+
+Each answer is a function, run on hidden cases (:mod:`~rs_helpers.teaching.exercises.function_problems`);
+the references are the package's :func:`~rs_helpers.refer.click_sim.first_click` and
+:func:`~rs_helpers.refer.click_sim.next_click`, and the parameter count of A and B."""
 from __future__ import annotations
 
 import numpy as np
 
-from rs_helpers.teaching.exercises import Exercise, Incorrect, as_array, as_number
+from rs_helpers.teaching.exercises import Incorrect, as_array, as_number
+from rs_helpers.teaching.exercises.function_problems import FunctionExercise
+
+# the one-line answers: the package's click simulation and its pieces
+_SIMULATION = ("rs_helpers.refer.click_sim:first_click", "rs_helpers.refer.click_sim:next_click",
+               "rs_helpers.refer.click_sim:padded_distance", "rs_helpers.refer.click_sim:farthest_point",
+               "rs_helpers.refer.click_sim:simulate_clicks", "rs_helpers.refer.clicks:interior_clicks")
 
 
 def example_target() -> np.ndarray:
@@ -57,13 +67,42 @@ def _on(dist: np.ndarray, x: float, y: float) -> float | None:
     return float(dist[int(y), int(x)])
 
 
-class FirstClick(Exercise):
+def _deepest(dist: np.ndarray, x: float, y: float) -> bool:
+    """(x, y) is a pixel of the map where it takes its maximum (any of several tied ones)."""
+    value = _on(dist, x, y)
+    return value is not None and value > 0 and value >= dist.max() - 1e-9
+
+
+def _masks() -> list[tuple[str, tuple]]:
+    """The hidden targets: shapes where the padding, ties and the centroid matter."""
+    top = np.zeros((14, 20), bool)
+    top[0:8, 2:18] = True  # touches the top border
+    yy, xx = np.mgrid[:21, :21]
+    ring = (np.hypot(yy - 10, xx - 10) <= 9) & (np.hypot(yy - 10, xx - 10) > 4)  # the centroid is in the hole
+    single = np.zeros((5, 7), bool)
+    single[2, 3] = True
+    from scipy.ndimage import gaussian_filter
+
+    blob = gaussian_filter(np.random.default_rng(606).random((30, 40)), 3) > 0.5
+    return [("a 14 x 20 rectangle touching the top border", (top,)),
+            ("a 21 x 21 ring (its centre is background)", (ring,)),
+            ("a 9 x 12 image that is all target", (np.ones((9, 12), bool),)),
+            ("a single target pixel in a 5 x 7 image", (single,)),
+            ("a random 30 x 40 blob", (blob,))]
+
+
+class FirstClick(FunctionExercise):
     name = "q1"
     title = "The first simulated click"
-    task = ("The first simulated click is positive, at the target pixel **farthest from the target's boundary**: "
-            "the maximum of the distance transform, where **outside the image counts as background** (pad the "
-            "mask with one ring of background first). Give it as pixel `(x, y)` (x = column, y = row) for the "
-            "L-shaped `target`. Any pixel that ties for the maximum is accepted.")
+    function_name = "deepest_pixel"
+    forbidden = _SIMULATION
+    task = ("The first simulated click is positive, at the mask pixel **farthest from the mask's boundary**: the "
+            "maximum of the distance transform, where **outside the image counts as background** (pad the mask "
+            "with one ring of background first). Write `deepest_pixel(mask)` returning that pixel as `(x, y)` (x = "
+            "column, y = row) for a boolean mask, with `np.pad` and `distance_transform_edt`, without the "
+            "package's click simulation (`first_click`, `padded_distance`, ...). Any pixel that ties for the "
+            "maximum is accepted. The check calls it on masks of its own (touching the border, a ring, a single "
+            "pixel, ...).")
     setup = '''import numpy as np
 from scipy.ndimage import distance_transform_edt
 
@@ -71,60 +110,100 @@ from rs_helpers.teaching.exercises.nb06 import example_target, mask_text
 
 target = example_target()
 print(mask_text(target))  # '#' target, '.' background; row 0 at the top'''
-    hint_text = ("`np.pad(target, 1)` adds the ring of background; `distance_transform_edt` of that gives every "
-                 "target pixel its distance to the nearest background; cut the ring off again (`[1:-1, 1:-1]`) and "
-                 "find the maximum with `np.unravel_index(d.argmax(), d.shape)`, which gives (row, column).")
-    solution_code = '''depth = distance_transform_edt(np.pad(target, 1))[1:-1, 1:-1]
-row, col = np.unravel_index(depth.argmax(), depth.shape)
-answer = (int(col), int(row))  # (x, y)
-answer'''
+    hints = ("Which pixel is farthest from every background pixel? A distance transform answers that for every pixel "
+             "at once; but the image border must count as background too, so make the mask one pixel larger on "
+             "every side first.",
+             "`distance_transform_edt` gives each True pixel its distance to the nearest False one. Pad, transform, "
+             "cut the ring off again, then find the position of the maximum: `np.unravel_index` turns a flat "
+             "`argmax` into (row, column), which is (y, x).")
+    hint_text = hints[0]
+    solution_code = '''def deepest_pixel(mask):
+    """(x, y) of the mask pixel farthest from the background, outside the image counting as background."""
+    depth = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    row, col = np.unravel_index(depth.argmax(), depth.shape)
+    return int(col), int(row)
 
-    def __init__(self, target: np.ndarray | None = None):
-        self.target = example_target() if target is None else np.asarray(target, bool)
+print(deepest_pixel(target))
+answer = deepest_pixel'''
 
-    def expected(self) -> tuple[int, int]:
+    def named_cases(self):
+        return _masks()
+
+    def expected(self, mask):
         from rs_helpers.refer.click_sim import first_click
 
-        click, _ = first_click(self.target)
+        click, _ = first_click(mask)
         return click.x, click.y
 
-    def verify(self, answer):
+    def compare(self, got, want, args):
         from scipy.ndimage import distance_transform_edt
 
         from rs_helpers.refer.click_sim import padded_distance
 
-        x, y, label = _as_click(answer, want_label=False)
+        mask = np.asarray(args[0], bool)
+
+        def wrong(message):
+            raise Incorrect(f"for {self.describe(args)}: {message}")
+
+        try:
+            x, y, label = _as_click(got, want_label=False)
+        except Incorrect as error:
+            wrong(str(error))
         if label == 0:
-            raise Incorrect("the first click is positive (label 1): it says where the target is.")
-        depth = padded_distance(self.target)
-        best = float(depth.max())
-        value = _on(depth, x, y)
-        if value is not None and value >= best - 1e-9:
-            return f"({x:g}, {y:g}) lies {best:.1f} px from the nearest background pixel."
-        swapped = _on(depth, y, x)
-        if swapped is not None and swapped >= best - 1e-9:
-            raise Incorrect("x and y are swapped: `unravel_index` gives (row, column) = (y, x); answer (x, y).")
-        plain = distance_transform_edt(self.target)
-        if _on(plain, x, y) is not None and _on(plain, x, y) >= plain.max() - 1e-9:
-            raise Incorrect("without the padding the image border does not count as background, so the click "
-                            "drifts onto the border of the cut-off target. Pad with one ring of background first.")
-        ys, xs = np.nonzero(self.target)
+            wrong("the first click is positive (label 1): it says where the target is.")
+        depth = padded_distance(mask)
+        if _deepest(depth, x, y):
+            return
+        if _deepest(depth, y, x):
+            wrong("x and y are swapped: `unravel_index` gives (row, column) = (y, x); return (x, y).")
+        plain = distance_transform_edt(mask)
+        if _deepest(plain, x, y):
+            wrong("without the padding the image border does not count as background, so the click drifts onto "
+                  "the border of a cut-off target. Pad with one ring of background first.")
+        ys, xs = np.nonzero(mask)
         if abs(x - xs.mean()) <= 1 and abs(y - ys.mean()) <= 1:
-            raise Incorrect("that is the centroid: for an L shape it can even lie outside the target. Use the "
-                            "maximum of the distance transform.")
-        if value is None or value == 0:
-            raise Incorrect(f"({x:g}, {y:g}) is not a target pixel.")
-        raise Incorrect(f"({x:g}, {y:g}) is {value:.1f} px from the background; the deepest pixel is {best:.1f} px deep.")
+            wrong("that is the centroid: for a ring or an L shape it can even lie outside the target. Use the maximum "
+                  "of the distance transform.")
+        value = _on(depth, x, y)
+        if not value:
+            wrong(f"({x:g}, {y:g}) is not a pixel of the mask.")
+        wrong(f"({x:g}, {y:g}) is {value:.1f} px from the background; the deepest pixel is {depth.max():.1f} px deep.")
 
 
-class NextClick(Exercise):
+def _predictions() -> list[tuple[str, tuple]]:
+    """The hidden (target, prediction) pairs: each kind of larger error, a tie, an empty prediction."""
+    target = np.zeros((20, 24), bool)
+    target[5:16, 3:15] = True
+    fp = target.copy()
+    fp[5:16, 3:5] = False  # a 2-pixel strip missed
+    fp[0:9, 18:24] = True  # background taken, at the top-right corner: padding matters
+    fn = np.zeros_like(target)
+    fn[5:16, 12:15] = True  # SAM found only a sliver: the miss is larger
+    tie_t, tie_p = np.zeros((12, 22), bool), np.zeros((12, 22), bool)
+    tie_t[3:8, 2:7] = True  # a 5 x 5 target SAM missed ...
+    tie_p[3:8, 14:19] = True  # ... and a 5 x 5 background block it took: equal depths
+    from scipy.ndimage import gaussian_filter, shift
+
+    blob = gaussian_filter(np.random.default_rng(66).random((28, 36)), 3) > 0.5
+    moved = shift(blob.astype(float), (2, -3), order=0) > 0.5
+    return [("a 20 x 24 target with a 2-px strip missed and a 9 x 6 block taken at the top-right corner", (target, fp)),
+            ("a 20 x 24 target of which SAM found only a 3-px sliver", (target, fn)),
+            ("a 5 x 5 target missed and a 5 x 5 block taken (equal depths)", (tie_t, tie_p)),
+            ("a 20 x 24 target and an empty prediction", (target, np.zeros_like(target))),
+            ("a random 28 x 36 blob predicted 2 px too low and 3 px too far left", (blob, moved))]
+
+
+class NextClick(FunctionExercise):
     name = "q2"
     title = "The next corrective click"
+    function_name = "corrective_click"
+    forbidden = _SIMULATION
     task = ("After some clicks SAM predicts `pred` for the target `target`. The next click goes to the deepest point "
             "(padded distance transform, as in exercise 1) of the **larger error**: the false negatives (target "
             "SAM missed: a **positive** click, label 1) or the false positives (background SAM took: a "
-            "**negative** click, label 0), whichever has the larger maximum (on a tie, the negative one). "
-            "Give `(x, y, label)`.")
+            "**negative** click, label 0), whichever has the larger maximum (on a tie, the negative one). Write "
+            "`corrective_click(target, pred)` returning `(x, y, label)`, without the package's click simulation "
+            "(your `deepest_pixel` may help). The check calls it on masks of its own.")
     setup = '''import numpy as np
 from scipy.ndimage import distance_transform_edt
 
@@ -132,105 +211,128 @@ from rs_helpers.teaching.exercises.nb06 import example_prediction, mask_text
 
 target, pred = example_prediction()
 print(mask_text(target, pred))  # '#' right, '-' target SAM missed, '+' background SAM took'''
-    hint_text = ("False negatives: `target & ~pred`; false positives: `pred & ~target`. Compute the padded distance "
-                 "map of each, compare their maxima, and click at the larger one (a tie goes to the negative click, as in RITM).")
-    solution_code = '''def depth(region):
-    return distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+    hints = ("Two error regions, each a boolean mask built from `target` and `pred`; the deeper one decides where the "
+             "click goes and its polarity.",
+             "False negatives are target and not predicted, false positives predicted and not target. Compute the "
+             "padded distance map of each, compare their maxima with `>` (so a tie goes to the false positives, as "
+             "in RITM) and click at the maximum of the winner.")
+    hint_text = hints[0]
+    solution_code = '''def corrective_click(target, pred):
+    """(x, y, label) of the next click: the deepest pixel of the larger error region."""
+    def depth(region):
+        return distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
 
-fn, fp = depth(target & ~pred), depth(pred & ~target)
-region, label = (fn, 1) if fn.max() > fp.max() else (fp, 0)
-row, col = np.unravel_index(region.argmax(), region.shape)
-answer = (int(col), int(row), label)
-answer'''
+    fn, fp = depth(target & ~pred), depth(pred & ~target)
+    region, label = (fn, 1) if fn.max() > fp.max() else (fp, 0)
+    row, col = np.unravel_index(region.argmax(), region.shape)
+    return int(col), int(row), label
 
-    def __init__(self, target: np.ndarray | None = None, pred: np.ndarray | None = None):
-        if target is None:
-            target, pred = example_prediction()
-        self.target, self.pred = np.asarray(target, bool), np.asarray(pred, bool)
+print(corrective_click(target, pred))
+answer = corrective_click'''
 
-    def expected(self) -> tuple[int, int, int]:
+    def named_cases(self):
+        return _predictions()
+
+    def expected(self, target, pred):
         from rs_helpers.refer.click_sim import next_click
 
-        click, _, _ = next_click(self.target, self.pred)
+        click, _, _ = next_click(target, pred)
         return click.x, click.y, click.label
 
-    def verify(self, answer):
+    def compare(self, got, want, args):
         from scipy.ndimage import distance_transform_edt
 
         from rs_helpers.refer.click_sim import padded_distance
 
-        x, y, label = _as_click(answer, want_label=True)
-        fn, fp = self.target & ~self.pred, self.pred & ~self.target
+        target, pred = (np.asarray(a, bool) for a in args)
+
+        def wrong(message):
+            raise Incorrect(f"for {self.describe(args)}: {message}")
+
+        try:
+            x, y, label = _as_click(got, want_label=True)
+        except Incorrect as error:
+            wrong(str(error))
+        fn, fp = target & ~pred, pred & ~target
         fn_d, fp_d = padded_distance(fn), padded_distance(fp)
         use_fn = fn_d.max() > fp_d.max()  # RITM: a tie is a negative click
         chosen, other = (fn_d, fp_d) if use_fn else (fp_d, fn_d)
         want_label = 1 if use_fn else 0
-        at = _on(chosen, x, y)
-        deepest = at is not None and at >= chosen.max() - 1e-9
-        if deepest and label == want_label:
-            kind = "false negative: a positive" if use_fn else "false positive: a negative"
-            return f"the larger error is the {kind} click at depth {chosen.max():.1f} px."
-        if deepest:
+        if _deepest(chosen, x, y):
+            if label == want_label:
+                return
             if want_label == 0:
-                raise Incorrect("right place, wrong polarity: that region is background SAM wrongly took (false "
-                                "positive), so the click is negative (label 0).")
-            raise Incorrect("right place, wrong polarity: that region is target SAM missed (false negative), so the "
-                            "click is positive (label 1).")
-        swapped = _on(chosen, y, x)
-        if swapped is not None and swapped >= chosen.max() - 1e-9:
-            raise Incorrect("x and y are swapped: (x, y) = (column, row).")
-        at_other = _on(other, x, y)
-        if at_other is not None and at_other >= other.max() - 1e-9:
-            raise Incorrect(f"that is the deepest point of the smaller error (depth {other.max():.1f} px); the other "
-                            f"error reaches {chosen.max():.1f} px, so the click goes there.")
-        region = fn if use_fn else fp
-        plain = distance_transform_edt(region)
-        if _on(plain, x, y) is not None and _on(plain, x, y) >= plain.max() - 1e-9:
-            raise Incorrect("without the padding the image border does not count as background; pad the error region "
-                            "with one ring of background first.")
-        if _on(padded_distance(self.target), x, y) is not None and \
-                _on(padded_distance(self.target), x, y) >= padded_distance(self.target).max() - 1e-9:
-            raise Incorrect("that is the deepest point of the target, the first click; the next click corrects SAM's "
-                            "error: use the false-negative and false-positive regions.")
-        raise Incorrect("not the deepest point of the larger error region.")
+                wrong("right place, wrong polarity: that region is background SAM wrongly took (false positive), so "
+                      "the click is negative (label 0).")
+            wrong("right place, wrong polarity: that region is target SAM missed (false negative), so the click is "
+                  "positive (label 1).")
+        if _deepest(chosen, y, x):
+            wrong("x and y are swapped: (x, y) = (column, row).")
+        if _deepest(other, x, y):
+            if other.max() == chosen.max():
+                wrong(f"both errors are {chosen.max():.1f} px deep: on a tie the click is negative, on the false "
+                      "positives (RITM's rule).")
+            wrong(f"that is the deepest point of the smaller error (depth {other.max():.1f} px); the other error "
+                  f"reaches {chosen.max():.1f} px, so the click goes there.")
+        if _deepest(distance_transform_edt(fn if use_fn else fp), x, y):
+            wrong("without the padding the image border does not count as background; pad the error region with one "
+                  "ring of background first.")
+        if _deepest(padded_distance(target), x, y):
+            wrong("that is the deepest point of the target, the first click; the next click corrects SAM's error: "
+                  "use the false-negative and false-positive regions.")
+        wrong("not the deepest point of the larger error region.")
 
 
-class LoraParameters(Exercise):
+class LoraParameters(FunctionExercise):
     name = "q3"
     title = "How many parameters does LoRA train?"
+    function_name = "lora_parameters"
     task = ("LoRA replaces the update of a frozen weight W (shape d_out x d_in) by B A, with A of shape r x d_in and B "
-            "of shape d_out x r. Qwen3-VL-2B's MLP `up_proj` maps d_in = 2048 to d_out = 6144. How many parameters "
-            "does a **rank r = 32** adapter on this one layer train?")
+            "of shape d_out x r. Write `lora_parameters(d_in, d_out, rank)` returning how many parameters a rank-r "
+            "adapter on one such layer trains. Qwen3-VL-2B's MLP `up_proj`, for example, maps d_in = 2048 to "
+            "d_out = 6144. The check calls it on layers of its own.")
     setup = '''d_in, d_out, rank = 2048, 6144, 32'''
-    hint_text = "Count the entries of A and of B and add them. W itself stays frozen."
-    solution_code = '''answer = rank * d_in + d_out * rank
-print(f"{answer:,} trainable parameters next to {d_in * d_out:,} frozen ones ({100 * answer / (d_in * d_out):.1f}%)")'''
+    hints = ("What does LoRA add next to the frozen W? Count the entries of what it adds.",
+             "A has r rows of d_in entries, B has d_out rows of r entries; W stays frozen and is not counted. Count "
+             "both matrices and add.")
+    hint_text = hints[0]
+    solution_code = '''def lora_parameters(d_in, d_out, rank):
+    """The number of trainable parameters of a rank-`rank` LoRA adapter on a d_in -> d_out layer."""
+    return rank * d_in + d_out * rank
 
-    def __init__(self, d_in: int = 2048, d_out: int = 6144, rank: int = 32):
-        self.d_in, self.d_out, self.rank = d_in, d_out, rank
+n = lora_parameters(d_in, d_out, rank)
+print(f"{n:,} trainable parameters next to {d_in * d_out:,} frozen ones ({100 * n / (d_in * d_out):.1f}%)")
+answer = lora_parameters'''
 
-    def expected(self) -> int:
-        return self.rank * (self.d_in + self.d_out)
+    def cases(self):
+        return [(6144, 2048, 16), (896, 4864, 8), (2048, 2048, 64), (1024, 4096, 1)]
 
-    def verify(self, answer):
-        value = as_number(answer, "one number of parameters")
-        want = self.expected()
+    def expected(self, d_in, d_out, rank):
+        return rank * (d_in + d_out)  # A (r x d_in) and B (d_out x r); tests/teaching check it against peft
+
+    def compare(self, got, want, args):
+        di, do, r = args
+        try:
+            value = as_number(got, "one number of parameters")
+        except Incorrect as error:
+            raise Incorrect(f"for {self.describe(args)}: {error}") from None
         if value == want:
-            return f"{want:,}: linear in the rank, {100 * want / (self.d_in * self.d_out):.1f}% of the frozen layer."
-        r, di, do = self.rank, self.d_in, self.d_out
+            return
         candidates = [
             (di * do, "that is the frozen weight W: LoRA trains only A and B."),
             (r * di, "that counts A only (r x d_in); add B (d_out x r)."),
             (r * do, "that counts B only (d_out x r); add A (r x d_in)."),
             (r * di * do, "A and B are added, not multiplied: r x d_in + d_out x r."),
-            (2 * r * di, "B is d_out x r with d_out = 6144, not d_in: the layer is not square."),
-            (2 * r * do, "A is r x d_in with d_in = 2048: the layer is not square."),
+            (2 * r * di, f"B is d_out x r with d_out = {do}, not d_in: the layer is not square."),
+            (2 * r * do, f"A is r x d_in with d_in = {di}, not d_out: the layer is not square."),
             (r * r, "A and B are r x d_in and d_out x r, not r x r."),
+            (r * (di + do) + di * do, "W stays frozen: count only A and B."),
         ]
         for candidate, message in candidates:
-            if value == candidate:
-                raise Incorrect(message)
-        raise Incorrect("not the number of entries of A (r x d_in) plus B (d_out x r).")
+            if value == candidate and candidate != want:
+                raise Incorrect(f"for {self.describe(args)} it returned {value:g}: {message}")
+        raise Incorrect(f"for {self.describe(args)} it returned {value:g}: not the number of entries of A (r x d_in) "
+                        "plus B (d_out x r).")
 
 
 q1 = FirstClick()
