@@ -86,10 +86,14 @@ def execute_notebooks(notebooks: list[Path], out: Path, timeout: int = 1800) -> 
     import nbformat
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
+    from rs_helpers.teaching.gallery import META_KEY, run_record
+
     out.mkdir(parents=True, exist_ok=True)
+    record = run_record()  # how they ran, for the gallery (rs_helpers.teaching.gallery)
     for path in notebooks:
         start = time.perf_counter()
         nb = nbformat.read(path, as_version=4)
+        nb.metadata[META_KEY] = record
         client = notebook_client(nb, timeout, path)
         try:
             client.execute()

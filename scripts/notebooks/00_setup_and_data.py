@@ -86,7 +86,7 @@ print("RGB:", image.rgb.shape, image.rgb.dtype, "| from", image.source_dtype, "|
 # (drawn hatched grey). Each ground truth has its own legend: the sample's classes, "(absent)" for
 # those it does not contain, and "unlabelled" where it has 255.
 
-# %%
+# %% tags=["gallery"]
 from rs_helpers.teaching import show_image
 from rs_helpers.teaching.scene_figures import plot_sample_grid
 

@@ -91,7 +91,7 @@ print(f"one point prompt: {time.perf_counter() - start:.3f} s; {len(candidates)}
 # Below: the three candidates for the click (green star), with their scores; the one with the
 # highest score is the one kept (orange). Under the tiny profile the masks and scores are random.
 
-# %%
+# %% tags=["gallery"]
 from rs_helpers.teaching import show_image, show_mask, show_points
 from rs_helpers.teaching.figures import pixel_axes, plot_mask_candidates
 

@@ -248,7 +248,7 @@ del probe
 # small ones stay on top; pixels that no mask covers keep CLIP's own label. SAM supplies the
 # boundaries, CLIP the names.
 
-# %%
+# %% tags=["gallery"]
 from rs_helpers.teaching import show_panels
 from rs_helpers.sam import ProposalCache, ProposalSettings
 from rs_helpers.ovss import SelectionSettings, select_semantic

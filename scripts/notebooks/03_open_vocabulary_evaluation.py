@@ -150,7 +150,7 @@ for name, group in scores.items():
 first = next(iter(scores.values()))
 print(format_table(first["names"], first["ours"], title=f"per-class IoU, {next(iter(scores))}{NOTE}"))
 
-# %%
+# %% tags=["gallery"]
 from rs_helpers.teaching import show_panels
 
 show_panels(last["raster"].rgb, last["truth"], last["result"].labels, last["sample"].palette,

@@ -157,7 +157,7 @@ for text in examples:
 # is empty. Green stars: positive clicks; red: negative; the target is drawn in gold (so the green
 # stars stay visible on it), SAM's mask in blue.
 
-# %%
+# %% tags=["gallery"]
 from rs_helpers.models import load_sam
 from rs_helpers.teaching.figures import plot_clicks_on_target
 from rs_helpers.profile import is_tiny

@@ -96,7 +96,7 @@ print("raw answer:", repr(answer.text))
 # clicks raises `NoClicksError` carrying the raw answer (exit code 4 on the command line):
 # expect that under the tiny profile.
 
-# %%
+# %% tags=["gallery"]
 import matplotlib.pyplot as plt
 
 from rs_helpers.errors import NoClicksError

@@ -94,7 +94,7 @@ plot_distance_maps(target, size=S["figure_size"], title=TINY);
 # Each panel shows SAM's mask after that click (blue), the target outline (yellow) and the clicks.
 # The loop stops early when SAM's mask equals the target (nothing left to correct).
 
-# %%
+# %% tags=["gallery"]
 from rs_helpers.teaching import plot_click_simulation
 from rs_helpers.refer import sam_predictor_fn, simulate_clicks
 from rs_helpers.models import load_sam

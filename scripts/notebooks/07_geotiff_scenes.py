@@ -231,7 +231,7 @@ chesapeake_tiles = len(tile_grid(facts["height"], facts["width"], S["chesapeake_
 print(f"Chesapeake: {chesapeake_tiles} tiles; at Atlanta's rate, "
       + estimate_remaining(buildings.timings["total"], buildings.tiles, buildings.tiles + chesapeake_tiles, "tile"))
 
-# %%
+# %% tags=["gallery"]
 from rs_helpers.evaluation import mean_iou
 from rs_helpers.teaching import show_panels
 

@@ -299,7 +299,7 @@ fig.tight_layout()
 # **Under the tiny profile the scores and times are MEANINGLESS**: random models, small inputs, a 4 x 4 grid.
 # The table only shows that each method ran and where its time goes in the code.
 
-# %%
+# %% tags=["gallery"]
 from rs_helpers.models import load_clip, load_sam
 from rs_helpers.ovss import (SEGEARTH_OV, ClipOnlySettings, DenseSettings, OvssSettings, load_upsampler, segment,
                              segment_clip)
