@@ -109,8 +109,10 @@ def hatch_unlabelled(ax, labels: np.ndarray):
     ignore = np.asarray(labels) == IGNORE
     if ignore.any():
         hatched = ax.contourf(ignore.astype(float), levels=[0.5, 1.5], colors="none", hatches=[UNLABELLED_HATCH])
-        hatched.set_edgecolor("dimgrey")
-        hatched.set_linewidth(0)
+        # matplotlib >= 3.8: the contour set is one collection; 3.7: one collection per level
+        for artist in [hatched] if hasattr(hatched, "set_edgecolor") else hatched.collections:
+            artist.set_edgecolor("dimgrey")
+            artist.set_linewidth(0)
     return ax
 
 

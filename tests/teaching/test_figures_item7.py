@@ -38,7 +38,12 @@ def _colourbars(fig):
 
 
 def _hatched(ax):
-    return [c for c in ax.collections if getattr(c, "hatches", None) and c.hatches[0] == plotting.UNLABELLED_HATCH]
+    """The hatched collections of ``ax`` (matplotlib >= 3.8: the contour set itself; 3.7: its per-level parts)."""
+    def hatch(c):
+        hatches = getattr(c, "hatches", None)
+        return hatches[0] if hatches else c.get_hatch()
+
+    return [c for c in ax.collections if hatch(c) == plotting.UNLABELLED_HATCH]
 
 
 def _distance(a, b):
@@ -141,7 +146,8 @@ def test_target_is_gold_and_leaves_the_click_stars_visible():
     assert _distance(fill[:3], plotting.TARGET_GOLD / np.array(255.0)) < 1e-6
     assert _distance(fill[:3], positive) > 0.8  # far from the positive star's green (RGB in 0..1)
     for ax in (left, right):
-        stars = [c for c in ax.collections if isinstance(c, matplotlib.collections.PathCollection)]
+        stars = [c for c in ax.collections if isinstance(c, matplotlib.collections.PathCollection)
+                 and len(c.get_offsets()) and len(c.get_facecolor())]  # scatter markers, not contour parts (3.7)
         faces = [tuple(np.round(c.get_facecolor()[0][:3], 3)) for c in stars]
         assert (0.0, 0.502, 0.0) in faces and (1.0, 0.0, 0.0) in faces
     assert _texts(fig.legends[0]) == ["target (gold)", "SAM mask (blue)", "positive click", "negative click"]
