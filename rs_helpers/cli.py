@@ -80,11 +80,14 @@ def _signals_as_exceptions():
 
 def main(argv: list[str] | None = None) -> int:
     """Run one sub-command; returns its exit code (argparse's own 2 for a bad option, 0 for --help)."""
-    parser = build_parser()
-    try:
+    try:  # building the parser imports torch and the models' code: seconds in which Ctrl-C may come
+        parser = build_parser()
         args = parser.parse_args(argv)
     except SystemExit as stop:  # returned, not raised: notebooks and tests call main() directly
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+    except KeyboardInterrupt:
+        print("rs-seg: interrupted while starting; nothing was written", file=sys.stderr)
+        return 130
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

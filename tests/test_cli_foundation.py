@@ -38,3 +38,15 @@ def test_info_bad_image_exits_2_without_traceback(tmp_path):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "COMMAND" in capsys.readouterr().out
+
+
+def test_ctrl_c_while_starting_is_one_line_and_exit_130(monkeypatch, capsys):
+    """Building the parser imports torch and the models' code (seconds); Ctrl-C there is no traceback."""
+    import rs_helpers.cli as cli
+
+    def slow_imports():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", slow_imports)
+    assert cli.main(["doctor"]) == 130
+    assert capsys.readouterr().err == "rs-seg: interrupted while starting; nothing was written\n"
