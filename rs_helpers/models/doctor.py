@@ -140,7 +140,7 @@ def weight_checks() -> list[Check]:
     out.append(sam3_check())
     out.append(sam2_check())
     out.append(Check("Qwen3-VL-2B", "present" if _hub_has(QWEN_HUB, "config.json") else f"missing (hf-hub:{QWEN_HUB})"))
-    out.append(Check("OPENAI_API_KEY", "set" if os.environ.get("OPENAI_API_KEY") else "not set (notebook 04 replays stored answers)"))
+    out.append(Check("OPENAI_API_KEY", "set" if os.environ.get("OPENAI_API_KEY") else "not set (notebook 05 replays stored answers)"))
     return out
 
 

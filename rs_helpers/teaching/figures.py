@@ -1,7 +1,7 @@
-"""The figures of notebooks 01, 02 and 04: SAM's three candidates for one click, the score
-histograms and the grid-density plot (01); label maps beside the ground truth, what the CLS-bias
-removal subtracts and where it changes the labels, and the tau sweep drawn as errors over the
-image (02); the target and SAM's mask with the clicks that made it (04).
+"""The figures of notebooks 01, 02, 03 and 05: SAM's three candidates for one click, the score
+histograms and the grid-density plot (01); label maps beside the ground truth, and what the
+CLS-bias removal subtracts and where it changes the labels (02); the tau sweep drawn as errors over
+the image (03); the target and SAM's mask with the clicks that made it (05).
 
 Each figure function returns its figure; the pure helpers (:func:`label_changes`,
 :func:`binary_errors`, :func:`bias_by_row`) return arrays and are what the tests pin down. Under
@@ -216,6 +216,7 @@ def plot_cls_bias(image: np.ndarray, bias: np.ndarray, row_names: Sequence[str],
     return _finish(fig, suptitle, tiny_warning)
 
 
+# --------------------------------------------------------------------------- notebook 03
 def plot_binary_overlays(image: np.ndarray, ground_truth: np.ndarray, predictions: Mapping[str, np.ndarray],
                          palette, class_names: Sequence[str], size: float = 4.0, alpha: float = 0.55,
                          suptitle: str | None = None, tiny_warning: bool | None = None):
@@ -242,7 +243,7 @@ def plot_binary_overlays(image: np.ndarray, ground_truth: np.ndarray, prediction
     return _finish(fig, suptitle, tiny_warning)
 
 
-# --------------------------------------------------------------------------- notebook 04
+# --------------------------------------------------------------------------- notebook 05
 def plot_clicks_on_target(image: np.ndarray, target: np.ndarray, mask: np.ndarray, clicks_xy,
                           labels: Sequence[int], mask_title: str = "SAM mask", size: float = 4.0,
                           suptitle: str | None = None, tiny_warning: bool | None = None):

@@ -1,4 +1,4 @@
-"""SAM 3 opened up for notebook 08: its raw head outputs for one view, the fusion's pieces as maps,
+"""SAM 3 opened up for notebook 10: its raw head outputs for one view, the fusion's pieces as maps,
 the query scores as bars, and the three methods side by side as a small text table.
 
 :func:`sam3_heads` runs SAM 3 on one view (the image squashed to the model's input, as

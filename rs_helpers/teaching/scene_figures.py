@@ -1,6 +1,6 @@
-"""The figures of notebooks 00 and 07: the shipped samples beside their ground truth, in a grid
+"""The figures of notebooks 00 and 09: the shipped samples beside their ground truth, in a grid
 that fits a notebook page (00), and why a 16-bit scene is stretched once for the whole scene and
-not per tile (07).
+not per tile (09).
 
 :func:`per_tile_stretch` and :func:`seam_steps` are the pure helpers the tests pin down: the
 per-tile stretch of a band, and how much neighbouring pixels jump across the tile borders compared
@@ -57,7 +57,7 @@ def plot_sample_grid(samples: Sequence, columns: int = 4, size: float = 3.2, max
     return fig
 
 
-# --------------------------------------------------------------------------- notebook 07
+# --------------------------------------------------------------------------- notebook 09
 def per_tile_stretch(band: np.ndarray, tile: int, low: float = 2.0, high: float = 98.0) -> np.ndarray:
     """The H x W ``band`` cut into ``tile`` px tiles without overlap (:func:`tile_grid`), each
     mapped to 0..255 by its *own* ``low``..``high`` percentiles: what a reader that stretches

@@ -94,7 +94,7 @@ plot_sample_grid(samples[:S["show_samples"]], columns=4, size=S["figure_size"]);
 
 # %% [markdown]
 # ## 6. Referring and reasoning queries
-# For the generative branch (notebooks 04 to 06) the samples come with 21 template-generated
+# For the generative branch (notebooks 05 to 08) the samples come with 21 template-generated
 # queries and their target masks. They are machine-made from the ground truth, not human
 # annotations: good for learning, not a benchmark.
 

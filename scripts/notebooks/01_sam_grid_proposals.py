@@ -15,7 +15,7 @@
 #
 # This is stage 1 of the open-vocabulary pipeline of the method (SAM proposals + CLIP selection,
 # see [`docs/method.md`](../docs/method.md)): SAM cuts the image into regions without knowing any
-# class names; CLIP names them in notebook 02. An optional appendix at the end measures where the
+# class names; CLIP names them in notebooks 02 and 03. An optional appendix at the end measures where the
 # time goes and compares SAM's own generator with the suite's faster one.
 
 # %%
@@ -202,10 +202,10 @@ plot_grid_density([r["prompts"] for r in rows], [r["masks"] for r in rows], [r["
 # %% [markdown]
 # ## 5. The proposals on the sample
 # Each proposal in its own colour, larger ones underneath. With real weights they follow
-# roofs, roads and fields; regions no mask covers are common, and notebook 02 fills them from CLIP.
+# roofs, roads and fields; regions no mask covers are common, and notebook 03 fills them from CLIP's dense map.
 #
 # Proposals depend only on the image and SAM's settings, not on the class names, so the suite
-# caches them: a new vocabulary in notebook 02 never reruns SAM.
+# caches them: a new vocabulary in notebook 03 never reruns SAM.
 
 # %%
 from rs_helpers.teaching import show_proposals
@@ -406,11 +406,12 @@ q4.check(answer)
 # * Proposals are cached per (image, settings), so changing the class names costs nothing on the SAM side.
 #
 # ## What's next
-# **02 · CLIP mask selection**: CLIP names the regions, turning proposals into a semantic or binary map.
+# **02 · The dense CLIP map**: CLIP scores every pixel for each class name; notebook 03 then names the
+# proposals with it, turning them into a semantic or binary map.
 
 # %% [markdown]
 # ## Appendix (optional): the same masks, faster, and where the time goes
-# A detour for the curious, not needed for notebook 02. It runs both generators once more on
+# A detour for the curious, not needed for notebooks 02 and 03. It runs both generators once more on
 # the full grid, so under the full profile on a CPU it takes minutes (the estimate is printed).
 #
 # segment-anything's `SamAutomaticMaskGenerator` repeats the image embedding for every prompt in

@@ -63,7 +63,7 @@ if "google.colab" in sys.modules:
         if not torch.cuda.is_available():
             print("No GPU: pick one under Runtime > Change runtime type (e.g. T4 GPU), then run this cell again.")
         print("The first run downloads the weights once: SAM ViT-L 1.2 GB and CLIP ViT-B/16 0.6 GB (about 1-2 min),",
-              "Qwen3-VL-2B 4 GB in notebooks 05-06 and SAM 3 about 3.4 GB in notebook 08 (gated: accept its licence",
+              "Qwen3-VL-2B 4 GB in notebooks 06 and 08 and SAM 3 about 3.4 GB in notebook 10 (gated: accept its licence",
               "first; about 2-4 min each); estimates, at Colab's usual speeds.")
         if not USE_DRIVE_CACHE:
             print("They are lost with the runtime; set USE_DRIVE_CACHE = True to keep them on your Drive.")

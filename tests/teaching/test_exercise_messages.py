@@ -27,8 +27,8 @@ def test_code_spans_follow_commonmark(text, html):
     assert _inline_html(text) == html
 
 
-def test_the_code_fence_in_05_q2_renders_whole():
-    from rs_helpers.teaching.exercises.nb05 import q2
+def test_the_code_fence_in_06_q2_renders_whole():
+    from rs_helpers.teaching.exercises.nb06 import q2
 
     codes = re.findall(r"<code>(.*?)</code>", _inline_html(q2.task))
     assert "```json ... ```" in codes and '{&quot;clicks&quot;: [...]}' in codes

@@ -22,11 +22,13 @@ from rs_helpers.teaching.exercises import (
     nb06,
     nb07,
     nb08,
+    nb09,
+    nb10,
 )
 from rs_helpers.geo.tiling import tile_grid
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = [nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08]
+MODULES = [nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09, nb10]
 ALL = [(m, q) for m in MODULES for q in m.EXERCISES]
 IDS = [f"{m.__name__.rsplit('.', 1)[1]}.{q.name}" for m, q in ALL]
 
@@ -50,7 +52,7 @@ def run_solution(exercise: Exercise) -> dict:
 
 # --------------------------------------------------------------------------- every exercise
 def test_every_notebook_has_two_to_four_exercises():
-    assert [m.__name__.rsplit(".", 1)[1] for m in exercises.exercise_modules()] == [f"nb{i:02d}" for i in range(9)]
+    assert [m.__name__.rsplit(".", 1)[1] for m in exercises.exercise_modules()] == [f"nb{i:02d}" for i in range(11)]
     for module in MODULES:
         assert 2 <= len(module.EXERCISES) <= 4
         assert [q.name for q in module.EXERCISES] == [f"q{i}" for i in range(1, len(module.EXERCISES) + 1)]
@@ -112,18 +114,18 @@ def test_messages_are_coloured_html_in_notebooks(monkeypatch):
 
 
 def test_check_returns_booleans(capsys):
-    tile_count = run_solution(nb07.q2)["answer"]
+    tile_count = run_solution(nb09.q2)["answer"]
     capsys.readouterr()
-    assert nb07.q2.check(tile_count) is True
-    assert nb07.q2.check(lambda height, width, tile, overlap: 169) is False
+    assert nb09.q2.check(tile_count) is True
+    assert nb09.q2.check(lambda height, width, tile, overlap: 169) is False
     out = capsys.readouterr().out
     assert out.startswith("Correct:") and "Not quite:" in out
 
 
 def test_notebook_cells_render_percent_format():
-    text = exercises.notebook_cells(nb03)
+    text = exercises.notebook_cells(nb04)
     assert text.count('# %% tags=["solution"]') == 3
-    assert "from rs_helpers.teaching.exercises.nb03 import q1, q2, q3" in text
+    assert "from rs_helpers.teaching.exercises.nb04 import q1, q2, q3" in text
     assert "q2.check(answer)" in text and "# q2.hint()" in text
     assert all(len(line) <= 120 for line in text.splitlines() if line.startswith("# "))
 
@@ -154,16 +156,16 @@ def test_notebook_exercise_cells_match_their_module(path):
         assert any(re.match(rf"{q.name}\.check\(answer\)", c) for c in code)
 
 
-def test_notebooks_00_04_05_06_have_exercises():
-    assert {p.name[:2] for p in NOTEBOOKS_WITH_EXERCISES} >= {"00", "04", "05", "06"}
+def test_every_one_of_the_eleven_notebooks_has_exercises():
+    assert [p.name[:2] for p in NOTEBOOKS_WITH_EXERCISES] == [f"{i:02d}" for i in range(11)]
 
 
-# --------------------------------------------------------------------------- 00-03
-# in tests/teaching/test_exercises_0003.py (function problems)
+# --------------------------------------------------------------------------- 00-04
+# in tests/teaching/test_exercises_0004.py (function problems)
 
 
-# --------------------------------------------------------------------------- 04-08
-# in tests/teaching/test_exercises_0408.py (function problems) and tests/teaching/test_nb08.py
+# --------------------------------------------------------------------------- 05-10
+# in tests/teaching/test_exercises_0510.py (function problems) and tests/teaching/test_nb10.py
 
 
 def test_incorrect_is_an_exception_with_the_message():
@@ -181,7 +183,7 @@ from hypothesis import strategies as st  # noqa: E402
 def test_tile_solutions_any_size(width, height, tile, data):
     overlap = data.draw(st.integers(0, tile - 1))
     want = [(t.row_off, t.col_off) for t in tile_grid(height, width, tile, overlap)]
-    offsets, count = (run_solution(q)["answer"] for q in nb07.EXERCISES)
+    offsets, count = (run_solution(q)["answer"] for q in nb09.EXERCISES)
     assert sorted(offsets(height, width, tile, overlap)) == sorted(want)
     assert count(height, width, tile, overlap) == len(want)
-    nb07.q1.compare(want, nb07.q1.expected(height, width, tile, overlap), (height, width, tile, overlap))
+    nb09.q1.compare(want, nb09.q1.expected(height, width, tile, overlap), (height, width, tile, overlap))

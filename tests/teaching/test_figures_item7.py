@@ -1,4 +1,4 @@
-"""The figures of notebooks 00, 04, 06 and 07 show what they claim: legends cover every class and
+"""The figures of notebooks 00, 02, 05, 07 and 09 show what they claim: legends cover every class and
 the unlabelled pixels, colour bars carry units, the sample grid fits a page, targets never hide
 the click stars, and the per-tile stretch really leaves seams. Hand-built inputs, known answers."""
 from __future__ import annotations
@@ -132,7 +132,7 @@ def test_dubai_water_is_blue_and_building_and_land_differ():
     assert _distance(colour["building"], colour["land"]) >= 120
 
 
-# --------------------------------------------------------------------------- notebook 04
+# --------------------------------------------------------------------------- notebook 05
 def test_target_is_gold_and_leaves_the_click_stars_visible():
     image = np.zeros((20, 20, 3), np.uint8)
     target = np.zeros((20, 20), bool)
@@ -154,7 +154,7 @@ def test_target_is_gold_and_leaves_the_click_stars_visible():
     assert right.get_title() == "SAM" and "MEANINGLESS" in fig._suptitle.get_text()
 
 
-# --------------------------------------------------------------------------- notebook 06
+# --------------------------------------------------------------------------- notebook 07
 def test_distance_maps_have_colour_bars_in_pixels():
     gt = np.zeros((30, 30), bool)
     gt[5:25, 5:25] = True
@@ -169,7 +169,7 @@ def test_distance_maps_have_colour_bars_in_pixels():
     assert len(_colourbars(one)) == 1 and "max 10.0 px" in one.axes[0].get_title()
 
 
-# --------------------------------------------------------------------------- notebook 07
+# --------------------------------------------------------------------------- notebook 09
 def _ramp(size=100):
     """A smooth left-to-right ramp of 16-bit values: no edge anywhere."""
     return np.tile(np.arange(size, dtype=np.uint16) * 20 + 100, (size, 1))

@@ -74,13 +74,13 @@ def test_full_settings_name_real_things(source, names):
 
 
 def test_scene_tiles_fall_on_a_regular_grid():
-    """07's full settings tile its scenes on regular grids: no last row or column shifted back a
+    """09's full settings tile its scenes on regular grids: no last row or column shifted back a
     few pixels (tile 512 with overlap 128 on Atlanta's 900 px gave starts 0, 384, 388)."""
     from rs_helpers.geo import describe
     from rs_helpers.geo.tiling import tile_starts
     from rs_helpers.samples import get_sample
 
-    full, _ = settings_of(ROOT / "scripts" / "notebooks" / "07_geotiff_scenes.py")
+    full, _ = settings_of(ROOT / "scripts" / "notebooks" / "09_geotiff_scenes.py")
     atlanta = describe(get_sample("atlanta_buildings").image)
     chesapeake = describe(get_sample("chesapeake_tile").image)
     cases = [(atlanta, full["atlanta_tile"], full["atlanta_overlap"]), (atlanta, full["atlanta_plain_tile"], 0),

@@ -98,12 +98,12 @@ def test_function_stub_keeps_the_signature_docstring_and_answer_line():
     with pytest.raises(NotImplementedError, match="Exercise q2"):
         exec(stub, namespace)
     assert namespace["answer"] is namespace["tile_count"] and namespace["answer"](1000, 700, 256, 32) is None
-    from rs_helpers.teaching.exercises import nb07
+    from rs_helpers.teaching.exercises import nb09
 
-    ok, message = nb07.q2.feedback(namespace["answer"])  # the check cell then says "returns nothing yet"
+    ok, message = nb09.q2.feedback(namespace["answer"])  # the check cell then says "returns nothing yet"
     assert not ok and "returns nothing yet" in message
     exec(FUNCTION_SOLUTION, namespace)  # the instructor's cell itself passes
-    assert nb07.q2.feedback(namespace["answer"])[0]
+    assert nb09.q2.feedback(namespace["answer"])[0]
 
 
 def test_function_stub_of_a_one_line_function_and_other_names():
@@ -149,7 +149,7 @@ def test_student_notebook_runs_to_the_end_past_stubs():
     """nbclient honours the raises-exception tag: Run all continues and the check says no answer yet."""
     from nbclient import NotebookClient
 
-    nb = _nb(nbformat.v4.new_code_cell("from rs_helpers.teaching.exercises.nb07 import q2"),
+    nb = _nb(nbformat.v4.new_code_cell("from rs_helpers.teaching.exercises.nb09 import q2"),
              _solution("def tile_count(height, width, tile, overlap):\n    \"\"\"The number of tiles.\"\"\"\n"
                        "    return 169\n\nanswer = tile_count"),
              nbformat.v4.new_code_cell("ok = q2.check(answer)\nprint('checked', ok)"))

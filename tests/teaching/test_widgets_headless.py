@@ -1,4 +1,4 @@
-"""The widget cells of notebooks 01, 02 and 04 run headless, as ``nbconvert --execute``,
+"""The widget cells of notebooks 01, 03 and 05 run headless, as ``nbconvert --execute``,
 ``pytest --nbmake`` and ``make demo`` run them: nbclient, no front end, and matplotlib's inline
 backend (``make demo`` runs without ``MPLBACKEND=Agg``).
 
@@ -22,8 +22,8 @@ pytest.importorskip("ipywidgets")
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 WIDGET_CALLS = {  # notebook -> the call its widget cell makes
     "01_sam_grid_proposals": "grid_explorer(",
-    "02_clip_mask_selection": "interactive_view(",
-    "04_vlm_click_prompts": "click_explorer(",
+    "03_clip_mask_selection": "interactive_view(",
+    "05_vlm_click_prompts": "click_explorer(",
 }
 RUNS = 3
 LIMIT = 30  # seconds per cell; a widget cell takes a few, the stall took the whole limit

@@ -1,321 +1,381 @@
-"""Exercises for notebook 05 (Qwen3-VL locally): the chat messages the processor expects, clicks
-picked out of a noisy answer, and how many tokens an image costs.
+"""Exercises for notebook 05 (a VLM writes click prompts): writing the click prompt, reading a
+click answer into pixel clicks, and gIoU / cIoU from per-query intersections and unions.
 
 Each answer is a function, run on hidden cases (:mod:`~rs_helpers.teaching.exercises.function_problems`);
-the references are the package's :func:`~rs_helpers.refer.vlm_qwen.build_messages` and
-:func:`~rs_helpers.refer.clicks.parse_clicks`, and the Qwen-VL image processor's ``smart_resize``."""
+the references are the package's :func:`~rs_helpers.refer.prompts.build_prompt`,
+:func:`~rs_helpers.refer.clicks.parse_clicks` / :func:`~rs_helpers.refer.clicks.to_pixels` and
+:class:`~rs_helpers.evaluation.refer_metrics.ReferScores`."""
 from __future__ import annotations
+
+import json
+import re
 
 import numpy as np
 
-from rs_helpers.teaching.exercises import Incorrect, as_clicks, as_number, same_points
+from rs_helpers.teaching.exercises import Incorrect, as_array, as_clicks, close, same_points
 from rs_helpers.teaching.exercises.function_problems import FunctionExercise
 
-SYSTEM = "You place click prompts for a segmentation model. Answer only with the JSON you are asked for."
-PROMPT = "Segment: the largest building in the top-left quarter. Answer with 4 clicks on the 0-1000 grid."
-
-_IMAGE = None
-
-
-def _image(width: int, height: int, grey: int):
-    from PIL import Image
-
-    return Image.fromarray(np.full((height, width, 3), grey, np.uint8), "RGB")
+EXAMPLE_QUERY = ("the two tennis courts next to the car park", 4)  # (query, n_clicks)
+EXAMPLE_ANSWER = ('{"clicks": [{"x": 250, "y": 500, "label": 1}, {"x": 990, "y": 40, "label": 1}, '
+                  '{"x": 1000, "y": 720, "label": 0}]}')
+EXAMPLE_SIZE = (4000, 3000)  # width, height
 
 
-def chat_inputs():
-    """``(image, prompt, system_prompt)``: a small PIL image (the same object on every call), the
-    user prompt and the system prompt."""
-    global _IMAGE
-    if _IMAGE is None:
-        _IMAGE = _image(64, 64, 120)
-    return _IMAGE, PROMPT, SYSTEM
+def same_clicks(a: np.ndarray, b: np.ndarray, tol: float = 1.0 + 1e-9) -> bool:
+    """Clicks match one to one (any order): positions within ``tol`` pixels, labels equal."""
+    weight = np.array([1.0, 1.0, 1e6])
+    return same_points(np.asarray(a, float) * weight, np.asarray(b, float) * weight, tol)
 
 
-def _text_of(content) -> str | None:
-    """The text of a message's content: a plain string or a list holding one text item."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = [c.get("text") for c in content if isinstance(c, dict) and c.get("type") == "text"]
-        return texts[0] if len(texts) == 1 else None
-    return None
+def click_objects(text: str) -> list[dict]:
+    """The JSON objects with a ``"clicks"`` key written in ``text`` (a prompt's example answers), in order."""
+    decoder, found, i = json.JSONDecoder(), [], text.find("{")
+    while i != -1:
+        try:
+            value, end = decoder.raw_decode(text, i)
+        except ValueError:
+            value, end = None, i + 1
+        if isinstance(value, dict) and "clicks" in value:
+            found.append(value)
+        else:
+            end = i + 1  # look inside: an object may be nested in another value
+        i = text.find("{", end)
+    return found
 
 
-def _same_image(a, b) -> bool:
-    if a is b:
-        return True
-    try:
-        return a.size == b.size and a.mode == b.mode and a.tobytes() == b.tobytes()
-    except AttributeError:
-        return False
+# --------------------------------------------------------------------------- 1: the prompt
+_GRID_WORDS = re.compile(r"\b0\s*(?:-|–|to|\.\.)\s*1000\b")
 
 
-class ChatMessages(FunctionExercise):
+class ClickPrompt(FunctionExercise):
     name = "q1"
-    title = "The chat messages for Qwen"
-    function_name = "chat_messages"
-    forbidden = ("rs_helpers.refer.vlm_qwen:build_messages",)
-    task = ("Write `chat_messages(image, prompt, system_prompt)` returning the `messages` list that Qwen's processor "
-            "turns into the chat, without `build_messages`: a **system** turn holding `system_prompt` (left out "
-            "when `system_prompt` is None), then one **user** turn whose content is a list with the **image** item "
-            "`{\"type\": \"image\", \"image\": image}` and the **text** item with `prompt`. Each turn is a dict "
-            "with `\"role\"` and `\"content\"`. No assistant turn: the processor opens it "
-            "(`add_generation_prompt=True`). The check calls your function with images and prompts of its own.")
-    setup = '''from rs_helpers.teaching.exercises.nb05 import chat_inputs
+    title = "Write the click prompt"
+    function_name = "click_prompt"
+    forbidden = ("rs_helpers.refer.prompts:build_prompt",)
+    task = ("Write `click_prompt(query, n_clicks)` returning the user prompt that asks a VLM for click prompts on the "
+            "region `query` describes, without `build_prompt`. A model can only follow what the prompt says, and our "
+            "parser reads only one format, so the prompt must hold: the **query in double quotes** (a double quote "
+            "inside the query becomes a single quote, or it would end the quotation early); **up to `n_clicks` "
+            "clicks**; the **grid**: integers on a 0-1000 grid relative to the image, x from the **left** edge, y "
+            "from the **top** edge (the image size is not needed: the grid is relative); the **labels**: 1 for a "
+            "positive click on the target, 0 for a negative one on something to exclude; **JSON only**, shown as "
+            "one example answer with a positive and a negative click, `{\"clicks\": [{\"x\": .., \"y\": .., "
+            "\"label\": 1}, ...]}`; and the one answer when nothing matches, `{\"clicks\": [], \"reason\": \"...\"}`. "
+            "The check asks your function for prompts of its own and runs our parser on what a model that copies "
+            "your example would answer.")
+    setup = '''import json
 
-image, prompt, system_prompt = chat_inputs()'''
-    hints = ("Section 2 printed the chat that the template made from such a list: one dict per turn, in order. What "
-             "does the user turn hold besides the text, and what changes when there is no system prompt?",
-             "Each content is a list of typed items, e.g. `{\"type\": \"text\", \"text\": ...}`; the user turn has "
-             "the image item first, then the text item. Add the system turn only when there is a system prompt.")
+from rs_helpers.refer import parse_clicks
+from rs_helpers.teaching.exercises.nb05 import EXAMPLE_QUERY
+
+query, n_clicks = EXAMPLE_QUERY'''
+    hints = ("List what the model needs to write an answer the parser reads: which region, how many clicks, where "
+             "(0, 0) is and where the grid ends, what each label means, the exact JSON and what to say when there "
+             "is nothing to click. The prompt of section 2 does all of this; read it again.",
+             "An f-string holds the query and the number. Write the two example answers with `json.dumps` of a "
+             "dict (a `\"clicks\"` list of dicts with the keys `\"x\"`, `\"y\"`, `\"label\"`; one with label 0; "
+             "then an empty list with a `\"reason\"`), so they are valid JSON; `parse_clicks` on your example "
+             "shows what the model's copy would give.")
     hint_text = hints[0]
-    solution_code = '''def chat_messages(image, prompt, system_prompt):
-    """The chat for Qwen's processor: an optional system turn, then one user turn with the image and the prompt."""
-    messages = []
-    if system_prompt:
-        messages.append({"role": "system", "content": [{"type": "text", "text": system_prompt}]})
-    messages.append({"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": prompt}]})
-    return messages
+    solution_code = '''def click_prompt(query, n_clicks):
+    """The user prompt asking a VLM for up to n_clicks clicks on the region that query describes."""
+    quoted = query.replace('"', "'")  # a double quote inside would end the quotation
+    example = json.dumps({"clicks": [{"x": 512, "y": 300, "label": 1}, {"x": 540, "y": 330, "label": 1},
+                                     {"x": 610, "y": 300, "label": 0}]})
+    no_target = json.dumps({"clicks": [], "reason": "<why, in a few words>"})
+    return (f'Find the region that this description refers to: "{quoted}"\\n'
+            f"Write up to {n_clicks} clicks for a segmentation model (SAM).\\n"
+            "Coordinates are integers on a 0-1000 grid relative to the image: x from 0 (left edge) to 1000 "
+            "(right edge), y from 0 (top edge) to 1000 (bottom edge).\\n"
+            "Use label 1 for a positive click inside the target and label 0 for a negative click on "
+            "something nearby that must be excluded.\\n"
+            f"Answer with JSON only, exactly in this form:\\n{example}\\n"
+            f"If nothing in the image matches, answer exactly in this form:\\n{no_target}")
 
-print(chat_messages(image, prompt, system_prompt))
-answer = chat_messages'''
+print(click_prompt(query, n_clicks))
+answer = click_prompt'''
 
     def cases(self):
-        return [(_image(48, 32, 30), "Segment: the road along the river. Answer with 6 clicks.", "Answer with JSON."),
-                (_image(20, 70, 200), "Which field is ready for harvest? Click on it.", None),
-                (_image(33, 33, 90), "Segment: every tennis court.", SYSTEM)]
+        return [("the swimming pool closest to the river", 6), ('the building marked "B2" on the site plan', 3),
+                ("all the roads", 1), ("the ship on the left, not the one at the pier", 10)]
 
-    def expected(self, image, prompt, system_prompt):
-        from rs_helpers.refer.vlm_qwen import build_messages
+    def expected(self, query, n_clicks):
+        from rs_helpers.refer.prompts import build_prompt
 
-        return build_messages(image, prompt, system_prompt)
+        return build_prompt(query, "referring", n_clicks)
+
+    def truth(self, query, n_clicks):
+        """The grid clicks a model following the prompt answers with, for the simulation."""
+        from rs_helpers.refer.clicks import Click
+
+        rng = np.random.default_rng(len(query) * 31 + n_clicks)
+        xs, ys = rng.integers(0, 1001, (2, min(n_clicks, 3)))
+        return [Click(int(x), int(y), int(i < 2 or n_clicks == 1)) for i, (x, y) in enumerate(zip(xs, ys))]
 
     def compare(self, got, want, args):
-        image, prompt, system_prompt = args
+        from rs_helpers.refer.clicks import ClickParseError, no_target_reason, parse_clicks
+
+        query, n = args
 
         def wrong(message):
             raise Incorrect(f"for {self.describe(args)}: {message}")
 
-        if not isinstance(got, (list, tuple)) or not all(isinstance(m, dict) for m in got):
-            wrong("want a list of dicts, one per turn, each with \"role\" and \"content\".")
-        if not all("role" in m and "content" in m for m in got):
-            wrong("every turn needs the keys \"role\" and \"content\".")
-        roles = [m["role"] for m in got]
-        if "assistant" in roles:
-            wrong("leave the assistant turn out: the model writes it; `add_generation_prompt=True` opens it.")
-        unknown = [r for r in roles if r not in ("system", "user")]
-        if unknown:
-            wrong(f"role {unknown[0]!r} is not one the chat template knows: use \"system\" and \"user\".")
-        want_roles = ["system", "user"] if system_prompt else ["user"]
-        if roles != want_roles:
-            if not system_prompt and "system" in roles:
-                wrong("there is no system prompt here (None): leave the system turn out.")
-            if "system" not in roles:
-                wrong("the system turn is missing: start with {\"role\": \"system\", ...} holding the system prompt.")
-            wrong(f"want the turns {want_roles}; got {roles}.")
-        if system_prompt and _text_of(got[0]["content"]) != system_prompt:
-            wrong("the system turn must hold exactly `system_prompt` (as a text item, or a plain string).")
-        content = got[-1]["content"]
-        if isinstance(content, str):
-            wrong("the user content is a plain string, so the model never sees the image: make it a list with an "
-                  "image item and a text item.")
-        if not isinstance(content, list) or not all(isinstance(c, dict) for c in content):
-            wrong("the user content must be a list of items (dicts with a \"type\").")
-        types = [c.get("type") for c in content]
-        if "image_url" in types:
-            wrong("that is the OpenAI format (`image_url` with a base64 data URL). Qwen's processor takes "
-                  "{\"type\": \"image\", \"image\": <PIL image>}.")
-        images = [c for c in content if c.get("type") == "image"]
-        if not images:
-            wrong("the user turn has no image item: add {\"type\": \"image\", \"image\": image}.")
-        if len(images) > 1:
-            wrong("one image item is enough; this user turn has several.")
-        if not _same_image(images[0].get("image"), image):
-            wrong("the image item must hold the image passed in, itself, under the key \"image\".")
-        if _text_of(content) != prompt:
-            wrong("the user turn needs exactly one text item holding `prompt`.")
-        if len(content) != 2:
-            wrong("the user content holds exactly two items: the image and the text.")
+        if not isinstance(got, str):
+            wrong(f"it returned {type(got).__name__}; return the prompt as one string.")
+        low, quoted = got.lower(), query.replace('"', "'")
+        if f'"{quoted}"' not in got:
+            if '"' in query and f'"{query}"' in got:
+                wrong("the query holds a double quote, which ends your quotation early: replace the double quotes "
+                      "inside the query with single quotes.")
+            if query in got or quoted in got:
+                wrong("put the query between double quotes, so the model sees where it starts and ends.")
+            wrong(f"the prompt does not hold the query ({query!r}): the model knows only what the prompt says.")
+        if not re.search(rf"(?<![\w.]){n}\b[^\n.]{{0,30}}?\bclicks?\b", got, re.I):
+            wrong(f"ask for up to `n_clicks` clicks (here {n}): write the number into the prompt.")
+        if not _GRID_WORDS.search(got):
+            wrong("give the grid: x and y are integers on a 0-1000 grid relative to the image.")
+        if "left" not in low or "top" not in low:
+            wrong("say where 0 is: x runs from the left edge, y from the top edge (image rows count downwards).")
+        if "positive" not in low or "negative" not in low:
+            wrong("say what the labels mean: 1 for a positive click on the target, 0 for a negative click on "
+                  "something to exclude.")
+        if "json" not in low:
+            wrong("ask for JSON only: prose around the clicks is what makes answers hard to read.")
+        objects = click_objects(got)
+        examples = [o for o in objects if o["clicks"]]
+        if not examples:
+            wrong('show one example answer as valid JSON, {"clicks": [{"x": .., "y": .., "label": 1}, ...]}: '
+                  "models copy a worked example more faithfully than a description.")
+        items = examples[0]["clicks"]
+        if not isinstance(items, list) or not all(isinstance(c, dict) and {"x", "y", "label"} <= set(c) for c in items):
+            wrong('each click of the example is a dict with the keys "x", "y" and "label": the format the parser '
+                  "reads and the LoRA targets are written in.")
+        values = [c[k] for c in items for k in ("x", "y")]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            wrong("the example's x and y must be numbers, not text.")
+        if all(0 <= v <= 1 for v in values) and any(v != int(v) for v in values):
+            wrong("the example's coordinates are fractions: a model copying it writes 0.42, which the parser reads "
+                  "as grid unit 0. Use integers on the 0-1000 grid.")
+        if any(v > 1000 or v < 0 for v in values):
+            wrong("the example has coordinates outside 0..1000 (pixels?): a model copying it writes pixels, which "
+                  "the parser refuses. Use the 0-1000 grid.")
+        if any(v != int(v) for v in values):
+            wrong("the example's coordinates must be whole numbers on the 0-1000 grid.")
+        labels = [c["label"] for c in items]
+        if not all(type(v) is int and v in (0, 1) for v in labels) or set(labels) != {0, 1}:
+            wrong("the example needs a positive click (label 1) and a negative click (label 0), labels as the "
+                  "numbers 1 and 0, so the model sees both.")
+        empties = [o for o in objects if o["clicks"] == []]
+        if not any(isinstance(o.get("reason"), str) and o["reason"].strip() for o in empties):
+            if empties:
+                wrong('`{"clicks": []}` alone is refused by the parser (it cannot tell "nothing there" from a broken '
+                      'answer): the no-target answer also carries a "reason".')
+            wrong('tell the model the one answer for "nothing matches": {"clicks": [], "reason": "..."}; without '
+                  "it a model writes prose, which the parser refuses.")
+        truth = self.truth(query, n)
+        extra = {k: v for k, v in examples[0].items() if k != "clicks"}
+        reply = json.dumps({"clicks": [{"x": c.x, "y": c.y, "label": c.label} for c in truth], **extra})
+        try:
+            parsed = parse_clicks(reply)
+        except ClickParseError as error:
+            wrong(f"a model copying your example answers {reply}, and the parser refuses it: {error.reason}.")
+        if parsed != truth:
+            wrong(f"a model copying your example answers {reply}, and the parser reads other clicks from it.")
+        nothing = json.dumps({**next(o for o in empties if isinstance(o.get("reason"), str)), "reason": "no such ship"})
+        if parse_clicks(nothing) != [] or no_target_reason(nothing) is None:
+            wrong(f"the parser does not read your no-target answer {nothing} as 'no target'.")
 
 
-NOISY_ANSWER = '''Sure! The building you mean is near the top-left; the grid runs from (0, 0) to (1000, 1000).
-```json
-{"clicks": [
-  {"x": 212, "y": 180, "label": 1},
-  {"x": 260, "y": 215, "label": 1},
-  {"x": 236, "y": 330, "label": 0},
-]}
-```
-I hope these 3 clicks help!'''
+# --------------------------------------------------------------------------- 2: clicks to pixels
+def _answer(*clicks) -> str:
+    from rs_helpers.refer.clicks import Click, format_clicks
 
-_HIDDEN_ANSWERS = [
-    '''Looking at the scene, the pool is right of centre [about 60% across].
-```json
-{"clicks": [{"x": 640, "y": 420, "label": 1}, {"x": 655, "y": 447, "label": 1},
-            {"x": 700, "y": 300, "label": 0}, {"x": 12, "y": 998, "label": 0},]}
-```
-That makes 4 clicks in total (2 positive, 2 negative).''',
-    'Here you go: {"clicks": [{"x": 0, "y": 1000, "label": 1}]} -- the field in the bottom-left corner (0, 1000).',
-    '''```
-{
-  "clicks": [
-    {"x": 505, "y": 93, "label": 1},
-    {"x": 498, "y": 120, "label": 1},
-  ],
-}
-```''',
-    'There is no bridge in this image (I checked all 4 quarters).\n```json\n{"clicks": [], "reason": "no bridge"}\n```',
-]
+    return format_clicks([Click(*c) for c in clicks])
 
 
-class NoisyClicks(FunctionExercise):
+class ClicksToPixels(FunctionExercise):
     name = "q2"
-    title = "Clicks out of a noisy answer"
-    function_name = "clicks_from_answer"
-    forbidden = ("rs_helpers.refer.clicks:parse_clicks", "rs_helpers.refer.clicks:_parse")
-    task = ("Small models rarely answer with bare JSON. Write `clicks_from_answer(text)` returning the clicks of a "
-            "model answer as a list of `(x, y, label)` on the 0-1000 grid, with `re` and `json`, without "
-            "`parse_clicks`. The answer holds one `{\"clicks\": [...]}` object, perhaps inside a code fence "
-            "(`` ```json ... ``` ``), "
-            "perhaps with trailing commas; the prose around it may mention other numbers and brackets, but no "
-            "braces. The no-target answer `{\"clicks\": [], \"reason\": ...}` gives `[]`. Only the clicks count; "
-            "any order is accepted. The check calls your function on answers of its own; afterwards compare it "
-            "with `parse_clicks` on `noisy`.")
+    title = "From a click answer to pixel coordinates"
+    function_name = "to_pixel_clicks"
+    forbidden = ("rs_helpers.refer.clicks:parse_clicks", "rs_helpers.refer.clicks:to_pixels",
+                 "rs_helpers.refer.clicks:grid_to_pixel")
+    task = ("A model answered `answer_text` in the asked-for JSON, `{\"clicks\": [...]}` (the no-target answer has "
+            "an empty list). Its clicks are on the 0-1000 grid: x from the left edge, y from the top edge, **0 is "
+            "the first pixel and 1000 the last one**. Write `to_pixel_clicks(answer_text, width, height)` returning "
+            "the clicks in **pixels** of a `width` x `height` image, as a list of `(x, y, label)` with integer x "
+            "(column) and y (row). Use `json`, without `parse_clicks`, `to_pixels` or `grid_to_pixel`. Any order "
+            "is accepted; a pixel off by one from rounding is fine. The check calls your function on answers and "
+            "image sizes of its own.")
     setup = '''import json
-import re
 
-from rs_helpers.teaching.exercises.nb05 import NOISY_ANSWER
+from rs_helpers.teaching.exercises.nb05 import EXAMPLE_ANSWER, EXAMPLE_SIZE
 
-noisy = NOISY_ANSWER
-print(noisy)'''
-    hints = ("Two problems: the JSON sits among prose, and it is not quite JSON. Cut the object out first (where "
-             "does it start, where does it end?), then see what `json.loads` complains about.",
-             "The object starts at the first `{` and ends at the last `}` (`str.index`, `str.rindex`). A regular "
-             "expression that matches a comma, optional whitespace and a closing `]` or `}` lets you drop trailing "
-             "commas with `re.sub`, keeping the bracket.")
+answer_text = EXAMPLE_ANSWER
+width, height = EXAMPLE_SIZE
+print(answer_text, "| image", width, "x", height)'''
+    hints = ("Two steps: read the JSON into Python values, then scale each grid value to a pixel index. Which pixel "
+             "must grid 0 land on, and which one grid 1000?",
+             "`json.loads` gives a dict whose `\"clicks\"` is a list of dicts. Grid 1000 is the last pixel, index "
+             "`side - 1`, so scale by `(side - 1) / 1000` and round; x goes with the width, y with the height.")
     hint_text = hints[0]
-    solution_code = '''def clicks_from_answer(text):
-    """The (x, y, label) grid clicks of the {"clicks": [...]} object in a model's answer."""
-    block = text[text.index("{"):text.rindex("}") + 1]  # the JSON object, without the prose
-    block = re.sub(r",\\s*([}\\]])", r"\\1", block)  # drop trailing commas
-    return [(c["x"], c["y"], c["label"]) for c in json.loads(block)["clicks"]]
+    solution_code = '''def to_pixel_clicks(answer_text, width, height):
+    """The clicks of a grid answer as pixel (x, y, label) tuples of a width x height image."""
+    clicks = json.loads(answer_text)["clicks"]
+    return [(round(c["x"] * (width - 1) / 1000), round(c["y"] * (height - 1) / 1000), c["label"]) for c in clicks]
 
-print(clicks_from_answer(noisy))
-answer = clicks_from_answer'''
+print(to_pixel_clicks(answer_text, width, height))
+answer = to_pixel_clicks'''
 
     def cases(self):
-        return [(text,) for text in _HIDDEN_ANSWERS]
+        from rs_helpers.refer.clicks import no_target_answer
 
-    def expected(self, text):
+        rng = np.random.default_rng(404)
+        scattered = zip(rng.integers(0, 1001, 5).tolist(), rng.integers(0, 1001, 5).tolist(), [1, 0, 1, 1, 0])
+        return [(_answer((1000, 620, 0), (130, 1000, 1), (500, 250, 1)), 5000, 2500),
+                (_answer(*scattered), 1920, 1080),
+                (_answer((0, 0, 1), (999, 3, 1)), 300, 2000),
+                (no_target_answer("no harbour in this image"), 800, 600),
+                (_answer((333, 667, 1)), 1001, 1001)]
+
+    def expected(self, text, width, height):
+        from rs_helpers.refer.clicks import parse_clicks, to_pixels
+
+        pixels = to_pixels(parse_clicks(text), width, height)
+        return np.array([[c.x, c.y, c.label] for c in pixels], float).reshape(-1, 3)
+
+    def compare(self, got, want, args):
         from rs_helpers.refer.clicks import parse_clicks
 
-        return np.array([[c.x, c.y, c.label] for c in parse_clicks(text)], float).reshape(-1, 3)
+        text, w, h = args
 
-    def describe(self, args):
-        text = repr(args[0])
-        return f"`{self.function_name}({text if len(text) <= 90 else text[:60] + ' ... ' + text[-25:]})`"
+        def wrong(message):
+            raise Incorrect(f"for {self.describe(args)}: {message}")
 
-    def verify(self, answer):
         try:
-            return super().verify(answer)
+            clicks = as_clicks(got, "a list of pixel clicks (x, y, label)")
         except Incorrect as error:
-            if "JSONDecodeError" in str(error):
-                raise Incorrect(f"{error}. `json.loads` reads clean JSON only: cut the prose off and drop the "
-                                "trailing commas first.") from None
-            raise
+            wrong(str(error))
+        if len(clicks) != len(want):
+            wrong(f"{len(clicks)} clicks; the answer holds {len(want)}.")
+        inside = ((clicks[:, 0] >= 0) & (clicks[:, 0] < w) & (clicks[:, 1] >= 0) & (clicks[:, 1] < h)).all()
+        if same_clicks(clicks, want) and inside:
+            return
+        if not same_clicks(clicks, want) and same_points(clicks[:, :2], want[:, :2], 1.0 + 1e-9):
+            wrong("the places are right but not the labels: keep each click's label (1 positive, 0 negative).")
+        grid = np.array([[c.x, c.y, c.label] for c in parse_clicks(text)], float)
+
+        def scaled(sx, sy, swap=False):
+            xs, ys = grid[:, 0] * sx, grid[:, 1] * sy
+            return np.stack([ys, xs, grid[:, 2]] if swap else [xs, ys, grid[:, 2]], axis=1)
+
+        candidates = [
+            (scaled(1, 1), "these are still grid units (0..1000): scale x by (width - 1) / 1000 and y by "
+                           "(height - 1) / 1000."),
+            (scaled(1 / 1000, 1 / 1000), "these are fractions of the side: multiply x by (width - 1) and y by "
+                                         "(height - 1)."),
+            (scaled((w - 1) / 999, (h - 1) / 999), "the grid runs from 0 to 1000 inclusive: divide by 1000, not 999."),
+            (scaled((w - 1) / 1000, (h - 1) / 1000, swap=True), "x and y are swapped: give (x, y) = (column, row)."),
+            (scaled((h - 1) / 1000, (w - 1) / 1000), "x scales with the width and y with the height, not the other "
+                                                     "way round."),
+            (scaled(w / 1000, h / 1000), f"1000 on the grid is the last pixel, index width - 1 = {w - 1}: scale by "
+                                         "(width - 1) / 1000, or the click at 1000 falls outside the image."),
+        ]
+        for candidate, message in candidates:
+            if same_clicks(clicks, candidate) and not np.array_equal(np.round(candidate), want):
+                wrong(message)
+        if not inside:
+            x, y = clicks[~((clicks[:, 0] >= 0) & (clicks[:, 0] < w) & (clicks[:, 1] >= 0) & (clicks[:, 1] < h))][0, :2]
+            wrong(f"pixel ({x:g}, {y:g}) lies outside the {w} x {h} image (x 0..{w - 1}, y 0..{h - 1}).")
+        wrong("not the pixel clicks: pixel = round(grid * (side - 1) / 1000), x with the width, y with the height.")
+
+
+# --------------------------------------------------------------------------- 3: gIoU and cIoU
+def example_counts() -> tuple[list[int], list[int]]:
+    """Pixel intersections and unions of five queries; the second one failed (no usable clicks):
+    its prediction is empty, so its intersection is 0 and its union is the target's area."""
+    return [120, 0, 900, 40, 300], [200, 150, 1000, 400, 320]
+
+
+class GiouCiou(FunctionExercise):
+    name = "q3"
+    title = "gIoU and cIoU"
+    function_name = "giou_ciou"
+    task = ("For N queries, `intersections[i]` and `unions[i]` are the pixel counts of prediction AND target and "
+            "prediction OR target. A failed query (no usable clicks: an empty prediction) has intersection 0. Write "
+            "`giou_ciou(intersections, unions)` returning **(gIoU, cIoU)** as fractions: gIoU is the mean of the "
+            "per-query IoUs, cIoU the total intersection over the total union. The check calls it on counts of its "
+            "own.")
+    setup = '''import numpy as np
+
+from rs_helpers.teaching.exercises.nb05 import example_counts
+
+intersections, unions = example_counts()
+print("intersections", intersections, "| unions", unions)'''
+    hints = ("One IoU per query first, then two different averages: one over the queries, one over the pixels. "
+             "What happens to a failed query in each?",
+             "A query's IoU is its intersection over its union; gIoU averages those (a failure counts, with IoU 0). "
+             "cIoU adds up all intersections and all unions first and divides once, so large targets weigh more.")
+    hint_text = hints[0]
+    solution_code = '''def giou_ciou(intersections, unions):
+    """(gIoU, cIoU) of queries with these pixel intersections and unions."""
+    inter, union = np.asarray(intersections, float), np.asarray(unions, float)
+    return float(np.mean(inter / union)), float(inter.sum() / union.sum())
+
+print(giou_ciou(intersections, unions))
+answer = giou_ciou'''
+
+    def cases(self):
+        return [([50, 0, 700, 12, 260, 0], [100, 80, 1000, 300, 280, 40]), ([30, 3000], [40, 4000]),
+                ([0, 0, 10], [25, 50, 10]), ([90], [100])]
+
+    def expected(self, intersections, unions):
+        from rs_helpers.evaluation.refer_metrics import ReferScores
+
+        scores = ReferScores()
+        for i, u in zip(intersections, unions):
+            scores.add_counts(int(i), int(u))
+        return scores.giou(), scores.ciou()
 
     def compare(self, got, want, args):
         def wrong(message):
             raise Incorrect(f"for {self.describe(args)}: {message}")
 
-        try:
-            clicks = as_clicks(got, "a list of clicks (x, y, label)")
-        except Incorrect as error:
-            wrong(str(error))
-        weight = np.array([1.0, 1.0, 1e6])
-        if len(clicks) == len(want) and same_points(clicks * weight, want * weight, 0.5):
+        if isinstance(got, dict):
+            keys = {str(k).lower(): v for k, v in got.items()}
+            if "giou" not in keys or "ciou" not in keys:
+                wrong('a dict needs the keys "gIoU" and "cIoU".')
+            got = (keys["giou"], keys["ciou"])
+        values = as_array(got, "two numbers (gIoU, cIoU)")
+        if values.dtype.kind not in "iuf" or values.shape != (2,):
+            wrong(f"want two numbers (gIoU, cIoU), got shape {values.shape}.")
+        g, c = (float(v) for v in values)
+        want_g, want_c = want
+        tol = 1e-3
+        if close(g, want_g, tol) and close(c, want_c, tol):
             return
-        if len(clicks) == len(want) and len(want) and same_points(clicks[:, :2], want[:, :2], 0.5):
-            wrong("the places are right, the labels not: keep each click's label (1 positive, 0 negative).")
-        if len(clicks) == len(want) and len(want) and same_points(clicks[:, 1::-1], want[:, :2], 0.5):
-            wrong("x and y are swapped: give (x, y, label).")
-        if len(clicks) > len(want):
-            wrong(f"{len(clicks)} clicks: the answer holds {len(want)}; the others are numbers from the prose. "
-                  "Read only the JSON object.")
-        if len(clicks) < len(want):
-            wrong(f"{len(clicks)} clicks: the answer holds {len(want)}.")
-        wrong("not the clicks of the JSON object.")
+        inter, union = np.asarray(args[0], float), np.asarray(args[1], float)
+        ok = inter > 0
+        if close(g, want_c, tol) and close(c, want_g, tol):
+            wrong("swapped: gIoU (the mean of per-query IoUs) comes first, then cIoU (pooled pixels).")
+        if close(g, 100 * want_g, 0.1) or close(c, 100 * want_c, 0.1):
+            wrong("these are percentages: give fractions between 0 and 1.")
+        if ok.any() and (close(c, union.sum() / inter.sum(), tol)
+                         or close(g, float(np.mean(union[ok] / inter[ok])), tol)):
+            wrong("that is union over intersection (above 1): IoU is intersection / union.")
+        if not close(g, want_g, tol):
+            if ok.any() and not ok.all() and close(g, float(np.mean(inter[ok] / union[ok])), tol):
+                wrong("gIoU left out the failed queries: a failure counts as IoU 0 and stays in the mean.")
+            if close(g, want_c, tol):
+                wrong("the gIoU is the cIoU: gIoU is the plain mean of the per-query IoUs.")
+            wrong("gIoU is wrong: the mean of intersection / union over the queries.")
+        if ok.any() and not ok.all() and close(c, inter.sum() / union[ok].sum(), tol):
+            wrong("cIoU left out the failed queries: their target area stays in the total union.")
+        if close(c, want_g, tol):
+            wrong("the cIoU is the gIoU: cIoU is total intersection / total union.")
+        wrong("cIoU is wrong: the sum of the intersections over the sum of the unions.")
 
 
-# Qwen3-VL's processor: 16-pixel patches, 2 x 2 merged into one token; images between these sizes are only rounded
-FACTOR, MIN_PIXELS, MAX_PIXELS = 32, 256 * 256, 4096 * 4096
-
-
-class ImageTokens(FunctionExercise):
-    name = "q3"
-    title = "What an image costs"
-    function_name = "image_tokens"
-    task = ("Qwen3-VL cuts the image into 16 x 16 pixel patches and merges each 2 x 2 group of patches into **one "
-            "token**, so one `<|image_pad|>` token stands for a 32 x 32 pixel block. First its processor resizes "
-            "the image so that both sides are multiples of 32: each side is **rounded to the nearest multiple of "
-            "32** (for images between 256 x 256 and 4096 x 4096 pixels in area, as here, that is all it does). "
-            "Write `image_tokens(width, height)` returning how many image tokens such an image costs. The check "
-            "calls it on sizes of its own.")
-    setup = '''width, height = 640, 480'''
-    hints = ("Two steps: the size the processor resizes the image to, then how many 32 x 32 blocks that size holds.",
-             "A side of `s` pixels becomes `s / 32` blocks rounded to the nearest whole number (650 px: 20 blocks, "
-             "660 px: 21); the "
-             "tokens are the blocks along the width times the blocks along the height.")
-    hint_text = hints[0]
-    solution_code = '''def image_tokens(width, height):
-    """The number of <|image_pad|> tokens Qwen3-VL spends on a width x height image."""
-    return round(width / 32) * round(height / 32)
-
-print(image_tokens(width, height), "tokens for", width, "x", height)
-answer = image_tokens'''
-
-    def cases(self):
-        return [(1000, 700), (500, 1990), (300, 250), (4000, 3000), (1024, 1024)]
-
-    def expected(self, width, height):
-        from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
-
-        h, w = smart_resize(height, width, factor=FACTOR, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
-        return (h // FACTOR) * (w // FACTOR)
-
-    def compare(self, got, want, args):
-        import math
-
-        w, h = args
-        try:
-            value = as_number(got, "one number of tokens")
-        except Incorrect as error:
-            raise Incorrect(f"for {self.describe(args)}: {error}") from None
-        if value == want:
-            return
-        candidates = [
-            (w * h, "that is the number of pixels; one token covers a 32 x 32 block."),
-            ((w // 32) * (h // 32), "rounding down: the processor rounds each side to the nearest multiple of 32."),
-            (math.ceil(w / 32) * math.ceil(h / 32), "rounding up: the processor rounds each side to the nearest "
-                                                    "multiple of 32."),
-            (round(w / 16) * round(h / 16), "that counts the 16 x 16 patches before merging: every 2 x 2 patches "
-                                            "make one token."),
-            (w * h / 32, "a token covers a 32 x 32 block (1024 pixels), not 32 pixels."),
-            (w * h / 32 ** 2, "round each side to a multiple of 32 first: a token is a whole 32 x 32 block."),
-            (round(w / 32) + round(h / 32), "multiply the blocks along the two sides, do not add them."),
-            (round(w / 28) * round(h / 28), "28-pixel tokens are Qwen2-VL / Qwen2.5-VL (14-pixel patches); Qwen3-VL "
-                                            "uses 16-pixel patches, 32 pixels per token."),
-            (w * h / 14 ** 2, "14-pixel patches without merging are Qwen2-VL's; Qwen3-VL: 32 x 32 pixels per token."),
-        ]
-        for candidate, message in candidates:
-            if abs(value - candidate) <= 0.5 and candidate != want:
-                raise Incorrect(f"for {self.describe(args)} it returned {value:g}: {message}")
-        raise Incorrect(f"for {self.describe(args)} it returned {value:g}: not the number of 32 x 32 blocks of a "
-                        f"{w} x {h} image rounded to multiples of 32.")
-
-
-q1 = ChatMessages()
-q2 = NoisyClicks()
-q3 = ImageTokens()
+q1 = ClickPrompt()
+q2 = ClicksToPixels()
+q3 = GiouCiou()
 EXERCISES = [q1, q2, q3]

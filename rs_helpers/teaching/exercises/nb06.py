@@ -1,341 +1,321 @@
-"""Exercises for notebook 06 (click simulation and LoRA): the first click, the next corrective
-click (position and polarity), and the parameter count of one LoRA adapter.
+"""Exercises for notebook 06 (Qwen3-VL locally): the chat messages the processor expects, clicks
+picked out of a noisy answer, and how many tokens an image costs.
 
 Each answer is a function, run on hidden cases (:mod:`~rs_helpers.teaching.exercises.function_problems`);
-the references are the package's :func:`~rs_helpers.refer.click_sim.first_click` and
-:func:`~rs_helpers.refer.click_sim.next_click`, and the parameter count of A and B."""
+the references are the package's :func:`~rs_helpers.refer.vlm_qwen.build_messages` and
+:func:`~rs_helpers.refer.clicks.parse_clicks`, and the Qwen-VL image processor's ``smart_resize``."""
 from __future__ import annotations
 
 import numpy as np
 
-from rs_helpers.teaching.exercises import Incorrect, as_array, as_number
+from rs_helpers.teaching.exercises import Incorrect, as_clicks, as_number, same_points
 from rs_helpers.teaching.exercises.function_problems import FunctionExercise
 
-# the one-line answers: the package's click simulation and its pieces
-_SIMULATION = ("rs_helpers.refer.click_sim:first_click", "rs_helpers.refer.click_sim:next_click",
-               "rs_helpers.refer.click_sim:padded_distance", "rs_helpers.refer.click_sim:farthest_point",
-               "rs_helpers.refer.click_sim:simulate_clicks", "rs_helpers.refer.clicks:interior_clicks")
+SYSTEM = "You place click prompts for a segmentation model. Answer only with the JSON you are asked for."
+PROMPT = "Segment: the largest building in the top-left quarter. Answer with 4 clicks on the 0-1000 grid."
+
+_IMAGE = None
 
 
-def example_target() -> np.ndarray:
-    """A 24 x 32 L-shaped target touching the left image border."""
-    mask = np.zeros((24, 32), bool)
-    mask[2:22, 0:10] = True
-    mask[15:22, 0:30] = True
-    return mask
+def _image(width: int, height: int, grey: int):
+    from PIL import Image
+
+    return Image.fromarray(np.full((height, width, 3), grey, np.uint8), "RGB")
 
 
-def example_prediction() -> tuple[np.ndarray, np.ndarray]:
-    """``(target, prediction)``: SAM missed a thin strip of the target and added a larger block of
-    background in the top-right corner."""
-    target = np.zeros((24, 32), bool)
-    target[6:18, 6:22] = True
-    pred = target.copy()
-    pred[6:18, 6:9] = False  # a 3-pixel-wide strip missed (false negative)
-    pred[0:10, 24:32] = True  # an 8 x 10 block of background taken (false positive)
-    return target, pred
+def chat_inputs():
+    """``(image, prompt, system_prompt)``: a small PIL image (the same object on every call), the
+    user prompt and the system prompt."""
+    global _IMAGE
+    if _IMAGE is None:
+        _IMAGE = _image(64, 64, 120)
+    return _IMAGE, PROMPT, SYSTEM
 
 
-def mask_text(target: np.ndarray, pred: np.ndarray | None = None) -> str:
-    """A mask as text, one character per pixel: ``#`` target, ``.`` background. With a prediction:
-    ``#`` both, ``-`` target SAM missed (false negative), ``+`` background SAM took (false positive)."""
-    target = np.asarray(target, bool)
-    pred = target if pred is None else np.asarray(pred, bool)
-    chars = np.full(target.shape, ".", "<U1")
-    chars[target & pred] = "#"
-    chars[target & ~pred] = "-"
-    chars[~target & pred] = "+"
-    return "\n".join("".join(row) for row in chars)
+def _text_of(content) -> str | None:
+    """The text of a message's content: a plain string or a list holding one text item."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [c.get("text") for c in content if isinstance(c, dict) and c.get("type") == "text"]
+        return texts[0] if len(texts) == 1 else None
+    return None
 
 
-def _as_click(answer, want_label: bool) -> tuple[float, float, int | None]:
-    if hasattr(answer, "x") and hasattr(answer, "y"):
-        return float(answer.x), float(answer.y), int(getattr(answer, "label", 1))
-    values = as_array(answer, "(x, y, label)" if want_label else "(x, y)")
-    if values.dtype.kind not in "iuf" or values.ndim != 1 or values.size not in (2, 3):
-        raise Incorrect(f"want one click as {'(x, y, label)' if want_label else '(x, y)'}, got {answer!r}.")
-    label = int(values[2]) if values.size == 3 else None
-    if want_label and label is None:
-        raise Incorrect("give the polarity too: (x, y, label) with 1 = positive, 0 = negative.")
-    return float(values[0]), float(values[1]), label
+def _same_image(a, b) -> bool:
+    if a is b:
+        return True
+    try:
+        return a.size == b.size and a.mode == b.mode and a.tobytes() == b.tobytes()
+    except AttributeError:
+        return False
 
 
-def _on(dist: np.ndarray, x: float, y: float) -> float | None:
-    """The distance map's value at pixel (x, y), or None when it is not a pixel of the map."""
-    if x != int(x) or y != int(y) or not (0 <= y < dist.shape[0] and 0 <= x < dist.shape[1]):
-        return None
-    return float(dist[int(y), int(x)])
-
-
-def _deepest(dist: np.ndarray, x: float, y: float) -> bool:
-    """(x, y) is a pixel of the map where it takes its maximum (any of several tied ones)."""
-    value = _on(dist, x, y)
-    return value is not None and value > 0 and value >= dist.max() - 1e-9
-
-
-def _masks() -> list[tuple[str, tuple]]:
-    """The hidden targets: shapes where the padding, ties and the centroid matter."""
-    top = np.zeros((14, 20), bool)
-    top[0:8, 2:18] = True  # touches the top border
-    yy, xx = np.mgrid[:21, :21]
-    ring = (np.hypot(yy - 10, xx - 10) <= 9) & (np.hypot(yy - 10, xx - 10) > 4)  # the centroid is in the hole
-    single = np.zeros((5, 7), bool)
-    single[2, 3] = True
-    from scipy.ndimage import gaussian_filter
-
-    blob = gaussian_filter(np.random.default_rng(606).random((30, 40)), 3) > 0.5
-    return [("a 14 x 20 rectangle touching the top border", (top,)),
-            ("a 21 x 21 ring (its centre is background)", (ring,)),
-            ("a 9 x 12 image that is all target", (np.ones((9, 12), bool),)),
-            ("a single target pixel in a 5 x 7 image", (single,)),
-            ("a random 30 x 40 blob", (blob,))]
-
-
-class FirstClick(FunctionExercise):
+class ChatMessages(FunctionExercise):
     name = "q1"
-    title = "The first simulated click"
-    function_name = "deepest_pixel"
-    forbidden = _SIMULATION
-    task = ("The first simulated click is positive, at the mask pixel **farthest from the mask's boundary**: the "
-            "maximum of the distance transform, where **outside the image counts as background** (pad the mask "
-            "with one ring of background first). Write `deepest_pixel(mask)` returning that pixel as `(x, y)` (x = "
-            "column, y = row) for a boolean mask, with `np.pad` and `distance_transform_edt`, without the "
-            "package's click simulation (`first_click`, `padded_distance`, ...). Any pixel that ties for the "
-            "maximum is accepted. The check calls it on masks of its own (touching the border, a ring, a single "
-            "pixel, ...).")
-    setup = '''import numpy as np
-from scipy.ndimage import distance_transform_edt
+    title = "The chat messages for Qwen"
+    function_name = "chat_messages"
+    forbidden = ("rs_helpers.refer.vlm_qwen:build_messages",)
+    task = ("Write `chat_messages(image, prompt, system_prompt)` returning the `messages` list that Qwen's processor "
+            "turns into the chat, without `build_messages`: a **system** turn holding `system_prompt` (left out "
+            "when `system_prompt` is None), then one **user** turn whose content is a list with the **image** item "
+            "`{\"type\": \"image\", \"image\": image}` and the **text** item with `prompt`. Each turn is a dict "
+            "with `\"role\"` and `\"content\"`. No assistant turn: the processor opens it "
+            "(`add_generation_prompt=True`). The check calls your function with images and prompts of its own.")
+    setup = '''from rs_helpers.teaching.exercises.nb06 import chat_inputs
 
-from rs_helpers.teaching.exercises.nb06 import example_target, mask_text
-
-target = example_target()
-print(mask_text(target))  # '#' target, '.' background; row 0 at the top'''
-    hints = ("Which pixel is farthest from every background pixel? A distance transform answers that for every pixel "
-             "at once; but the image border must count as background too, so make the mask one pixel larger on "
-             "every side first.",
-             "`distance_transform_edt` gives each True pixel its distance to the nearest False one. Pad, transform, "
-             "cut the ring off again, then find the position of the maximum: `np.unravel_index` turns a flat "
-             "`argmax` into (row, column), which is (y, x).")
+image, prompt, system_prompt = chat_inputs()'''
+    hints = ("Section 2 printed the chat that the template made from such a list: one dict per turn, in order. What "
+             "does the user turn hold besides the text, and what changes when there is no system prompt?",
+             "Each content is a list of typed items, e.g. `{\"type\": \"text\", \"text\": ...}`; the user turn has "
+             "the image item first, then the text item. Add the system turn only when there is a system prompt.")
     hint_text = hints[0]
-    solution_code = '''def deepest_pixel(mask):
-    """(x, y) of the mask pixel farthest from the background, outside the image counting as background."""
-    depth = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    row, col = np.unravel_index(depth.argmax(), depth.shape)
-    return int(col), int(row)
+    solution_code = '''def chat_messages(image, prompt, system_prompt):
+    """The chat for Qwen's processor: an optional system turn, then one user turn with the image and the prompt."""
+    messages = []
+    if system_prompt:
+        messages.append({"role": "system", "content": [{"type": "text", "text": system_prompt}]})
+    messages.append({"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": prompt}]})
+    return messages
 
-print(deepest_pixel(target))
-answer = deepest_pixel'''
-
-    def named_cases(self):
-        return _masks()
-
-    def expected(self, mask):
-        from rs_helpers.refer.click_sim import first_click
-
-        click, _ = first_click(mask)
-        return click.x, click.y
-
-    def compare(self, got, want, args):
-        from scipy.ndimage import distance_transform_edt
-
-        from rs_helpers.refer.click_sim import padded_distance
-
-        mask = np.asarray(args[0], bool)
-
-        def wrong(message):
-            raise Incorrect(f"for {self.describe(args)}: {message}")
-
-        try:
-            x, y, label = _as_click(got, want_label=False)
-        except Incorrect as error:
-            wrong(str(error))
-        if label == 0:
-            wrong("the first click is positive (label 1): it says where the target is.")
-        depth = padded_distance(mask)
-        if _deepest(depth, x, y):
-            return
-        if _deepest(depth, y, x):
-            wrong("x and y are swapped: `unravel_index` gives (row, column) = (y, x); return (x, y).")
-        plain = distance_transform_edt(mask)
-        if _deepest(plain, x, y):
-            wrong("without the padding the image border does not count as background, so the click drifts onto "
-                  "the border of a cut-off target. Pad with one ring of background first.")
-        ys, xs = np.nonzero(mask)
-        if abs(x - xs.mean()) <= 1 and abs(y - ys.mean()) <= 1:
-            wrong("that is the centroid: for a ring or an L shape it can even lie outside the target. Use the maximum "
-                  "of the distance transform.")
-        value = _on(depth, x, y)
-        if not value:
-            wrong(f"({x:g}, {y:g}) is not a pixel of the mask.")
-        wrong(f"({x:g}, {y:g}) is {value:.1f} px from the background; the deepest pixel is {depth.max():.1f} px deep.")
-
-
-def _predictions() -> list[tuple[str, tuple]]:
-    """The hidden (target, prediction) pairs: each kind of larger error, a tie, an empty prediction."""
-    target = np.zeros((20, 24), bool)
-    target[5:16, 3:15] = True
-    fp = target.copy()
-    fp[5:16, 3:5] = False  # a 2-pixel strip missed
-    fp[0:9, 18:24] = True  # background taken, at the top-right corner: padding matters
-    fn = np.zeros_like(target)
-    fn[5:16, 12:15] = True  # SAM found only a sliver: the miss is larger
-    tie_t, tie_p = np.zeros((12, 22), bool), np.zeros((12, 22), bool)
-    tie_t[3:8, 2:7] = True  # a 5 x 5 target SAM missed ...
-    tie_p[3:8, 14:19] = True  # ... and a 5 x 5 background block it took: equal depths
-    from scipy.ndimage import gaussian_filter, shift
-
-    blob = gaussian_filter(np.random.default_rng(66).random((28, 36)), 3) > 0.5
-    moved = shift(blob.astype(float), (2, -3), order=0) > 0.5
-    return [("a 20 x 24 target with a 2-px strip missed and a 9 x 6 block taken at the top-right corner", (target, fp)),
-            ("a 20 x 24 target of which SAM found only a 3-px sliver", (target, fn)),
-            ("a 5 x 5 target missed and a 5 x 5 block taken (equal depths)", (tie_t, tie_p)),
-            ("a 20 x 24 target and an empty prediction", (target, np.zeros_like(target))),
-            ("a random 28 x 36 blob predicted 2 px too low and 3 px too far left", (blob, moved))]
-
-
-class NextClick(FunctionExercise):
-    name = "q2"
-    title = "The next corrective click"
-    function_name = "corrective_click"
-    forbidden = _SIMULATION
-    task = ("After some clicks SAM predicts `pred` for the target `target`. The next click goes to the deepest point "
-            "(padded distance transform, as in exercise 1) of the **larger error**: the false negatives (target "
-            "SAM missed: a **positive** click, label 1) or the false positives (background SAM took: a "
-            "**negative** click, label 0), whichever has the larger maximum (on a tie, the negative one). Write "
-            "`corrective_click(target, pred)` returning `(x, y, label)`, without the package's click simulation "
-            "(your `deepest_pixel` may help). The check calls it on masks of its own.")
-    setup = '''import numpy as np
-from scipy.ndimage import distance_transform_edt
-
-from rs_helpers.teaching.exercises.nb06 import example_prediction, mask_text
-
-target, pred = example_prediction()
-print(mask_text(target, pred))  # '#' right, '-' target SAM missed, '+' background SAM took'''
-    hints = ("Two error regions, each a boolean mask built from `target` and `pred`; the deeper one decides where the "
-             "click goes and its polarity.",
-             "False negatives are target and not predicted, false positives predicted and not target. Compute the "
-             "padded distance map of each, compare their maxima with `>` (so a tie goes to the false positives, as "
-             "in RITM) and click at the maximum of the winner.")
-    hint_text = hints[0]
-    solution_code = '''def corrective_click(target, pred):
-    """(x, y, label) of the next click: the deepest pixel of the larger error region."""
-    def depth(region):
-        return distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
-
-    fn, fp = depth(target & ~pred), depth(pred & ~target)
-    region, label = (fn, 1) if fn.max() > fp.max() else (fp, 0)
-    row, col = np.unravel_index(region.argmax(), region.shape)
-    return int(col), int(row), label
-
-print(corrective_click(target, pred))
-answer = corrective_click'''
-
-    def named_cases(self):
-        return _predictions()
-
-    def expected(self, target, pred):
-        from rs_helpers.refer.click_sim import next_click
-
-        click, _, _ = next_click(target, pred)
-        return click.x, click.y, click.label
-
-    def compare(self, got, want, args):
-        from scipy.ndimage import distance_transform_edt
-
-        from rs_helpers.refer.click_sim import padded_distance
-
-        target, pred = (np.asarray(a, bool) for a in args)
-
-        def wrong(message):
-            raise Incorrect(f"for {self.describe(args)}: {message}")
-
-        try:
-            x, y, label = _as_click(got, want_label=True)
-        except Incorrect as error:
-            wrong(str(error))
-        fn, fp = target & ~pred, pred & ~target
-        fn_d, fp_d = padded_distance(fn), padded_distance(fp)
-        use_fn = fn_d.max() > fp_d.max()  # RITM: a tie is a negative click
-        chosen, other = (fn_d, fp_d) if use_fn else (fp_d, fn_d)
-        want_label = 1 if use_fn else 0
-        if _deepest(chosen, x, y):
-            if label == want_label:
-                return
-            if want_label == 0:
-                wrong("right place, wrong polarity: that region is background SAM wrongly took (false positive), so "
-                      "the click is negative (label 0).")
-            wrong("right place, wrong polarity: that region is target SAM missed (false negative), so the click is "
-                  "positive (label 1).")
-        if _deepest(chosen, y, x):
-            wrong("x and y are swapped: (x, y) = (column, row).")
-        if _deepest(other, x, y):
-            if other.max() == chosen.max():
-                wrong(f"both errors are {chosen.max():.1f} px deep: on a tie the click is negative, on the false "
-                      "positives (RITM's rule).")
-            wrong(f"that is the deepest point of the smaller error (depth {other.max():.1f} px); the other error "
-                  f"reaches {chosen.max():.1f} px, so the click goes there.")
-        if _deepest(distance_transform_edt(fn if use_fn else fp), x, y):
-            wrong("without the padding the image border does not count as background; pad the error region with one "
-                  "ring of background first.")
-        if _deepest(padded_distance(target), x, y):
-            wrong("that is the deepest point of the target, the first click; the next click corrects SAM's error: "
-                  "use the false-negative and false-positive regions.")
-        wrong("not the deepest point of the larger error region.")
-
-
-class LoraParameters(FunctionExercise):
-    name = "q3"
-    title = "How many parameters does LoRA train?"
-    function_name = "lora_parameters"
-    task = ("LoRA replaces the update of a frozen weight W (shape d_out x d_in) by B A, with A of shape r x d_in and B "
-            "of shape d_out x r. Write `lora_parameters(d_in, d_out, rank)` returning how many parameters a rank-r "
-            "adapter on one such layer trains. Qwen3-VL-2B's MLP `up_proj`, for example, maps d_in = 2048 to "
-            "d_out = 6144. The check calls it on layers of its own.")
-    setup = '''d_in, d_out, rank = 2048, 6144, 32'''
-    hints = ("What does LoRA add next to the frozen W? Count the entries of what it adds.",
-             "A has r rows of d_in entries, B has d_out rows of r entries; W stays frozen and is not counted. Count "
-             "both matrices and add.")
-    hint_text = hints[0]
-    solution_code = '''def lora_parameters(d_in, d_out, rank):
-    """The number of trainable parameters of a rank-`rank` LoRA adapter on a d_in -> d_out layer."""
-    return rank * d_in + d_out * rank
-
-n = lora_parameters(d_in, d_out, rank)
-print(f"{n:,} trainable parameters next to {d_in * d_out:,} frozen ones ({100 * n / (d_in * d_out):.1f}%)")
-answer = lora_parameters'''
+print(chat_messages(image, prompt, system_prompt))
+answer = chat_messages'''
 
     def cases(self):
-        return [(6144, 2048, 16), (896, 4864, 8), (2048, 2048, 64), (1024, 4096, 1)]
+        return [(_image(48, 32, 30), "Segment: the road along the river. Answer with 6 clicks.", "Answer with JSON."),
+                (_image(20, 70, 200), "Which field is ready for harvest? Click on it.", None),
+                (_image(33, 33, 90), "Segment: every tennis court.", SYSTEM)]
 
-    def expected(self, d_in, d_out, rank):
-        return rank * (d_in + d_out)  # A (r x d_in) and B (d_out x r); tests/teaching check it against peft
+    def expected(self, image, prompt, system_prompt):
+        from rs_helpers.refer.vlm_qwen import build_messages
+
+        return build_messages(image, prompt, system_prompt)
 
     def compare(self, got, want, args):
-        di, do, r = args
+        image, prompt, system_prompt = args
+
+        def wrong(message):
+            raise Incorrect(f"for {self.describe(args)}: {message}")
+
+        if not isinstance(got, (list, tuple)) or not all(isinstance(m, dict) for m in got):
+            wrong("want a list of dicts, one per turn, each with \"role\" and \"content\".")
+        if not all("role" in m and "content" in m for m in got):
+            wrong("every turn needs the keys \"role\" and \"content\".")
+        roles = [m["role"] for m in got]
+        if "assistant" in roles:
+            wrong("leave the assistant turn out: the model writes it; `add_generation_prompt=True` opens it.")
+        unknown = [r for r in roles if r not in ("system", "user")]
+        if unknown:
+            wrong(f"role {unknown[0]!r} is not one the chat template knows: use \"system\" and \"user\".")
+        want_roles = ["system", "user"] if system_prompt else ["user"]
+        if roles != want_roles:
+            if not system_prompt and "system" in roles:
+                wrong("there is no system prompt here (None): leave the system turn out.")
+            if "system" not in roles:
+                wrong("the system turn is missing: start with {\"role\": \"system\", ...} holding the system prompt.")
+            wrong(f"want the turns {want_roles}; got {roles}.")
+        if system_prompt and _text_of(got[0]["content"]) != system_prompt:
+            wrong("the system turn must hold exactly `system_prompt` (as a text item, or a plain string).")
+        content = got[-1]["content"]
+        if isinstance(content, str):
+            wrong("the user content is a plain string, so the model never sees the image: make it a list with an "
+                  "image item and a text item.")
+        if not isinstance(content, list) or not all(isinstance(c, dict) for c in content):
+            wrong("the user content must be a list of items (dicts with a \"type\").")
+        types = [c.get("type") for c in content]
+        if "image_url" in types:
+            wrong("that is the OpenAI format (`image_url` with a base64 data URL). Qwen's processor takes "
+                  "{\"type\": \"image\", \"image\": <PIL image>}.")
+        images = [c for c in content if c.get("type") == "image"]
+        if not images:
+            wrong("the user turn has no image item: add {\"type\": \"image\", \"image\": image}.")
+        if len(images) > 1:
+            wrong("one image item is enough; this user turn has several.")
+        if not _same_image(images[0].get("image"), image):
+            wrong("the image item must hold the image passed in, itself, under the key \"image\".")
+        if _text_of(content) != prompt:
+            wrong("the user turn needs exactly one text item holding `prompt`.")
+        if len(content) != 2:
+            wrong("the user content holds exactly two items: the image and the text.")
+
+
+NOISY_ANSWER = '''Sure! The building you mean is near the top-left; the grid runs from (0, 0) to (1000, 1000).
+```json
+{"clicks": [
+  {"x": 212, "y": 180, "label": 1},
+  {"x": 260, "y": 215, "label": 1},
+  {"x": 236, "y": 330, "label": 0},
+]}
+```
+I hope these 3 clicks help!'''
+
+_HIDDEN_ANSWERS = [
+    '''Looking at the scene, the pool is right of centre [about 60% across].
+```json
+{"clicks": [{"x": 640, "y": 420, "label": 1}, {"x": 655, "y": 447, "label": 1},
+            {"x": 700, "y": 300, "label": 0}, {"x": 12, "y": 998, "label": 0},]}
+```
+That makes 4 clicks in total (2 positive, 2 negative).''',
+    'Here you go: {"clicks": [{"x": 0, "y": 1000, "label": 1}]} -- the field in the bottom-left corner (0, 1000).',
+    '''```
+{
+  "clicks": [
+    {"x": 505, "y": 93, "label": 1},
+    {"x": 498, "y": 120, "label": 1},
+  ],
+}
+```''',
+    'There is no bridge in this image (I checked all 4 quarters).\n```json\n{"clicks": [], "reason": "no bridge"}\n```',
+]
+
+
+class NoisyClicks(FunctionExercise):
+    name = "q2"
+    title = "Clicks out of a noisy answer"
+    function_name = "clicks_from_answer"
+    forbidden = ("rs_helpers.refer.clicks:parse_clicks", "rs_helpers.refer.clicks:_parse")
+    task = ("Small models rarely answer with bare JSON. Write `clicks_from_answer(text)` returning the clicks of a "
+            "model answer as a list of `(x, y, label)` on the 0-1000 grid, with `re` and `json`, without "
+            "`parse_clicks`. The answer holds one `{\"clicks\": [...]}` object, perhaps inside a code fence "
+            "(`` ```json ... ``` ``), "
+            "perhaps with trailing commas; the prose around it may mention other numbers and brackets, but no "
+            "braces. The no-target answer `{\"clicks\": [], \"reason\": ...}` gives `[]`. Only the clicks count; "
+            "any order is accepted. The check calls your function on answers of its own; afterwards compare it "
+            "with `parse_clicks` on `noisy`.")
+    setup = '''import json
+import re
+
+from rs_helpers.teaching.exercises.nb06 import NOISY_ANSWER
+
+noisy = NOISY_ANSWER
+print(noisy)'''
+    hints = ("Two problems: the JSON sits among prose, and it is not quite JSON. Cut the object out first (where "
+             "does it start, where does it end?), then see what `json.loads` complains about.",
+             "The object starts at the first `{` and ends at the last `}` (`str.index`, `str.rindex`). A regular "
+             "expression that matches a comma, optional whitespace and a closing `]` or `}` lets you drop trailing "
+             "commas with `re.sub`, keeping the bracket.")
+    hint_text = hints[0]
+    solution_code = '''def clicks_from_answer(text):
+    """The (x, y, label) grid clicks of the {"clicks": [...]} object in a model's answer."""
+    block = text[text.index("{"):text.rindex("}") + 1]  # the JSON object, without the prose
+    block = re.sub(r",\\s*([}\\]])", r"\\1", block)  # drop trailing commas
+    return [(c["x"], c["y"], c["label"]) for c in json.loads(block)["clicks"]]
+
+print(clicks_from_answer(noisy))
+answer = clicks_from_answer'''
+
+    def cases(self):
+        return [(text,) for text in _HIDDEN_ANSWERS]
+
+    def expected(self, text):
+        from rs_helpers.refer.clicks import parse_clicks
+
+        return np.array([[c.x, c.y, c.label] for c in parse_clicks(text)], float).reshape(-1, 3)
+
+    def describe(self, args):
+        text = repr(args[0])
+        return f"`{self.function_name}({text if len(text) <= 90 else text[:60] + ' ... ' + text[-25:]})`"
+
+    def verify(self, answer):
         try:
-            value = as_number(got, "one number of parameters")
+            return super().verify(answer)
+        except Incorrect as error:
+            if "JSONDecodeError" in str(error):
+                raise Incorrect(f"{error}. `json.loads` reads clean JSON only: cut the prose off and drop the "
+                                "trailing commas first.") from None
+            raise
+
+    def compare(self, got, want, args):
+        def wrong(message):
+            raise Incorrect(f"for {self.describe(args)}: {message}")
+
+        try:
+            clicks = as_clicks(got, "a list of clicks (x, y, label)")
+        except Incorrect as error:
+            wrong(str(error))
+        weight = np.array([1.0, 1.0, 1e6])
+        if len(clicks) == len(want) and same_points(clicks * weight, want * weight, 0.5):
+            return
+        if len(clicks) == len(want) and len(want) and same_points(clicks[:, :2], want[:, :2], 0.5):
+            wrong("the places are right, the labels not: keep each click's label (1 positive, 0 negative).")
+        if len(clicks) == len(want) and len(want) and same_points(clicks[:, 1::-1], want[:, :2], 0.5):
+            wrong("x and y are swapped: give (x, y, label).")
+        if len(clicks) > len(want):
+            wrong(f"{len(clicks)} clicks: the answer holds {len(want)}; the others are numbers from the prose. "
+                  "Read only the JSON object.")
+        if len(clicks) < len(want):
+            wrong(f"{len(clicks)} clicks: the answer holds {len(want)}.")
+        wrong("not the clicks of the JSON object.")
+
+
+# Qwen3-VL's processor: 16-pixel patches, 2 x 2 merged into one token; images between these sizes are only rounded
+FACTOR, MIN_PIXELS, MAX_PIXELS = 32, 256 * 256, 4096 * 4096
+
+
+class ImageTokens(FunctionExercise):
+    name = "q3"
+    title = "What an image costs"
+    function_name = "image_tokens"
+    task = ("Qwen3-VL cuts the image into 16 x 16 pixel patches and merges each 2 x 2 group of patches into **one "
+            "token**, so one `<|image_pad|>` token stands for a 32 x 32 pixel block. First its processor resizes "
+            "the image so that both sides are multiples of 32: each side is **rounded to the nearest multiple of "
+            "32** (for images between 256 x 256 and 4096 x 4096 pixels in area, as here, that is all it does). "
+            "Write `image_tokens(width, height)` returning how many image tokens such an image costs. The check "
+            "calls it on sizes of its own.")
+    setup = '''width, height = 640, 480'''
+    hints = ("Two steps: the size the processor resizes the image to, then how many 32 x 32 blocks that size holds.",
+             "A side of `s` pixels becomes `s / 32` blocks rounded to the nearest whole number (650 px: 20 blocks, "
+             "660 px: 21); the "
+             "tokens are the blocks along the width times the blocks along the height.")
+    hint_text = hints[0]
+    solution_code = '''def image_tokens(width, height):
+    """The number of <|image_pad|> tokens Qwen3-VL spends on a width x height image."""
+    return round(width / 32) * round(height / 32)
+
+print(image_tokens(width, height), "tokens for", width, "x", height)
+answer = image_tokens'''
+
+    def cases(self):
+        return [(1000, 700), (500, 1990), (300, 250), (4000, 3000), (1024, 1024)]
+
+    def expected(self, width, height):
+        from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+        h, w = smart_resize(height, width, factor=FACTOR, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+        return (h // FACTOR) * (w // FACTOR)
+
+    def compare(self, got, want, args):
+        import math
+
+        w, h = args
+        try:
+            value = as_number(got, "one number of tokens")
         except Incorrect as error:
             raise Incorrect(f"for {self.describe(args)}: {error}") from None
         if value == want:
             return
         candidates = [
-            (di * do, "that is the frozen weight W: LoRA trains only A and B."),
-            (r * di, "that counts A only (r x d_in); add B (d_out x r)."),
-            (r * do, "that counts B only (d_out x r); add A (r x d_in)."),
-            (r * di * do, "A and B are added, not multiplied: r x d_in + d_out x r."),
-            (2 * r * di, f"B is d_out x r with d_out = {do}, not d_in: the layer is not square."),
-            (2 * r * do, f"A is r x d_in with d_in = {di}, not d_out: the layer is not square."),
-            (r * r, "A and B are r x d_in and d_out x r, not r x r."),
-            (r * (di + do) + di * do, "W stays frozen: count only A and B."),
+            (w * h, "that is the number of pixels; one token covers a 32 x 32 block."),
+            ((w // 32) * (h // 32), "rounding down: the processor rounds each side to the nearest multiple of 32."),
+            (math.ceil(w / 32) * math.ceil(h / 32), "rounding up: the processor rounds each side to the nearest "
+                                                    "multiple of 32."),
+            (round(w / 16) * round(h / 16), "that counts the 16 x 16 patches before merging: every 2 x 2 patches "
+                                            "make one token."),
+            (w * h / 32, "a token covers a 32 x 32 block (1024 pixels), not 32 pixels."),
+            (w * h / 32 ** 2, "round each side to a multiple of 32 first: a token is a whole 32 x 32 block."),
+            (round(w / 32) + round(h / 32), "multiply the blocks along the two sides, do not add them."),
+            (round(w / 28) * round(h / 28), "28-pixel tokens are Qwen2-VL / Qwen2.5-VL (14-pixel patches); Qwen3-VL "
+                                            "uses 16-pixel patches, 32 pixels per token."),
+            (w * h / 14 ** 2, "14-pixel patches without merging are Qwen2-VL's; Qwen3-VL: 32 x 32 pixels per token."),
         ]
         for candidate, message in candidates:
-            if value == candidate and candidate != want:
+            if abs(value - candidate) <= 0.5 and candidate != want:
                 raise Incorrect(f"for {self.describe(args)} it returned {value:g}: {message}")
-        raise Incorrect(f"for {self.describe(args)} it returned {value:g}: not the number of entries of A (r x d_in) "
-                        "plus B (d_out x r).")
+        raise Incorrect(f"for {self.describe(args)} it returned {value:g}: not the number of 32 x 32 blocks of a "
+                        f"{w} x {h} image rounded to multiples of 32.")
 
 
-q1 = FirstClick()
-q2 = NextClick()
-q3 = LoraParameters()
+q1 = ChatMessages()
+q2 = NoisyClicks()
+q3 = ImageTokens()
 EXERCISES = [q1, q2, q3]

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 05 · Qwen3-VL on your own machine as the click writer
+# # 06 · Qwen3-VL on your own machine as the click writer
 # {{BADGE}}
 #
 # **Objectives.** After this notebook you can
@@ -8,7 +8,7 @@
 # 3. generate an answer greedily with a token limit and turn it into a SAM mask;
 # 4. compare two click writers on the sample queries.
 #
-# **Prerequisites.** Notebook 04 (the prompt, the click format, the parser, the metrics).
+# **Prerequisites.** Notebook 05 (the prompt, the click format, the parser, the metrics).
 #
 # **Time.** About 20 minutes, plus 15 for the three exercises. The full model is a ~4.5 GB
 # download and wants a GPU (a Colab T4 is enough); on a CPU each answer takes a minute or more.
@@ -34,7 +34,7 @@ S
 # `make_backend("qwen:MODEL_ID_OR_DIR")` loads the model and its processor (tokenizer, image
 # processor, chat template) through `transformers`, on CUDA, Apple MPS or the CPU, in bfloat16
 # where the GPU supports it. A downloaded model folder works in place of the hub id, and
-# `adapter=` adds a LoRA adapter trained in notebook 06. Qwen2.5-VL models load the same way.
+# `adapter=` adds a LoRA adapter trained in notebook 08. Qwen2.5-VL models load the same way.
 #
 # Under the tiny profile this is a 2-layer Qwen3-VL with random weights: it shows the mechanics,
 # and its answers are gibberish.
@@ -49,11 +49,11 @@ print(f"{qwen.name}: {n_params / 1e6:.1f} M parameters, {first.dtype} on {first.
 
 # %% [markdown]
 # ## 2. The chat template
-# The prompt is the one from notebook 04. The processor's chat template wraps it in Qwen's chat
+# The prompt is the one from notebook 05. The processor's chat template wraps it in Qwen's chat
 # format: a system turn, a user turn holding the image and the text, and the header of the
 # assistant turn where the model starts writing. The image becomes a run of `<|image_pad|>`
 # tokens (for Qwen3-VL one per 32 x 32 pixel block), which is why `max_pixels` is a cost knob.
-# LoRA training (notebook 06) uses exactly this template, with the answer appended.
+# LoRA training (notebook 08) uses exactly this template, with the answer appended.
 
 # %%
 from rs_helpers.refer import build_prompt
@@ -159,7 +159,7 @@ print(compare_table(runs))
 # a second call a closer hint; `q1.solution()` shows our solution.
 
 # %%
-from rs_helpers.teaching.exercises.nb05 import q1, q2, q3
+from rs_helpers.teaching.exercises.nb06 import q1, q2, q3
 
 # %% [markdown]
 # **Exercise 1 · The chat messages for Qwen.** Write `chat_messages(image, prompt, system_prompt)` returning
@@ -170,7 +170,7 @@ from rs_helpers.teaching.exercises.nb05 import q1, q2, q3
 # (`add_generation_prompt=True`). The check calls your function with images and prompts of its own.
 
 # %%
-from rs_helpers.teaching.exercises.nb05 import chat_inputs
+from rs_helpers.teaching.exercises.nb06 import chat_inputs
 
 image, prompt, system_prompt = chat_inputs()
 
@@ -204,7 +204,7 @@ q1.check(answer)
 import json
 import re
 
-from rs_helpers.teaching.exercises.nb05 import NOISY_ANSWER
+from rs_helpers.teaching.exercises.nb06 import NOISY_ANSWER
 
 noisy = NOISY_ANSWER
 print(noisy)
@@ -260,7 +260,7 @@ q3.check(answer)
 #   parser, SAM step and metrics do not change.
 # * The chat template puts the image tokens and the prompt in a user turn; the model writes the
 #   assistant turn greedily, up to a token limit.
-# * An untuned 2B model is a weak click writer; notebook 06 tunes it.
+# * An untuned 2B model is a weak click writer; notebook 08 tunes it.
 #
 # ## What's next
-# Notebook 06 simulates clicks from ground-truth masks and LoRA-tunes Qwen3-VL to write them.
+# Notebook 07 simulates clicks from ground-truth masks, and notebook 08 LoRA-tunes Qwen3-VL to write them.

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 03 · Open-vocabulary evaluation
+# # 04 · Open-vocabulary evaluation
 # {{BADGE}}
 #
 # **Objectives.** After this notebook you can
@@ -8,7 +8,7 @@
 # 3. say why one benchmark gives different numbers under two evaluation protocols (SegEarth-OV's and ours);
 # 4. run a benchmark evaluation from the command line and read its table against the paper's numbers.
 #
-# **Prerequisites.** Notebooks 01 and 02.
+# **Prerequisites.** Notebooks 01 to 03 (SAM grid proposals, the dense CLIP map, CLIP as mask selector).
 #
 # **Time.** About 20 minutes (longer under the full profile on a CPU: every sample goes through SAM, and
 # SegEarth-OV's upsampler is slow without a GPU), plus 30 for the three exercises.
@@ -309,7 +309,7 @@ for step, report in steps.items():
 # a second call a closer hint; `q1.solution()` shows our solution.
 
 # %%
-from rs_helpers.teaching.exercises.nb03 import q1, q2, q3
+from rs_helpers.teaching.exercises.nb04 import q1, q2, q3
 
 # %% [markdown]
 # **Exercise 1 · IoU per class from a confusion matrix.** A confusion matrix `cm` of K classes counts pixels:
@@ -322,7 +322,7 @@ from rs_helpers.teaching.exercises.nb03 import q1, q2, q3
 # %%
 import numpy as np
 
-from rs_helpers.teaching.exercises.nb03 import EXAMPLE_MATRIX
+from rs_helpers.teaching.exercises.nb04 import EXAMPLE_MATRIX
 
 cm = EXAMPLE_MATRIX.copy()
 print(cm)
@@ -355,7 +355,7 @@ q1.check(answer)
 # %%
 import numpy as np
 
-from rs_helpers.teaching.exercises.nb03 import example_pair
+from rs_helpers.teaching.exercises.nb04 import example_pair
 
 pred, gt, class_names = example_pair()
 print("ground truth:\n", gt, "\nprediction:\n", pred)
@@ -391,7 +391,7 @@ q2.check(answer)
 # %%
 import numpy as np
 
-from rs_helpers.teaching.exercises.nb03 import example_dataset
+from rs_helpers.teaching.exercises.nb04 import example_dataset
 
 pairs = example_dataset()
 for pred, gt in pairs:
@@ -435,4 +435,4 @@ q3.check(answer)
 #   `--method clip` scores CLIP alone, SegEarth-OV's own segmentation.
 #
 # ## What's next
-# **04**: the generative branch, where a vision-language model writes click prompts for SAM.
+# **05**: the generative branch, where a vision-language model writes click prompts for SAM.

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 04 · A vision-language model writes click prompts for SAM
+# # 05 · A vision-language model writes click prompts for SAM
 # {{BADGE}}
 #
 # **Objectives.** After this notebook you can
@@ -42,7 +42,7 @@ S
 # (a few dozen output tokens), and frozen SAM turns all of them into **one mask**. The paper found
 # this beats asking an image model for the mask directly, and it needs no new decoder: the same
 # recipe works zero-shot with GPT-5 and, after LoRA tuning, with a 2B-parameter Qwen3-VL
-# (notebooks 05 and 06).
+# (notebooks 06 to 08).
 
 # %% [markdown]
 # ## 2. The prompt
@@ -247,7 +247,7 @@ print("exit code", code, "| clicks file (pixels):", json.loads((out_dir / "click
 # a second call a closer hint; `q1.solution()` shows our solution.
 
 # %%
-from rs_helpers.teaching.exercises.nb04 import q1, q2, q3
+from rs_helpers.teaching.exercises.nb05 import q1, q2, q3
 
 # %% [markdown]
 # **Exercise 1 · Write the click prompt.** Write `click_prompt(query, n_clicks)` returning the user prompt
@@ -266,7 +266,7 @@ from rs_helpers.teaching.exercises.nb04 import q1, q2, q3
 import json
 
 from rs_helpers.refer import parse_clicks
-from rs_helpers.teaching.exercises.nb04 import EXAMPLE_QUERY
+from rs_helpers.teaching.exercises.nb05 import EXAMPLE_QUERY
 
 query, n_clicks = EXAMPLE_QUERY
 
@@ -306,7 +306,7 @@ q1.check(answer)
 # %%
 import json
 
-from rs_helpers.teaching.exercises.nb04 import EXAMPLE_ANSWER, EXAMPLE_SIZE
+from rs_helpers.teaching.exercises.nb05 import EXAMPLE_ANSWER, EXAMPLE_SIZE
 
 answer_text = EXAMPLE_ANSWER
 width, height = EXAMPLE_SIZE
@@ -336,7 +336,7 @@ q2.check(answer)
 # %%
 import numpy as np
 
-from rs_helpers.teaching.exercises.nb04 import example_counts
+from rs_helpers.teaching.exercises.nb05 import example_counts
 
 intersections, unions = example_counts()
 print("intersections", intersections, "| unions", unions)
@@ -368,4 +368,5 @@ q3.check(answer)
 # * gIoU averages per-query IoU, cIoU pools pixels; failures count as IoU 0.
 #
 # ## What's next
-# Notebook 05 runs the same pipeline with Qwen3-VL on your own machine, and notebook 06 tunes it with LoRA.
+# Notebook 06 runs the same pipeline with Qwen3-VL on your own machine; notebook 07 simulates the clicks to
+# learn from, and notebook 08 tunes Qwen3-VL on them with LoRA.

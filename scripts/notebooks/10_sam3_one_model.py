@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 08 · SAM 3: one model for where and what
+# # 10 · SAM 3: one model for where and what
 # {{BADGE}}
 #
 # **Objectives.** After this notebook you can
@@ -11,8 +11,9 @@
 # 4. compare SAM + CLIP, CLIP alone and SAM 3 on the same images, by mIoU and by the time of each stage;
 # 5. say where SAM 3 still fails on remote-sensing images (thin roads, many small objects) and why.
 #
-# **Prerequisites.** Notebooks 01-03 (SAM grid proposals, CLIP as a mask selector, mIoU and protocols). For
-# the full profile: a Hugging Face account that has accepted SAM 3's licence (section "Access to SAM 3" below).
+# **Prerequisites.** Notebooks 01-04 (SAM grid proposals, the dense CLIP map, CLIP as a mask selector, mIoU and
+# protocols). For the full profile: a Hugging Face account that has accepted SAM 3's licence (section "Access to
+# SAM 3" below).
 #
 # **Time.** About 25 minutes to read and 15 for the exercises. With real weights on a GPU the models run in
 # a few minutes; the first run also downloads SAM 3 (about 3.5 GB) besides SAM and CLIP. Under the tiny
@@ -56,7 +57,7 @@ if TINY:
 
 # %% [markdown]
 # ## 1. What changed from SAM 1
-# SAM 1 (notebooks 01-02) answers **where**: given a click or a box it returns the region under it, with no idea
+# SAM 1 (notebooks 01-03) answers **where**: given a click or a box it returns the region under it, with no idea
 # what that region is. So the suite's open-vocabulary pipeline prompts it with a grid of clicks and asks CLIP
 # **what** each mask is. SAM 3 (Meta's *Segment Anything with Concepts*, 2025) answers both in one model:
 #
@@ -77,7 +78,7 @@ if TINY:
 # the presence score, and every pixel takes its best class (section 3 goes through it step by step).
 # `rs_helpers.ovss.sam3_fusion` ports it and is tested against the official code.
 #
-# What SegEarth-OV3 reports (mIoU %, as quoted in issue #15), beside SegEarth-OV (CLIP alone, notebook 03) and
+# What SegEarth-OV3 reports (mIoU %, as quoted in issue #15), beside SegEarth-OV (CLIP alone, notebook 04) and
 # the SAM + CLIP paper this suite follows:
 #
 # | set | SegEarth-OV3 (SAM 3) | SegEarth-OV (CLIP) | paper (SAM + CLIP) |
@@ -288,7 +289,7 @@ fig.tight_layout()
 # foreground IoU for a building-only sample), with the seconds of each stage from `OvssResult.timings`, grouped:
 # text encoders; image models (SAM's proposals and CLIP's dense map; SAM 3's image encoder and decoders);
 # selection or fusion; the rest (resizing, bringing labels to full size).
-# * **SAM + CLIP** (`segment`, notebooks 01-02): SAM's grid proposals voted by CLIP's dense map.
+# * **SAM + CLIP** (`segment`, notebooks 01-03): SAM's grid proposals voted by CLIP's dense map.
 # * **CLIP alone** (`segment_clip`): SegEarth-OV's dense map with its SimFeatUp upsampler, no SAM.
 # * **SAM 3** (`segment_sam3`): the fusion above.
 #
@@ -419,7 +420,7 @@ show_query_scores(small_scores, settings.confidence_threshold, ax=ax,
 # a second call a closer hint; `q1.solution()` shows our solution.
 
 # %%
-from rs_helpers.teaching.exercises.nb08 import q1, q2, q3
+from rs_helpers.teaching.exercises.nb10 import q1, q2, q3
 
 # %% [markdown]
 # **Exercise 1 · Object scores from logits.** SAM 3 scores each of its instance queries with a logit, and the
@@ -462,7 +463,7 @@ q1.check(answer)
 # %%
 import numpy as np
 
-from rs_helpers.teaching.exercises.nb08 import example_heads
+from rs_helpers.teaching.exercises.nb10 import example_heads
 
 masks, scores, semantic, presence, threshold = example_heads()
 print("object scores:", scores, "| threshold:", threshold, "| presence:", presence)
@@ -496,7 +497,7 @@ q2.check(answer)
 # %%
 import numpy as np
 
-from rs_helpers.teaching.exercises.nb08 import example_scores
+from rs_helpers.teaching.exercises.nb10 import example_scores
 
 class_scores = example_scores()
 print(class_scores)
@@ -546,6 +547,6 @@ q3.check(answer)
 #
 # ## What's next
 # This is the last notebook. Run section 4 with the full profile on a GPU (Colab) and compare with the reported
-# table; score a benchmark with `rs-seg eval ovss --method sam3`; for whole scenes, notebook 07's tiling works
+# table; score a benchmark with `rs-seg eval ovss --method sam3`; for whole scenes, notebook 09's tiling works
 # with SAM 3 too (`rs-seg ovss scene.tif --method sam3 --tile 1024 ...`). For sentences rather than class
-# names ("the largest building"), go back to the referring branch of notebooks 04-06.
+# names ("the largest building"), go back to the referring branch of notebooks 05-08.

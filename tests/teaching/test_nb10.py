@@ -1,4 +1,4 @@
-"""Notebook 08: its three function exercises (function problems: the solution passes, each typical wrong
+"""Notebook 10: its three function exercises (function problems: the solution passes, each typical wrong
 function fails with its own message, the package's one-line answer is refused, the references equal the
 package's fusion) and the SAM 3 views helpers."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch  # noqa: E402
 
 from rs_helpers.ovss.sam3_fusion import Sam3Settings, class_scores, labels_from_scores, view_scores  # noqa: E402
 from rs_helpers.teaching import sam3_views  # noqa: E402
-from rs_helpers.teaching.exercises import nb08  # noqa: E402
+from rs_helpers.teaching.exercises import nb10  # noqa: E402
 
 
 def sig(x):
@@ -39,7 +39,7 @@ def solution(exercise):
 
 
 # --------------------------------------------------------------------------- all three
-@pytest.mark.parametrize("exercise", nb08.EXERCISES, ids=lambda q: q.name)
+@pytest.mark.parametrize("exercise", nb10.EXERCISES, ids=lambda q: q.name)
 def test_the_solution_passes_and_values_are_not_functions(exercise, capsys):
     assert exercise.check(solution(exercise)) is True
     assert "Correct:" in capsys.readouterr().out
@@ -48,7 +48,7 @@ def test_the_solution_passes_and_values_are_not_functions(exercise, capsys):
     wrong(exercise, "object_score", "the function itself")
 
 
-@pytest.mark.parametrize("exercise", nb08.EXERCISES, ids=lambda q: q.name)
+@pytest.mark.parametrize("exercise", nb10.EXERCISES, ids=lambda q: q.name)
 def test_a_function_that_fails_or_returns_the_wrong_shape_is_refused_with_the_case(exercise):
     def broken(*args):
         raise KeyError("oops")
@@ -59,7 +59,7 @@ def test_a_function_that_fails_or_returns_the_wrong_shape_is_refused_with_the_ca
     wrong(exercise, lambda *args: "text", "want numbers")
 
 
-@pytest.mark.parametrize("exercise", nb08.EXERCISES, ids=lambda q: q.name)
+@pytest.mark.parametrize("exercise", nb10.EXERCISES, ids=lambda q: q.name)
 def test_hints_nudge_first_and_never_hold_the_solution(exercise):
     assert exercise.hints[0] == exercise.hint_text and len(exercise.hints) == 2
     code = [line.strip() for line in exercise.solution_code.splitlines()
@@ -68,7 +68,7 @@ def test_hints_nudge_first_and_never_hold_the_solution(exercise):
         assert not any(line in hint for line in code), hint
 
 
-@pytest.mark.parametrize("exercise", nb08.EXERCISES, ids=lambda q: q.name)
+@pytest.mark.parametrize("exercise", nb10.EXERCISES, ids=lambda q: q.name)
 def test_the_inputs_are_copies_so_a_function_that_writes_into_them_changes_nothing(exercise):
     answer = solution(exercise)
 
@@ -83,7 +83,7 @@ def test_the_inputs_are_copies_so_a_function_that_writes_into_them_changes_nothi
     right(exercise, answer)  # the checker's own cases are intact
 
 
-@pytest.mark.parametrize("exercise", nb08.EXERCISES, ids=lambda q: q.name)
+@pytest.mark.parametrize("exercise", nb10.EXERCISES, ids=lambda q: q.name)
 def test_every_wrong_version_is_wrong_and_told_apart_from_the_versions_before_it(exercise):
     """Each message is reachable: over the checker's cases its wrong version differs from the right
     answer somewhere, and from every version listed before it somewhere."""
@@ -110,7 +110,7 @@ def test_every_wrong_version_is_wrong_and_told_apart_from_the_versions_before_it
 
 # --------------------------------------------------------------------------- 1: object scores
 def test_q1_known_answer_and_the_fusion_agrees():
-    q = nb08.q1
+    q = nb10.q1
     got = q.reference(np.array([0.0, 2.0]), 0.0)
     np.testing.assert_allclose(got, [0.25, 0.5 * sig(2.0)])
     # the fusion's object score: one query per prompt, a mask that is 1 everywhere, no threshold
@@ -126,14 +126,14 @@ def test_q1_known_answer_and_the_fusion_agrees():
 
 
 def test_q1_accepts_other_correct_forms():
-    q = nb08.q1
+    q = nb10.q1
     right(q, lambda l, p: torch.sigmoid(torch.as_tensor(l)) * torch.sigmoid(torch.tensor(p)))
     right(q, lambda l, p: np.exp(l) / (1 + np.exp(l)) / (1 + np.exp(-p)))
     right(q, lambda l, p: (sig(l) * sig(p))[None, :])  # a row vector is read as the Q scores
 
 
 def test_q1_typical_wrong_answers():
-    q = nb08.q1
+    q = nb10.q1
     wrong(q, lambda l, p: sig(l), "presence score is missing")
     wrong(q, lambda l, p: sig(l) * p, "is a logit too")
     wrong(q, lambda l, p: l * sig(p), "query logits must go through the sigmoid")
@@ -148,7 +148,7 @@ def test_q1_typical_wrong_answers():
 
 # --------------------------------------------------------------------------- 2: the fusion
 def test_q2_reference_equals_the_package_fusion_on_random_heads():
-    q = nb08.q2
+    q = nb10.q2
     g = torch.Generator().manual_seed(5)
     for confidence in (0.05, 0.3, 0.6):
         logits, presence = torch.randn(1, 7, generator=g) * 2, torch.randn(1, 1, generator=g) * 2
@@ -162,11 +162,11 @@ def test_q2_reference_equals_the_package_fusion_on_random_heads():
 
 
 def test_q2_the_notebook_example_has_the_hand_computed_map():
-    masks, scores, semantic, presence, threshold = nb08.example_heads()
+    masks, scores, semantic, presence, threshold = nb10.example_heads()
     instance = np.full((4, 4), 0.1 * 0.81)
     instance[:2, :] = 0.6 * 0.45
     instance[:, :2] = 0.8 * 0.81
-    np.testing.assert_allclose(nb08.q2.reference(masks, scores, semantic, presence, threshold),
+    np.testing.assert_allclose(nb10.q2.reference(masks, scores, semantic, presence, threshold),
                                np.maximum(instance, semantic) * presence)
 
 
@@ -189,7 +189,7 @@ def _fuse(keep=lambda s, t: s > t, combine="max", weight=True, semantic_op=np.ma
 
 
 def test_q2_typical_wrong_answers():
-    q = nb08.q2
+    q = nb10.q2
     right(q, _fuse())
     wrong(q, _fuse(keep=lambda s, t: s > -1), "above the threshold: drop the others")
     wrong(q, _fuse(keep=lambda s, t: s >= t), "strictly above")
@@ -206,29 +206,29 @@ def test_q2_typical_wrong_answers():
 
 
 def test_q2_a_transposed_map_is_a_shape_error():
-    q = nb08.q2
+    q = nb10.q2
     good = _fuse()
     wrong(q, lambda *a: good(*a).T, "shape")
 
 
 # --------------------------------------------------------------------------- 3: labels
 def test_q3_reference_is_the_package_function_with_known_answers():
-    scores = nb08.example_scores()
+    scores = nb10.example_scores()
     # 0.3 is not below 0.3; ties (0.4, 0.6) go to the first class; 0.1 is below: the background
-    assert nb08.q3.reference(scores, 0.3, 0).tolist() == [[0, 0, 0], [1, 0, 0]]
-    assert nb08.q3.reference(scores, 0.3, 2).tolist() == [[0, 0, 0], [1, 0, 2]]
-    assert np.array_equal(nb08.q3.reference(scores, 0.3, 2), labels_from_scores(torch.from_numpy(scores), 0.3, 2))
+    assert nb10.q3.reference(scores, 0.3, 0).tolist() == [[0, 0, 0], [1, 0, 0]]
+    assert nb10.q3.reference(scores, 0.3, 2).tolist() == [[0, 0, 0], [1, 0, 2]]
+    assert np.array_equal(nb10.q3.reference(scores, 0.3, 2), labels_from_scores(torch.from_numpy(scores), 0.3, 2))
 
 
 def test_q3_accepts_other_correct_forms():
-    q = nb08.q3
+    q = nb10.q3
     right(q, lambda s, t, b: np.where(s.max(0) < t, b, s.argmax(0)).astype(np.uint8))
     wrong(q, lambda s, t, b: labels_from_scores(torch.from_numpy(s), t, b), "without `labels_from_scores`")
     right(q, lambda s, t, b: np.where(s.max(0) < t, b, s.argmax(0)).astype(float))
 
 
 def test_q3_typical_wrong_answers():
-    q = nb08.q3
+    q = nb10.q3
     wrong(q, lambda s, t, b: s.argmax(0), "must take the class bg_idx")
     wrong(q, lambda s, t, b: np.where(s.max(0) < t, 0, s.argmax(0)), "not class 0")
     wrong(q, lambda s, t, b: np.where(s.max(0) <= t, b, s.argmax(0)), "strictly below")
@@ -345,6 +345,6 @@ def test_sam3_heads_shapes_and_the_fusion_rebuilt_step_by_step(sam3):
     score = sam3_views.sigmoid(heads.query_logits[0]) * presence
     kept = score > settings.confidence_threshold
     masks = sam3_views.sigmoid(sam3_views.upsample(heads.mask_logits[0][kept], heads.view_hw))
-    step = np.maximum(nb08.q2.reference(masks, score[kept], np.zeros(heads.view_hw), 1.0, -1.0),
+    step = np.maximum(nb10.q2.reference(masks, score[kept], np.zeros(heads.view_hw), 1.0, -1.0),
                       sam3_views.sigmoid(sam3_views.upsample(heads.semantic_logits[0], heads.view_hw))) * presence
     np.testing.assert_allclose(step, fused[0], atol=1e-5)

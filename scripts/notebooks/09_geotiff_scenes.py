@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 07 · Large GeoTIFF scenes: tiles, seamless stitching, maps and polygons
+# # 09 · Large GeoTIFF scenes: tiles, seamless stitching, maps and polygons
 # {{BADGE}}
 #
 # **Objectives.** After this notebook you can
@@ -12,7 +12,7 @@
 # 5. export the map as GeoJSON polygons (simplified, slivers dropped, holes kept) and draw them
 #    over the image in map coordinates.
 #
-# **Prerequisites.** Notebooks 00 (data, profiles) and 02 (CLIP as a mask selector); 01 helps.
+# **Prerequisites.** Notebooks 00 (data, profiles) and 03 (CLIP as a mask selector); 01 and 02 help.
 #
 # **Time.** About 15 minutes to read; a few minutes of compute with real models on a GPU
 # (under a minute on the CPU with the tiny profile).
@@ -166,7 +166,7 @@ print(f"yellow frame: tile {middle.index}; shaded: the cores (each pixel belongs
 
 # %% [markdown]
 # ## 3. Buildings in Atlanta
-# `segment_scene` runs the pipeline of notebooks 01-02 on every tile, with one text cache so the
+# `segment_scene` runs the pipeline of notebooks 01-03 on every tile, with one text cache so the
 # class embeddings are computed once for the scene, a progress bar over the tiles, and writes a
 # GeoTIFF with the input's CRS, transform and size, a colour table and the class names in its
 # tags. Binary mode writes 0/1.
@@ -374,7 +374,7 @@ if is_tiny():
 # a second call a closer hint; `q1.solution()` shows our solution.
 
 # %%
-from rs_helpers.teaching.exercises.nb07 import q1, q2
+from rs_helpers.teaching.exercises.nb09 import q1, q2
 
 # %% [markdown]
 # **Exercise 1 · Tile windows of a scene.** Cut a scene `height` pixels high and `width` wide into `tile` x
@@ -456,7 +456,7 @@ q2.check(answer)
 # * Polygons: GDAL traces regions, slivers go, outlines are simplified in metres, holes stay.
 #
 # ## What's next
-# This is the last notebook of the open-vocabulary part. Each tile already uses the fast grid
-# proposals and one dense CLIP pass of notebooks 01-02 (their speed is compared in 01's appendix
-# and by `rs-seg bench --pipeline`). Notebooks 04-06 turn to referring segmentation, whose masks
-# can be exported the same way.
+# **10 · SAM 3: one model for where and what**: SAM 3 beside SAM + CLIP and CLIP alone, on the same
+# samples. Each tile here already uses the fast grid proposals and one dense CLIP pass of notebooks
+# 01-03 (their speed is compared in 01's appendix and by `rs-seg bench --pipeline`); the masks of the
+# referring branch (notebooks 05-08) can be exported the same way.

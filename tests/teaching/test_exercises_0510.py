@@ -1,4 +1,4 @@
-"""Notebooks 04-08: every exercise is a function problem. The solution passes the hidden cases; each
+"""Notebooks 05-10: every exercise is a function problem. The solution passes the hidden cases; each
 forbidden shortcut is refused with the "without" message; a function fitted to the notebook's example
 fails; each recognised wrong function gets its own message; two hint levels, neither the solution."""
 from __future__ import annotations
@@ -17,20 +17,21 @@ from rs_helpers.refer.click_sim import farthest_point, first_click, next_click, 
 from rs_helpers.refer.clicks import Click, grid_to_pixel, interior_clicks, parse_clicks, to_pixels
 from rs_helpers.refer.prompts import build_prompt
 from rs_helpers.refer.vlm_qwen import build_messages
-from rs_helpers.teaching.exercises import _inline_html, nb04, nb05, nb06, nb07, nb08
+from rs_helpers.teaching.exercises import _inline_html, nb05, nb06, nb07, nb08, nb09, nb10
 from rs_helpers.teaching.exercises.function_problems import FunctionExercise, _resolve
 
-MODULES = [nb04, nb05, nb06, nb07, nb08]
+MODULES = [nb05, nb06, nb07, nb08, nb09, nb10]
 ALL = [q for m in MODULES for q in m.EXERCISES]
 IDS = [f"{q.__module__.rsplit('.', 1)[1]}.{q.name}" for q in ALL]
 BY_ID = dict(zip(IDS, ALL))
 EXAMPLE_ARGS = {  # the notebook's visible example, as the setup cell names it
-    "nb04.q1": "query, n_clicks", "nb04.q2": "answer_text, width, height", "nb04.q3": "intersections, unions",
-    "nb05.q1": "image, prompt, system_prompt", "nb05.q2": "noisy,", "nb05.q3": "width, height",
-    "nb06.q1": "target,", "nb06.q2": "target, pred", "nb06.q3": "d_in, d_out, rank",
-    "nb07.q1": "height, width, tile, overlap", "nb07.q2": "height, width, tile, overlap",
-    "nb08.q1": "query_logits, presence_logit", "nb08.q2": "masks, scores, semantic, presence, threshold",
-    "nb08.q3": "class_scores, 0.3, 0",
+    "nb05.q1": "query, n_clicks", "nb05.q2": "answer_text, width, height", "nb05.q3": "intersections, unions",
+    "nb06.q1": "image, prompt, system_prompt", "nb06.q2": "noisy,", "nb06.q3": "width, height",
+    "nb07.q1": "target,", "nb07.q2": "target, pred",
+    "nb08.q1": "d_in, d_out, rank", "nb08.q2": "x, W, A, B, alpha",
+    "nb09.q1": "height, width, tile, overlap", "nb09.q2": "height, width, tile, overlap",
+    "nb10.q1": "query_logits, presence_logit", "nb10.q2": "masks, scores, semantic, presence, threshold",
+    "nb10.q3": "class_scores, 0.3, 0",
 }
 
 
@@ -77,7 +78,7 @@ def _same(a, b) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return np.shape(a) == np.shape(b) and np.array_equal(a, b)
     if hasattr(a, "tobytes") or hasattr(b, "tobytes"):
-        return nb05._same_image(a, b)
+        return nb06._same_image(a, b)
     return a == b
 
 
@@ -86,7 +87,7 @@ def test_the_hidden_cases_are_not_the_visible_example(name):
     exercise = BY_ID[name]
     example = eval(EXAMPLE_ARGS[name], run(exercise))  # noqa: S307
     cases = exercise.cases()
-    assert len(cases) >= 3 or name == "nb08.q1"
+    assert len(cases) >= 3 or name == "nb10.q1"
     for args in cases:
         assert not (len(args) == len(example) and all(_same(a, b) for a, b in zip(args, example))), args
 
@@ -124,29 +125,32 @@ def test_the_solution_cell_hands_in_the_named_function(exercise):
 
 # --------------------------------------------------------------------------- forbidden shortcuts
 SHORTCUTS = {  # exercise -> {forbidden attribute: a function that takes the shortcut}
-    "nb04.q1": {"build_prompt": lambda q, n: build_prompt(q, "referring", n)},
-    "nb04.q2": {"parse_clicks": lambda t, w, h: [(c.x, c.y, c.label) for c in to_pixels(parse_clicks(t), w, h)],
+    "nb05.q1": {"build_prompt": lambda q, n: build_prompt(q, "referring", n)},
+    "nb05.q2": {"parse_clicks": lambda t, w, h: [(c.x, c.y, c.label) for c in to_pixels(parse_clicks(t), w, h)],
                 "to_pixels": lambda t, w, h: to_pixels([Click(**c) for c in json.loads(t)["clicks"]], w, h),
                 "grid_to_pixel": lambda t, w, h: [(grid_to_pixel(c["x"], w), grid_to_pixel(c["y"], h), c["label"])
                                                   for c in json.loads(t)["clicks"]]},
-    "nb05.q1": {"build_messages": lambda i, p, s: build_messages(i, p, s)},
-    "nb05.q2": {"parse_clicks": lambda t: parse_clicks(t),
+    "nb06.q1": {"build_messages": lambda i, p, s: build_messages(i, p, s)},
+    "nb06.q2": {"parse_clicks": lambda t: parse_clicks(t),
                 "_parse": lambda t: clicks_module._parse(t)[0]},
-    "nb06.q1": {"first_click": lambda m: (first_click(m)[0].x, first_click(m)[0].y),
+    "nb07.q1": {"first_click": lambda m: (first_click(m)[0].x, first_click(m)[0].y),
                 "padded_distance": lambda m: np.unravel_index(padded_distance(m).argmax(), m.shape)[::-1],
                 "farthest_point": lambda m: farthest_point(distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1])[:2],
                 "simulate_clicks": lambda m: simulate_clicks(m, lambda p, l: m, 1).clicks[0],
                 "interior_clicks": lambda m: interior_clicks(m, 1, 0)[0],
                 "next_click": lambda m: next_click(m, np.zeros_like(m))[0]},
-    "nb06.q2": {"next_click": lambda t, p: next_click(t, p)[0],
+    "nb07.q2": {"next_click": lambda t, p: next_click(t, p)[0],
                 "padded_distance": lambda t, p: (0, 0, int(padded_distance(t & ~p).max() > 0)),
                 "farthest_point": lambda t, p: farthest_point(distance_transform_edt(np.pad(t & ~p, 1)))[:2] + (1,),
                 "first_click": lambda t, p: first_click(t)[0],
                 "simulate_clicks": lambda t, p: simulate_clicks(t, lambda pts, lab: p, 2).clicks[-1],
                 "interior_clicks": lambda t, p: interior_clicks(t, 1, 1)[-1]},
-    "nb07.q1": {"tile_grid": lambda h, w, t, o: tile_grid(h, w, t, o),
+    "nb08.q2": {"get_peft_model": lambda x, W, A, B, alpha: _peft_forward(x, W, A, B, alpha),
+                "Linear": lambda x, W, A, B, alpha: _lora_linear_forward(x, W, A, B, alpha),
+                "lora_output": lambda x, W, A, B, alpha: nb08.lora_output(x, W, A, B, alpha)},
+    "nb09.q1": {"tile_grid": lambda h, w, t, o: tile_grid(h, w, t, o),
                 "tile_starts": lambda h, w, t, o: [(r, c) for r in tile_starts(h, t, o) for c in tile_starts(w, t, o)]},
-    "nb07.q2": {"tile_grid": lambda h, w, t, o: len(tile_grid(h, w, t, o)),
+    "nb09.q2": {"tile_grid": lambda h, w, t, o: len(tile_grid(h, w, t, o)),
                 "tile_starts": lambda h, w, t, o: len(tile_starts(h, t, o)) * len(tile_starts(w, t, o))},
 }
 SHORTCUT_CASES = [(name, attr) for name, table in SHORTCUTS.items() for attr in table]
@@ -159,7 +163,7 @@ def test_every_forbidden_name_exists_and_has_a_shortcut_test():
             module, attr = _resolve(dotted)
             assert callable(getattr(module, attr)), dotted
             attrs.append(attr)
-        if name != "nb08.q3":  # test_nb08.py tries labels_from_scores
+        if name != "nb10.q3":  # test_nb10.py tries labels_from_scores
             assert sorted(attrs) == sorted(SHORTCUTS.get(name, {})), name
 
 
@@ -170,24 +174,24 @@ def test_each_forbidden_shortcut_is_refused(name, attr):
     assert not hasattr(getattr(module, attr), "__wrapped__")  # put back afterwards
 
 
-# --------------------------------------------------------------------------- 04
+# --------------------------------------------------------------------------- 05
 def _prompt():
-    return solution(nb04.q1)
+    return solution(nb05.q1)
 
 
 def _fractions(text):
     return re.sub(r'("[xy]": )(\d+)', lambda m: f"{m.group(1)}{int(m.group(2)) / 1000}", text)
 
 
-def test_nb04_prompt_the_package_prompt_passes_and_wrong_prompts_are_told_apart():
+def test_nb05_prompt_the_package_prompt_passes_and_wrong_prompts_are_told_apart():
     good = _prompt()
-    q = nb04.q1
+    q = nb05.q1
     for query, n in q.cases():  # the reference passes its own checks
         q.compare(build_prompt(query, "referring", n), q.expected(query, n), (query, n))
     quoted = lambda q_: q_.replace('"', "'")  # noqa: E731
     wrong(q, lambda q_, n: good(q_, n).replace(f'"{quoted(q_)}"', quoted(q_)), "between double quotes")
     wrong(q, lambda q_, n: good(q_, n).replace(quoted(q_), q_), "ends your quotation early")
-    wrong(q, lambda q_, n: good(nb04.EXAMPLE_QUERY[0], n), "does not hold the query")
+    wrong(q, lambda q_, n: good(nb05.EXAMPLE_QUERY[0], n), "does not hold the query")
     wrong(q, lambda q_, n: good(q_, 4), "up to `n_clicks` clicks")
     wrong(q, lambda q_, n: good(q_, n).replace("0-1000 grid", "grid"), "give the grid")
     wrong(q, lambda q_, n: good(q_, n).replace("left edge", "first column").replace("top edge", "first row"),
@@ -219,8 +223,8 @@ def _scaled(sx, sy, swap=False, rnd=round):
     return f
 
 
-def test_nb04_clicks_to_pixels_other_correct_forms_and_wrong_answers():
-    q = nb04.q2
+def test_nb05_clicks_to_pixels_other_correct_forms_and_wrong_answers():
+    q = nb05.q2
     good = solution(q)
     right(q, _scaled(lambda w, h: (w - 1) / 1000, lambda w, h: (h - 1) / 1000, rnd=int))  # truncating: within 1 px
     right(q, lambda t, w, h: [(min(x, w - 1), min(y, h - 1), lab)  # width / 1000, clipped into the image
@@ -241,8 +245,8 @@ def test_nb04_clicks_to_pixels_other_correct_forms_and_wrong_answers():
     wrong(q, lambda t, w, h: [(x - 300, y, lab) for x, y, lab in good(t, w, h)], "not the pixel clicks")
 
 
-def test_nb04_giou_ciou_other_forms_and_wrong_answers():
-    q = nb04.q3
+def test_nb05_giou_ciou_other_forms_and_wrong_answers():
+    q = nb05.q3
 
     def parts(i, u):
         i, u = np.asarray(i, float), np.asarray(u, float)
@@ -267,14 +271,14 @@ def test_nb04_giou_ciou_other_forms_and_wrong_answers():
     wrong(q, variant(lambda i, u, ok, g, c: [g, c, 0.5]), "two numbers")
 
 
-# --------------------------------------------------------------------------- 05
+# --------------------------------------------------------------------------- 06
 def _turns(system, user_content):
     return lambda i, p, s: ([{"role": "system", "content": system(i, p, s)}] if s else []) + \
         [{"role": "user", "content": user_content(i, p, s)}]
 
 
-def test_nb05_chat_messages_other_forms_and_wrong_answers():
-    q = nb05.q1
+def test_nb06_chat_messages_other_forms_and_wrong_answers():
+    q = nb06.q1
     good = solution(q)
     text = lambda i, p, s: [{"type": "text", "text": p}]  # noqa: E731
     image = lambda i, p, s: [{"type": "image", "image": i}]  # noqa: E731
@@ -288,7 +292,7 @@ def test_nb05_chat_messages_other_forms_and_wrong_answers():
     wrong(q, lambda i, p, s: [{"role": "system", "content": s}] + good(i, p, None), "no system prompt here")
     wrong(q, lambda i, p, s: good(i, p, None), "system turn is missing")
     wrong(q, lambda i, p, s: good(i, p, s)[::-1], "want the turns")
-    wrong(q, lambda i, p, s: good(i, p, s and nb05.SYSTEM), "system_prompt")
+    wrong(q, lambda i, p, s: good(i, p, s and nb06.SYSTEM), "system_prompt")
     wrong(q, _turns(plain, lambda i, p, s: p), "never sees the image")
     wrong(q, _turns(plain, lambda i, p, s: [{"type": "image_url", "image_url": {"url": "data:..."}}] + text(i, p, s)),
           "openai")
@@ -296,7 +300,7 @@ def test_nb05_chat_messages_other_forms_and_wrong_answers():
     wrong(q, _turns(plain, lambda i, p, s: image(i, p, s) * 2 + text(i, p, s)), "several")
     wrong(q, _turns(plain, lambda i, p, s: [{"type": "image", "image": "photo.png"}] + text(i, p, s)),
           "image passed in")
-    wrong(q, _turns(plain, lambda i, p, s: [{"type": "image", "image": nb05.chat_inputs()[0]}] + text(i, p, s)),
+    wrong(q, _turns(plain, lambda i, p, s: [{"type": "image", "image": nb06.chat_inputs()[0]}] + text(i, p, s)),
           "image passed in")
     wrong(q, _turns(plain, lambda i, p, s: image(i, p, s) + [{"type": "text", "text": "segment it"}]), "text item")
     wrong(q, _turns(plain, lambda i, p, s: image(i, p, s) + text(i, p, s) + [{"type": "video"}]), "exactly two items")
@@ -309,8 +313,8 @@ def _json_clicks(t):
     return [(c["x"], c["y"], c["label"]) for c in json.loads(block)["clicks"]]
 
 
-def test_nb05_noisy_clicks_other_forms_and_wrong_answers():
-    q = nb05.q2
+def test_nb06_noisy_clicks_other_forms_and_wrong_answers():
+    q = nb06.q2
     right(q, lambda t: [Click(*c) for c in _json_clicks(t)])
     right(q, lambda t: {"clicks": [{"x": x, "y": y, "label": lab} for x, y, lab in _json_clicks(t)[::-1]]})
     wrong(q, lambda t: [(x, y, 1) for x, y, _ in _json_clicks(t)], "labels")
@@ -325,11 +329,11 @@ def test_nb05_noisy_clicks_other_forms_and_wrong_answers():
     wrong(q, fenced, "raised AttributeError")  # only fenced answers: fails on the bare one
 
 
-def test_nb05_image_tokens_references_and_wrong_answers():
-    q = nb05.q3
+def test_nb06_image_tokens_references_and_wrong_answers():
+    q = nb06.q3
     for w, h in q.cases():  # the processor only rounds at these sizes
         assert q.expected(w, h) == round(w / 32) * round(h / 32)
-        assert nb05.MIN_PIXELS <= w * h <= nb05.MAX_PIXELS and w % 32 != 16 and h % 32 != 16
+        assert nb06.MIN_PIXELS <= w * h <= nb06.MAX_PIXELS and w % 32 != 16 and h % 32 != 16
     right(q, lambda w, h: float(round(w / 32) * round(h / 32)))
     wrong(q, lambda w, h: (w // 32) * (h // 32), "rounding down")
     wrong(q, lambda w, h: math.ceil(w / 32) * math.ceil(h / 32), "rounding up")
@@ -344,7 +348,7 @@ def test_nb05_image_tokens_references_and_wrong_answers():
     wrong(q, lambda w, h: "300", "one number")
 
 
-# --------------------------------------------------------------------------- 06
+# --------------------------------------------------------------------------- 07
 def _depth(region, pad=True):
     region = np.asarray(region, bool)
     return distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1] if pad else distance_transform_edt(region)
@@ -358,8 +362,8 @@ def _argmax_xy(depth, last=False):
     return int(col), int(row)
 
 
-def test_nb06_first_click_other_forms_and_wrong_answers():
-    q = nb06.q1
+def test_nb07_first_click_other_forms_and_wrong_answers():
+    q = nb07.q1
     right(q, lambda m: _argmax_xy(_depth(m), last=True))  # another tied maximum
     right(q, lambda m: Click(*_argmax_xy(_depth(m)), 1))
     right(q, lambda m: np.array(_argmax_xy(_depth(m)) + (1,)))
@@ -384,13 +388,13 @@ def _corrective(pad=True, tie_positive=False, swap_label=False, smaller=False, l
     return f
 
 
-def test_nb06_next_click_other_forms_and_wrong_answers():
-    q = nb06.q2
+def test_nb07_next_click_other_forms_and_wrong_answers():
+    q = nb07.q2
     right(q, _corrective(last=True))  # another tied maximum of the same region
     right(q, lambda t, p: Click(*_corrective()(t, p)))
     wrong(q, _corrective(swap_label=True), "negative (label 0)")
-    target, pred = nb06._predictions()[1][1]  # the sliver: a positive click
-    assert nb06.q2.expected(target, pred)[2] == 1
+    target, pred = nb07._predictions()[1][1]  # the sliver: a positive click
+    assert nb07.q2.expected(target, pred)[2] == 1
     with pytest.raises(Exception, match="positive \\(label 1\\)"):
         q.compare(_corrective(swap_label=True)(target, pred), None, (target, pred))
     wrong(q, lambda t, p: _corrective()(t, p)[1::-1] + (_corrective()(t, p)[2],), "swapped")
@@ -402,11 +406,12 @@ def test_nb06_next_click_other_forms_and_wrong_answers():
     wrong(q, lambda t, p: _corrective()(t, p)[:2], "polarity too")
 
 
-def test_nb06_lora_parameters_agrees_with_peft_and_wrong_answers():
+# --------------------------------------------------------------------------- 08
+def test_nb08_lora_parameters_agrees_with_peft_and_wrong_answers():
     import torch
     from peft import LoraConfig, get_peft_model
 
-    q = nb06.q3
+    q = nb08.q1
     for d_in, d_out, rank in [(12, 20, 3), (8, 8, 1)]:
         model = get_peft_model(torch.nn.Sequential(torch.nn.Linear(d_in, d_out, bias=False)),
                                LoraConfig(r=rank, target_modules=["0"]))
@@ -426,7 +431,73 @@ def test_nb06_lora_parameters_agrees_with_peft_and_wrong_answers():
     wrong(q, lambda di, do, r: "many", "one number")
 
 
-# --------------------------------------------------------------------------- 07
+def _peft_forward(x, W, A, B, alpha):
+    """peft's own answer: a one-layer model with a LoRA adapter holding W, A and B, in eval mode."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    (d_out, d_in), rank = W.shape, A.shape[0]
+    model = get_peft_model(torch.nn.Sequential(torch.nn.Linear(d_in, d_out, bias=False)),
+                           LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=["0"]))
+    layer = model.base_model.model[0]
+    with torch.no_grad():
+        layer.base_layer.weight.copy_(torch.as_tensor(W))
+        layer.lora_A["default"].weight.copy_(torch.as_tensor(A))
+        layer.lora_B["default"].weight.copy_(torch.as_tensor(B))
+        return model.eval()(torch.as_tensor(x, dtype=torch.float32)).double().numpy()
+
+
+def _lora_linear_forward(x, W, A, B, alpha):
+    """The same through peft's LoRA ``Linear`` layer directly, without a model around it."""
+    import torch
+    from peft import LoraConfig
+    from peft.tuners.lora import Linear
+
+    (d_out, d_in), rank = W.shape, A.shape[0]
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0)
+    layer = Linear(torch.nn.Linear(d_in, d_out, bias=False), "default", config, r=rank, lora_alpha=alpha)
+    with torch.no_grad():
+        layer.base_layer.weight.copy_(torch.as_tensor(W))
+        layer.lora_A["default"].weight.copy_(torch.as_tensor(A))
+        layer.lora_B["default"].weight.copy_(torch.as_tensor(B))
+        return layer.eval()(torch.as_tensor(x, dtype=torch.float32)).double().numpy()
+
+
+def _adapted(scale=lambda alpha, rank, d_in, d_out: alpha / rank):
+    def lora_forward(x, W, A, B, alpha):
+        return x @ W.T + scale(alpha, A.shape[0], W.shape[1], W.shape[0]) * (x @ A.T) @ B.T
+    return lora_forward
+
+
+def test_nb08_lora_forward_agrees_with_peft_and_wrong_answers():
+    q = nb08.q2
+    for args in q.cases() + [nb08.example_layer()]:
+        want = q.expected(*args)
+        np.testing.assert_allclose(_peft_forward(*args), want, atol=1e-5)
+        np.testing.assert_allclose(_lora_linear_forward(*args), want, atol=1e-5)
+    x, W, A, B, alpha = next(args for args in q.cases() if not args[3].any())  # step 0: B is all zero
+    assert np.allclose(q.expected(x, W, A, B, alpha), x @ W.T)
+    right(q, _adapted())
+    right(q, lambda x, W, A, B, a: (W @ x.T + a / A.shape[0] * B @ (A @ x.T)).T)  # column vectors
+    right(q, lambda x, W, A, B, a: x @ (W + a / A.shape[0] * B @ A).T)  # the merged weight
+    right(q, lambda x, W, A, B, a: _adapted()(x, W, A, B, a).tolist())
+    right(q, lambda x, W, A, B, a: _adapted()(x, W, A, B, a).astype(np.float32))
+    wrong(q, lambda x, W, A, B, a: x @ W.T, "frozen layer alone")
+    wrong(q, lambda x, W, A, B, a: a / A.shape[0] * (x @ A.T) @ B.T, "correction alone")
+    wrong(q, _adapted(lambda a, r, di, do: 1.0), "scaled by alpha / r (here 6 / 3 = 2)")
+    wrong(q, _adapted(lambda a, r, di, do: a), "not by alpha alone")
+    wrong(q, _adapted(lambda a, r, di, do: r / a), "not r / alpha")
+    wrong(q, _adapted(lambda a, r, di, do: a / di), "not d_in")
+    wrong(q, _adapted(lambda a, r, di, do: a / do), "not d_out")
+    wrong(q, lambda x, W, A, B, a: a / A.shape[0] * (x @ W.T + (x @ A.T) @ B.T), "only the correction is scaled")
+    wrong(q, _adapted(lambda a, r, di, do: -a / r), "do not subtract")
+    wrong(q, lambda x, W, A, B, a: _adapted()(x, W, A, B, a).T, "(d_out x N)")
+    wrong(q, lambda x, W, A, B, a: _adapted()(x, W, A, B, a)[:, :3], "shape")
+    wrong(q, lambda x, W, A, B, a: np.full(_adapted()(x, W, A, B, a).shape, "W x"), "want numbers")
+    wrong(q, lambda x, W, A, B, a: _adapted()(x, W, A, B, a) + 0.01, "not W x + (alpha / r) B A x")
+
+
+# --------------------------------------------------------------------------- 09
 def _offsets(starts):
     return lambda h, w, t, o: [(r, c) for r in starts(h, t, o) for c in starts(w, t, o)]
 
@@ -444,8 +515,8 @@ def _starts(step=lambda t, o: t - o, shift=True, ceil=False, always_shift=False)
     return starts
 
 
-def test_nb07_tile_offsets_other_forms_and_wrong_answers():
-    q = nb07.q1
+def test_nb09_tile_offsets_other_forms_and_wrong_answers():
+    q = nb09.q1
     good = solution(q)
     right(q, lambda h, w, t, o: good(h, w, t, o)[::-1])
     right(q, lambda h, w, t, o: [(r, c, t, t) for r, c in good(h, w, t, o)])
@@ -475,8 +546,8 @@ def test_nb07_tile_offsets_other_forms_and_wrong_answers():
     wrong(q, lambda h, w, t, o: [(0,)], "one window")
 
 
-def test_nb07_tile_count_wrong_answers():
-    q = nb07.q2
+def test_nb09_tile_count_wrong_answers():
+    q = nb09.q2
 
     def per_axis(length, t, o):
         return 1 if length <= t else math.ceil((length - t) / (t - o)) + 1

@@ -1,4 +1,4 @@
-"""The exercises of notebooks 00-03 are function problems (learntools-style): the student's function
+"""The exercises of notebooks 00-04 are function problems (learntools-style): the student's function
 runs on hidden inputs. For every exercise: our solution passes; a function fitted to the notebook's
 example fails; every forbidden shortcut is refused with the "without" message, however it is reached,
 and put back afterwards; each recognised wrong answer gets its own message; the two hint levels
@@ -11,11 +11,11 @@ import re
 import numpy as np
 import pytest
 
-from rs_helpers.teaching.exercises import PENDING, Incorrect, _inline_html, nb00, nb01, nb02, nb03
+from rs_helpers.teaching.exercises import PENDING, Incorrect, _inline_html, nb00, nb01, nb02, nb03, nb04
 from rs_helpers.teaching.exercises.function_problems import FunctionExercise, _resolve
 from rs_helpers.teaching.exercises.array_problems import softmax
 
-MODULES = [nb00, nb01, nb02, nb03]
+MODULES = [nb00, nb01, nb02, nb03, nb04]
 ALL = [(m, q) for m in MODULES for q in m.EXERCISES]
 IDS = [f"{m.__name__.rsplit('.', 1)[1]}.{q.name}" for m, q in ALL]
 BY_ID = dict(zip(IDS, (q for _, q in ALL)))
@@ -48,11 +48,11 @@ EXAMPLES = {
     "nb01.q4": lambda ns: (ns["boxes"], ns["scores"], 0.7),
     "nb02.q1": lambda ns: (ns["template_embeddings"], ns["patch_features"], 50.0),
     "nb02.q2": lambda ns: (ns["tokens"], ns["text"], ns["cls_lambda"]),
-    "nb02.q3": lambda ns: (ns["clip_labels"], ns["mask"], len(ns["class_names"])),
-    "nb02.q4": lambda ns: (ns["masks"], ns["clip_labels"], ns["target"], ns["tau"]),
-    "nb03.q1": lambda ns: (ns["cm"],),
-    "nb03.q2": lambda ns: (ns["pred"], ns["gt"], len(ns["class_names"])),
-    "nb03.q3": lambda ns: (ns["pairs"], 2),
+    "nb03.q1": lambda ns: (ns["clip_labels"], ns["mask"], len(ns["class_names"])),
+    "nb03.q2": lambda ns: (ns["masks"], ns["clip_labels"], ns["target"], ns["tau"]),
+    "nb04.q1": lambda ns: (ns["cm"],),
+    "nb04.q2": lambda ns: (ns["pred"], ns["gt"], len(ns["class_names"])),
+    "nb04.q3": lambda ns: (ns["pairs"], 2),
 }
 
 
@@ -73,8 +73,8 @@ def _same_args(a: tuple, b: tuple) -> bool:
 
 
 # --------------------------------------------------------------------------- every exercise
-def test_four_modules_with_function_problems_only():
-    assert [len(m.EXERCISES) for m in MODULES] == [2, 4, 4, 3]
+def test_five_modules_with_function_problems_only():
+    assert [len(m.EXERCISES) for m in MODULES] == [2, 4, 2, 2, 3]
     assert set(EXAMPLES) == set(IDS)
 
 
@@ -242,9 +242,9 @@ SHORTCUTS = [  # one-line library calls that give the right answer: refused all 
     ("nb01.q2", _grid_points, "grid_points"), ("nb01.q4", _box_nms, "box_nms"), ("nb01.q4", _torchvision_nms, "nms"),
     ("nb02.q1", lambda *a: nb02.reference_probabilities(*a), "reference_probabilities"),
     ("nb02.q2", lambda *a: nb02.reference_bias_removed(*a), "reference_bias_removed"),
-    ("nb02.q3", _majority, "class_fractions"), ("nb02.q4", _select_binary, "select_binary"),
-    ("nb03.q1", _confusion_iou, "ConfusionMatrix"), ("nb03.q2", _mean_iou, "mean_iou"),
-    ("nb03.q3", _dataset_miou, "confusion_matrix"),
+    ("nb03.q1", _majority, "class_fractions"), ("nb03.q2", _select_binary, "select_binary"),
+    ("nb04.q1", _confusion_iou, "ConfusionMatrix"), ("nb04.q2", _mean_iou, "mean_iou"),
+    ("nb04.q3", _dataset_miou, "confusion_matrix"),
 ]
 
 
@@ -264,7 +264,7 @@ def test_library_shortcuts_that_give_the_right_answer_are_refused(key, shortcut,
 
 PACKAGE_ANSWERS = [("nb00.q2", "rs_helpers.geo.rasters:stretch_to_uint8"), ("nb01.q2", "rs_helpers.sam.proposals:grid_points"),
                    ("nb01.q4", "rs_helpers.sam.proposals:box_nms"), ("nb02.q1", "rs_helpers.teaching.exercises.nb02:reference_probabilities"),
-                   ("nb03.q2", "rs_helpers.evaluation.metrics:mean_iou")]
+                   ("nb04.q2", "rs_helpers.evaluation.metrics:mean_iou")]
 
 
 @pytest.mark.parametrize("key, dotted", PACKAGE_ANSWERS, ids=[k for k, _ in PACKAGE_ANSWERS])
@@ -520,59 +520,59 @@ WRONG = [
     ("nb02.q2", lambda t, x, lam: _bias(t, x, lam, "mean_cls"), "not the mean over windows"),
     ("nb02.q2", lambda t, x, lam: _bias(t, x, lam, "with_cls"), "the CLS token is not a patch"),
     ("nb02.q2", lambda t, x, lam: _bias(t, x, lam, "transposed"), "W x R x P"),
-    # 02 q3: majority class
-    ("nb02.q3", lambda labels, mask, k: int(np.bincount(labels.ravel(), minlength=k).argmax()), "inside the mask"),
-    ("nb02.q3", lambda labels, mask, k: int(np.bincount(labels[~mask], minlength=k).argmax()), "inside the mask"),
-    ("nb02.q3", lambda labels, mask, k: int(round(labels[mask].mean())), "names, not quantities"),
-    ("nb02.q3", lambda labels, mask, k: int(np.median(labels[mask])), "names, not quantities"),
-    ("nb02.q3", lambda labels, mask, k: int(k - 1 - np.bincount(labels[mask], minlength=k)[::-1].argmax()), "tie"),
-    ("nb02.q3", lambda labels, mask, k: np.bincount(labels[mask], minlength=k), "votes?"),
-    ("nb02.q3", lambda labels, mask, k: "road", "the text"),
-    ("nb02.q3", lambda labels, mask, k: k + 3, "not a class index"),
-    # 02 q4: binary selection
-    ("nb02.q4", _binary(lambda m, l, t, tau: _union(m, _share(m, l, t) >= tau)), "exactly tau"),
-    ("nb02.q4", _binary(lambda m, l, t, tau: _union(m, np.array(
+    # 03 q1: majority class
+    ("nb03.q1", lambda labels, mask, k: int(np.bincount(labels.ravel(), minlength=k).argmax()), "inside the mask"),
+    ("nb03.q1", lambda labels, mask, k: int(np.bincount(labels[~mask], minlength=k).argmax()), "inside the mask"),
+    ("nb03.q1", lambda labels, mask, k: int(round(labels[mask].mean())), "names, not quantities"),
+    ("nb03.q1", lambda labels, mask, k: int(np.median(labels[mask])), "names, not quantities"),
+    ("nb03.q1", lambda labels, mask, k: int(k - 1 - np.bincount(labels[mask], minlength=k)[::-1].argmax()), "tie"),
+    ("nb03.q1", lambda labels, mask, k: np.bincount(labels[mask], minlength=k), "votes?"),
+    ("nb03.q1", lambda labels, mask, k: "road", "the text"),
+    ("nb03.q1", lambda labels, mask, k: k + 3, "not a class index"),
+    # 03 q2: binary selection
+    ("nb03.q2", _binary(lambda m, l, t, tau: _union(m, _share(m, l, t) >= tau)), "exactly tau"),
+    ("nb03.q2", _binary(lambda m, l, t, tau: _union(m, np.array(
         [np.bincount(l[x], minlength=max(l.max() + 1, t + 1)).argmax() == t for x in m]))), "multi-class vote"),
-    ("nb02.q4", _binary(lambda m, l, t, tau: l == t), "pixel map"),
-    ("nb02.q4", _binary(lambda m, l, t, tau: _union(m, _share(m, l, t) > tau) & (l == t)), "whole mask"),
-    ("nb02.q4", _binary(lambda m, l, t, tau: _union(m, np.array(
+    ("nb03.q2", _binary(lambda m, l, t, tau: l == t), "pixel map"),
+    ("nb03.q2", _binary(lambda m, l, t, tau: _union(m, _share(m, l, t) > tau) & (l == t)), "whole mask"),
+    ("nb03.q2", _binary(lambda m, l, t, tau: _union(m, np.array(
         [((l == t) & x).sum() / (l == t).sum() for x in m]) > tau)), "target's area"),
-    ("nb02.q4", _binary(lambda m, l, t, tau: m.any(0)), "union of all masks"),
-    ("nb02.q4", _binary(lambda m, l, t, tau: _union(m, ~(_share(m, l, t) > tau))), "fail the test"),
-    ("nb02.q4", _binary(lambda m, l, t, tau: _union(m, _share(m, l, t) > 0.5)), "tau = 0.5"),
-    ("nb02.q4", _binary(lambda m, l, t, tau: np.flatnonzero(_share(m, l, t) > tau)), "not which masks"),
-    ("nb02.q4", _binary(lambda m, l, t, tau: _union(m, _share(m, l, t) > tau)[:3]), "shape"),
-    ("nb02.q4", _binary(lambda m, l, t, tau: _union(m, _share(m, l, t) > tau) * 3), "0/1"),
-    ("nb02.q4", _binary(lambda m, l, t, tau: np.zeros(l.shape, bool)), "empty"),
-    # 03 q1: IoU per class
-    ("nb03.q1", lambda cm: (lambda tp, g, p: 100 * tp / (g + p - tp))(*_iou_parts(cm)), "percentages"),
-    ("nb03.q1", lambda cm: (lambda tp, g, p: (g + p - tp) / tp)(*_iou_parts(cm)), "union over intersection"),
-    ("nb03.q1", lambda cm: (lambda tp, g, p: 2 * tp / (g + p))(*_iou_parts(cm)), "dice"),
-    ("nb03.q1", lambda cm: (lambda tp, g, p: tp / (g + p))(*_iou_parts(cm)), "twice"),
-    ("nb03.q1", lambda cm: (lambda tp, g, p: tp / g)(*_iou_parts(cm)), "recall"),
-    ("nb03.q1", lambda cm: (lambda tp, g, p: tp / p)(*_iou_parts(cm)), "precision"),
-    ("nb03.q1", lambda cm: (lambda tp, g, p: np.nan_to_num(tp / np.maximum(g + p - tp, 1)))(*_iou_parts(cm)),
+    ("nb03.q2", _binary(lambda m, l, t, tau: m.any(0)), "union of all masks"),
+    ("nb03.q2", _binary(lambda m, l, t, tau: _union(m, ~(_share(m, l, t) > tau))), "fail the test"),
+    ("nb03.q2", _binary(lambda m, l, t, tau: _union(m, _share(m, l, t) > 0.5)), "tau = 0.5"),
+    ("nb03.q2", _binary(lambda m, l, t, tau: np.flatnonzero(_share(m, l, t) > tau)), "not which masks"),
+    ("nb03.q2", _binary(lambda m, l, t, tau: _union(m, _share(m, l, t) > tau)[:3]), "shape"),
+    ("nb03.q2", _binary(lambda m, l, t, tau: _union(m, _share(m, l, t) > tau) * 3), "0/1"),
+    ("nb03.q2", _binary(lambda m, l, t, tau: np.zeros(l.shape, bool)), "empty"),
+    # 04 q1: IoU per class
+    ("nb04.q1", lambda cm: (lambda tp, g, p: 100 * tp / (g + p - tp))(*_iou_parts(cm)), "percentages"),
+    ("nb04.q1", lambda cm: (lambda tp, g, p: (g + p - tp) / tp)(*_iou_parts(cm)), "union over intersection"),
+    ("nb04.q1", lambda cm: (lambda tp, g, p: 2 * tp / (g + p))(*_iou_parts(cm)), "dice"),
+    ("nb04.q1", lambda cm: (lambda tp, g, p: tp / (g + p))(*_iou_parts(cm)), "twice"),
+    ("nb04.q1", lambda cm: (lambda tp, g, p: tp / g)(*_iou_parts(cm)), "recall"),
+    ("nb04.q1", lambda cm: (lambda tp, g, p: tp / p)(*_iou_parts(cm)), "precision"),
+    ("nb04.q1", lambda cm: (lambda tp, g, p: np.nan_to_num(tp / np.maximum(g + p - tp, 1)))(*_iou_parts(cm)),
      "NaN, not 0"),
-    ("nb03.q1", lambda cm: np.diag(cm)[:2], "shape"),
-    ("nb03.q1", lambda cm: np.full(len(cm), 0.5), "not tp"),
-    # 03 q2: mIoU with the ignore index
-    ("nb03.q2", lambda pred, gt, k: 100 * float(np.nanmean(_ious(pred, gt, k))), "percentage"),
-    ("nb03.q2", lambda pred, gt, k: float(np.nan_to_num(_ious(pred, gt, k)).mean()), "do not count it as 0"),
-    ("nb03.q2", lambda pred, gt, k: float(np.nanmean(_ious(pred, gt, k, ignore=False))), "unlabelled pixels (255)"),
-    ("nb03.q2", lambda pred, gt, k: float(np.nan_to_num(_ious(pred, gt, k, ignore=False)).mean()), "two slips"),
-    ("nb03.q2", lambda pred, gt, k: float((pred[gt != 255] == gt[gt != 255]).mean()), "pixel accuracy"),
-    ("nb03.q2", lambda pred, gt, k: float((pred == gt).mean()), "over all pixels"),
-    ("nb03.q2", lambda pred, gt, k: _ious(pred, gt, k), "return one number"),
-    ("nb03.q2", lambda pred, gt, k: 0.2, "want"),
-    # 03 q3: the dataset mIoU
-    ("nb03.q3", _dataset(lambda pairs, k: 100 * _summed(pairs, k)), "percentage"),
-    ("nb03.q3", _dataset(lambda pairs, k: float(np.mean([np.nanmean(_ious(p, g, k)) for p, g in pairs]))),
+    ("nb04.q1", lambda cm: np.diag(cm)[:2], "shape"),
+    ("nb04.q1", lambda cm: np.full(len(cm), 0.5), "not tp"),
+    # 04 q2: mIoU with the ignore index
+    ("nb04.q2", lambda pred, gt, k: 100 * float(np.nanmean(_ious(pred, gt, k))), "percentage"),
+    ("nb04.q2", lambda pred, gt, k: float(np.nan_to_num(_ious(pred, gt, k)).mean()), "do not count it as 0"),
+    ("nb04.q2", lambda pred, gt, k: float(np.nanmean(_ious(pred, gt, k, ignore=False))), "unlabelled pixels (255)"),
+    ("nb04.q2", lambda pred, gt, k: float(np.nan_to_num(_ious(pred, gt, k, ignore=False)).mean()), "two slips"),
+    ("nb04.q2", lambda pred, gt, k: float((pred[gt != 255] == gt[gt != 255]).mean()), "pixel accuracy"),
+    ("nb04.q2", lambda pred, gt, k: float((pred == gt).mean()), "over all pixels"),
+    ("nb04.q2", lambda pred, gt, k: _ious(pred, gt, k), "return one number"),
+    ("nb04.q2", lambda pred, gt, k: 0.2, "want"),
+    # 04 q3: the dataset mIoU
+    ("nb04.q3", _dataset(lambda pairs, k: 100 * _summed(pairs, k)), "percentage"),
+    ("nb04.q3", _dataset(lambda pairs, k: float(np.mean([np.nanmean(_ious(p, g, k)) for p, g in pairs]))),
      "per-image mIoUs"),
-    ("nb03.q3", _dataset(lambda pairs, k: float(np.nanmean(np.nanmean([_ious(p, g, k) for p, g in pairs], 0)))),
+    ("nb04.q3", _dataset(lambda pairs, k: float(np.nanmean(np.nanmean([_ious(p, g, k) for p, g in pairs], 0)))),
      "each class's per-image IoUs"),
-    ("nb03.q3", _dataset(lambda pairs, k: sum(int((p[g != 255] == g[g != 255]).sum()) for p, g in pairs)
+    ("nb04.q3", _dataset(lambda pairs, k: sum(int((p[g != 255] == g[g != 255]).sum()) for p, g in pairs)
                          / sum(int((g != 255).sum()) for _, g in pairs)), "pixel accuracy"),
-    ("nb03.q3", _dataset(lambda pairs, k: 0.5), "accumulate"),
+    ("nb04.q3", _dataset(lambda pairs, k: 0.5), "accumulate"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The figures of notebooks 01 and 02 show what their titles say: hand-built inputs, known answers."""
+"""The figures of notebooks 01, 02 and 03 show what their titles say: hand-built inputs, known answers."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -123,6 +123,7 @@ def test_cls_bias_figure_shows_the_subtraction_and_where_labels_change(rgb_image
     assert "without" in mapped_without.get_title() and "with it" in mapped_with.get_title()
 
 
+# --------------------------------------------------------------------------- notebook 03
 def test_binary_overlays_colour_errors_and_show_the_ground_truth(rgb_image):
     gt = np.zeros(rgb_image.shape[:2], np.uint8)
     gt[:48] = 1

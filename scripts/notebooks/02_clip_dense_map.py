@@ -1,19 +1,25 @@
 # %% [markdown]
-# # 02 · CLIP as mask selector
+# # 02 · The dense CLIP map
 # {{BADGE}}
 #
 # **Objectives.** After this notebook you can
 # 1. embed class names with CLIP, with prompt templates and synonyms;
-# 2. compute a dense (per-pixel) CLIP class map and say what each training-free trick changes, the CLS-token bias removal first, and what SegEarth-OV's feature upsampler adds;
-# 3. turn SAM proposals into a semantic map by a majority vote, and into a binary map with a threshold tau;
-# 4. compare the dense-map selector with the crop selector, and try your own vocabulary over cached proposals.
+# 2. say why CLIP's patch tokens align poorly with text, and what each training-free change to the last block does;
+# 3. compute a dense (per-pixel) CLIP class map, and show what the CLS-token bias removal subtracts and where it
+#    changes the labels;
+# 4. say what SegEarth-OV's feature upsampler adds to the map.
 #
-# **Prerequisites.** Notebook 01 (SAM grid proposals).
+# **Prerequisites.** Notebook 00 (profiles, samples). Notebook 01 (SAM grid proposals) helps: its proposals
+# are what this map names in notebook 03.
 #
-# **Time.** About 20 minutes, plus 40 for the four exercises.
+# **Time.** About 10 minutes (plus the CLIP download the first time under the full profile), plus 20 for the
+# two exercises.
 #
-# Stage 2 and 3 of the contrastive branch: nothing is trained. SAM says *where* the regions are,
-# CLIP says *what* they are.
+# Stage 2 of the contrastive branch of the method (see [`docs/method.md`](../docs/method.md)): nothing is
+# trained. Notebook 01 cut the image into class-agnostic SAM proposals; here CLIP gives every pixel a score
+# for each class name, the *dense CLIP map*. Notebook 03 then lets each SAM proposal vote on this map
+# (stage 3, selection), so that SAM supplies the boundaries and CLIP the names. SAM does not run in this
+# notebook. An optional appendix at the end measures what each map costs.
 
 # %%
 # {{SETUP}}
@@ -25,10 +31,10 @@
 from rs_helpers.teaching import pick
 
 S = pick(
-    full=dict(sam="vit_l", clip="ViT-B-16", sample="dubai_tile2_part001", binary_sample="atlanta_buildings",
-              points_per_side=29, templates="imagenet80", max_side=1024, long_side=448, device=None),
+    full=dict(clip="ViT-B-16", sample="dubai_tile2_part001", templates="imagenet80", max_side=1024, long_side=448,
+              device=None),
     # long_side: the SegEarth-OV map of section 2 (448 there); 224 keeps the random upsampler to one window
-    tiny=dict(points_per_side=4, templates="single", max_side=256, long_side=224),
+    tiny=dict(templates="single", max_side=256, long_side=224),
 )
 S
 
@@ -38,19 +44,15 @@ from rs_helpers.profile import is_tiny
 TINY = is_tiny(S["profile"])
 NOTE = " [tiny: meaningless]" if TINY else ""  # appended to every score shown below
 if TINY:
-    print("TINY PROFILE: SAM and CLIP are random here. Every map below is MEANINGLESS; only the mechanics are real.")
+    print("TINY PROFILE: CLIP is random here. Every map below is MEANINGLESS; only the mechanics are real.")
 
 # %%
-import time
-
 import matplotlib.pyplot as plt
 
 from rs_helpers.models import load_clip
-from rs_helpers.models import load_sam
 from rs_helpers.ovss import resize_labels, resize_rgb, work_size
 from rs_helpers.samples import get_sample
 
-sam = load_sam(S["sam"], profile=S["profile"], device=S["device"])
 clip = load_clip(S["clip"], profile=S["profile"], device=S["device"])
 sample = get_sample(S["sample"])
 raster, gt = sample.load()
@@ -86,6 +88,7 @@ ax.set_yticks(range(len(rows)), rows)
 ax.set_title("cosine similarity of the text embeddings")
 fig.colorbar(im, ax=ax)
 fig.tight_layout()
+
 
 # %% [markdown]
 # ## 2. The dense CLIP map
@@ -128,10 +131,11 @@ fig.tight_layout()
 # (no upsampler)", not "SegEarth-OV"; the upsampler comes right after them. See
 # [`docs/method.md`](../docs/method.md).
 
-# %%
+
+# %% tags=["gallery"]
 from rs_helpers.ovss import DenseSettings, dense_map
 from rs_helpers.evaluation import confusion_matrix
-from rs_helpers.teaching import show_image, show_semantic
+from rs_helpers.teaching import show_semantic
 from rs_helpers.teaching.figures import plot_label_maps
 
 variants = {
@@ -147,6 +151,7 @@ for name, dm in maps.items():
     titled[f"{name}\npixel mIoU {100 * miou:.1f}{NOTE}"] = dm.labels
 plot_label_maps(image, gt_work, titled, sample.palette, vocab.names,
                 suptitle="three dense CLIP maps beside the ground truth (same colours)");
+
 
 # %% [markdown]
 # ### What the bias removal changes
@@ -179,6 +184,7 @@ plot_cls_bias(image, bias, rows, text.row_class.cpu().numpy(), maps["no CLS bias
 # %% [markdown]
 # *Try it:* set `cls_lambda=0.6` or `sliding_window=False` in a `DenseSettings` above and compare.
 
+
 # %% [markdown]
 # ### SegEarth-OV's map, without and with its upsampler
 # SegEarth-OV reads the image a little differently (`SEGEARTH_OV`: resized like OpenCV, straight
@@ -190,6 +196,7 @@ plot_cls_bias(image, bias, rows, text.row_class.cpu().numpy(), maps["no CLS bias
 # image's edges instead of the 16 px patch grid. Both maps below use SegEarth-OV's path with no
 # threshold to the background, so the only difference is the upsampler. (Under the tiny profile
 # the upsampler is random as well, and the long side is 224 instead of 448 to keep it fast.)
+
 
 # %%
 from dataclasses import replace
@@ -205,9 +212,7 @@ random_up = " (random)" if TINY else ""
 upsampled = {}
 for name, up in [(f"SegEarth-OV path, no upsampler{side}", None),
                  (f"SegEarth-OV path + SimFeatUp{random_up}{side}", upsampler)]:
-    start = time.perf_counter()
     upsampled[name] = dense_map(clip, image, vocab, segearth, text=text, upsampler=up)
-    print(f"{name}: {time.perf_counter() - start:.1f} s")
 
 fig, axes = plt.subplots(2, 2, figsize=(11, 9))
 for col, (name, dm) in enumerate(upsampled.items()):
@@ -224,166 +229,7 @@ fig.tight_layout()
 # With real weights the upsampled map is smoother inside regions and sharper at their borders; the
 # 16 px blocks of the map without it are gone. SegEarth-OV's full segmentation adds, per dataset, a
 # probability threshold below which a pixel goes to the background class; `rs-seg ovss --method
-# clip` runs exactly that (CLIP alone, no SAM), and notebook 03 compares it under two protocols.
-
-# %% [markdown]
-# **How long will SAM take here?** The next sections prompt SAM with a grid on each image. A
-# small grid first (the image encoder plus a few prompts) gives a per-prompt rate, as in
-# notebook 01, and from it the expected time of the full grid.
-
-# %%
-from rs_helpers.sam import format_seconds
-from rs_helpers.teaching import GridExplorerState
-
-probe = GridExplorerState(sam, image)
-probe.raw(min(4, S["points_per_side"]))  # the encoder once, then a small grid through the decoder
-sam_seconds = probe.expected_seconds(S["points_per_side"])
-print(f"SAM encoder {format_seconds(probe.encoder_seconds)}; expected about {format_seconds(sam_seconds)} per image "
-      f"for a {S['points_per_side']} x {S['points_per_side']} grid (plus the generator's post-processing)")
-del probe
-
-# %% [markdown]
-# ## 3. Voting masks into a semantic map
-# Each SAM mask takes the majority CLIP class of its pixels; masks are painted large first so
-# small ones stay on top; pixels that no mask covers keep CLIP's own label. SAM supplies the
-# boundaries, CLIP the names.
-
-# %% tags=["gallery"]
-from rs_helpers.teaching import show_panels
-from rs_helpers.sam import ProposalCache, ProposalSettings
-from rs_helpers.ovss import SelectionSettings, select_semantic
-
-cache = ProposalCache()
-proposal_settings = ProposalSettings(points_per_side=S["points_per_side"])
-start = time.perf_counter()
-proposals = cache.get(sam, image, proposal_settings)
-print(f"{len(proposals)} proposals in {time.perf_counter() - start:.1f} s (cached from now on)")
-
-dense = maps["our defaults (no upsampler)"]
-voted = select_semantic(proposals.masks, dense.labels, len(vocab), SelectionSettings())
-for name, labels in [("CLIP pixels only", dense.labels), ("SAM masks + CLIP vote", voted.labels)]:
-    print(f"{name:24s} mIoU {100 * confusion_matrix(labels, gt_work, len(vocab)).miou():.1f}{NOTE}")
-show_panels(image, gt_work, voted.labels, sample.palette, sample.class_names,
-            titles=("image", "ground truth", "SAM + CLIP vote"));
-
-# %% [markdown]
-# ## 4. Binary extraction
-# For one class (building, road, water), a mask is kept when more than tau of its pixels are
-# that class in the CLIP map; the answer is the union of kept masks. The paper does not give
-# tau; 0.5 is our default, and the sweep shows how much it matters.
-
-# %%
-print(f"SAM on a second image next: expected about {format_seconds(sam_seconds)}")
-
-# %% [markdown]
-# Each tau panel draws the answer over the image against the ground truth: green where it finds
-# the target (true positive), red where it adds something that is not the target (false positive),
-# blue where it misses the target (false negative). A higher tau keeps a subset of the masks, so
-# never more red and never less blue.
-
-# %%
-from rs_helpers.ovss import select_binary
-from rs_helpers.teaching.figures import plot_binary_overlays
-
-bsample = get_sample(S["binary_sample"])
-braster, bgt = bsample.load()
-bsize = work_size(braster.height, braster.width, S["max_side"])
-bimage = resize_rgb(braster.rgb, bsize)
-bgt_work = resize_labels(bgt, bsize)
-bvocab = parse_classes(bsample.vocabulary)
-bdense = dense_map(clip, bimage, bvocab, DenseSettings(templates=S["templates"]))
-bproposals = cache.get(sam, bimage, proposal_settings)
-target_index = bvocab.index(bsample.class_names[1])
-
-swept = {}
-for tau in (0.3, 0.5, 0.7):
-    sel = select_binary(bproposals.masks, bdense.labels, target_index, len(bvocab), SelectionSettings(tau=tau))
-    iou = confusion_matrix(sel.labels, bgt_work, 2).foreground_iou()
-    kept = int((sel.mask_classes == 1).sum())
-    swept[f"tau {tau}: kept {kept} of {len(bproposals)} masks\nIoU {100 * iou:.1f}{NOTE}"] = sel.labels
-plot_binary_overlays(bimage, bgt_work, swept, bsample.palette, bsample.class_names,
-                     suptitle=f"{bsample.name}, target '{bsample.class_names[1]}': the answer for each tau over the image");
-
-# %% [markdown]
-# ## 5. The crop selector beside it
-# The other common SAM + CLIP design classifies each mask by itself: its box is cropped, pixels
-# outside the mask are greyed, and all crops go through CLIP in one batch. It sees each region
-# out of context, which helps for objects and hurts for stuff (roads, fields) whose crops look alike.
-#
-# What the timings compare: both selectors need the dense CLIP map (the crop selector uses it for
-# the pixels no mask covers), so each title gives the map's time first, then what the selector adds
-# on top: the **vote** (dense) or **one CLIP pass over all the crops** plus the choice (crop). SAM's
-# time is left out: both use the same proposals, cached after the first run.
-
-# %%
-print(f"the fast generator's proposals are not cached yet: expected about {format_seconds(sam_seconds)} for SAM, "
-      "then one CLIP batch of crops")
-
-# %%
-from rs_helpers.ovss import OvssSettings, segment
-
-results = {}
-for selector in ("dense", "crop"):
-    settings = OvssSettings(proposals=proposal_settings, dense=DenseSettings(templates=S["templates"]),
-                            selector=selector, max_side=S["max_side"])
-    results[selector] = segment(raster, vocab, sam=sam, clip=clip, settings=settings, proposal_cache=cache,
-                                palette=sample.palette)
-fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-show_semantic(gt, sample.palette, sample.class_names, axes[0], legend=False, title="ground truth")
-for ax, (selector, result) in zip(axes[1:], results.items()):
-    miou = confusion_matrix(result.labels, gt, len(vocab)).miou()
-    t = result.timings
-    added = t.get("clip_crops", 0.0) + t["selection"]
-    step = "vote" if selector == "dense" else "CLIP on crops"
-    show_semantic(result.labels, result.palette, result.class_names, ax, legend=selector == "crop",
-                  title=f"{selector} selector: mIoU {100 * miou:.1f}{NOTE}\n"
-                        f"dense CLIP map {t['clip_dense']:.2f} s + {step} {added:.2f} s")
-    print(f"{selector:5s} selector: dense CLIP map {t['clip_dense']:.2f} s (both need it) + {step} {added:.2f} s "
-          f"(SAM proposals not counted)")
-fig.tight_layout()
-
-# %% [markdown]
-# ## 6. Your vocabulary, over cached proposals
-# Edit the class list (`;` between classes, `,` between synonyms), tau and the selector. SAM does
-# not run again: the proposals come from the cache. The cell shows the defaults first, so "Run
-# all" never waits for you.
-
-# %%
-from rs_helpers.errors import BadInputError
-
-
-def explore(classes: str = classes, tau: float = 0.5, selector: str = "dense", binary_target: str = ""):
-    settings = OvssSettings(proposals=proposal_settings, dense=DenseSettings(templates=S["templates"]),
-                            selection=SelectionSettings(tau=tau), selector=selector, max_side=S["max_side"])
-    try:
-        result = segment(raster, classes, sam=sam, clip=clip, settings=settings, proposal_cache=cache,
-                         binary=bool(binary_target.strip()), target=binary_target.strip() or None)
-    except BadInputError as exc:  # an empty or duplicated class list, an unknown target
-        print("cannot segment:", exc)
-        return
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    show_image(raster.rgb, axes[0], "image")
-    show_semantic(result.labels, result.palette, result.class_names, axes[1], title=f"{selector} selector{NOTE}")
-    plt.show()
-    print({name: f"{100 * share:.1f} %" for name, share in result.shares.items()},
-          f"| SAM cache hits so far: {cache.hits}")
-
-
-try:
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    from rs_helpers.teaching import interactive_view
-
-    display(interactive_view(
-        explore,
-        classes=widgets.Text(value=classes, description="classes", layout=widgets.Layout(width="90%")),
-        tau=widgets.FloatSlider(value=0.5, min=0.05, max=0.95, step=0.05, description="tau"),
-        selector=widgets.Dropdown(options=["dense", "crop"], value="dense", description="selector"),
-        binary_target=widgets.Text(value="", description="binary target", placeholder="e.g. building"),
-    ))
-except ImportError:  # no ipywidgets: run once with the defaults
-    explore()
+# clip` runs exactly that (CLIP alone, no SAM), and notebook 04 compares it under two protocols.
 
 # %% [markdown]
 # ## Exercises
@@ -393,7 +239,7 @@ except ImportError:  # no ipywidgets: run once with the defaults
 # a second call a closer hint; `q1.solution()` shows our solution.
 
 # %%
-from rs_helpers.teaching.exercises.nb02 import q1, q2, q3, q4
+from rs_helpers.teaching.exercises.nb02 import q1, q2
 
 # %% [markdown]
 # **Exercise 1 · Prompt templates and the logit-scale softmax.** `template_embeddings` (C x T x D) is CLIP's
@@ -466,72 +312,12 @@ q2.check(answer)
 # q2.solution()
 
 # %% [markdown]
-# **Exercise 3 · A mask's majority class.** In multi-class selection each SAM mask takes the class that most
-# of its pixels have in CLIP's label map (a vote). Write `majority_class(clip_labels, mask, n_classes)`
-# (`clip_labels`: H x W class indices 0..n_classes-1; `mask`: one H x W boolean SAM mask) returning the
-# **class index** (an integer) the mask takes, the lowest index on a tie, **without** the package's
-# `class_fractions`. Then set `answer = majority_class`: the check calls it on maps of its own, a tie and a
-# one-pixel mask among them.
-
-# %%
-import numpy as np
-
-from rs_helpers.teaching.exercises.nb02 import example_maps
-
-clip_labels, mask, class_names = example_maps()
-print(class_names, clip_labels, mask.astype(int), sep="\n")
-
-# %% tags=["solution"]
-# majority_class(clip_labels, mask, n_classes) -> a class index
-def majority_class(clip_labels, mask, n_classes):
-    votes = np.bincount(clip_labels[mask], minlength=n_classes)
-    return int(votes.argmax())
-
-winner = majority_class(clip_labels, mask, len(class_names))
-print(winner, class_names[winner])
-answer = majority_class
-
-# %%
-q3.check(answer)
-# q3.hint()
-# q3.solution()
-
-# %% [markdown]
-# **Exercise 4 · Binary selection with tau.** For one class (binary extraction), a SAM mask is **kept when the
-# fraction of its pixels that CLIP labels as the target exceeds tau** (strictly); the answer is the **union of
-# the kept masks**. Write `binary_selection(masks, clip_labels, target, tau)` (`masks`: N x H x W boolean;
-# `clip_labels`: H x W; `target`: a class index) returning the H x W boolean answer, **without** the package's
-# `select_binary` or `class_fractions`. Then set `answer = binary_selection`: the check calls it on masks of
-# its own, with a fraction exactly at tau, tau = 0.3 and a case where no mask is kept.
-
-# %%
-import numpy as np
-
-from rs_helpers.teaching.exercises.nb02 import example_selection
-
-clip_labels, masks, target, class_names = example_selection()
-tau = 0.5
-print("target:", class_names[target], "| mask areas:", masks.sum(axis=(1, 2)))
-
-# %% tags=["solution"]
-# binary_selection(masks, clip_labels, target, tau) -> H x W boolean answer
-def binary_selection(masks, clip_labels, target, tau=0.5):
-    fractions = np.array([(clip_labels[m] == target).mean() if m.any() else 0.0 for m in masks])
-    return masks[fractions > tau].any(axis=0)  # all False when no mask is kept
-
-selected = binary_selection(masks, clip_labels, target, tau)
-print("pixels selected:", selected.sum())
-answer = binary_selection
-
-# %%
-q4.check(answer)
-# q4.hint()
-# q4.solution()
-
-# %% [markdown]
 # ### More to explore
-# 1. Add a synonym to one class (e.g. `road,street,asphalt`) and see whether its share changes.
-# 2. Find the tau at which the binary building map of section 4 is best on this image.
+# 1. Add a synonym to one class (e.g. `road,street,asphalt` in `classes`), rerun sections 1 and 2 and see
+#    whether the road pixels of the dense map change.
+# 2. Which text row does the CLS token favour most on this image (the tallest bar of the bias figure), and
+#    does its class lose pixels once the bias is removed?
+# 3. Compare `templates="single"` with the 80 ImageNet templates (the `templates` setting): which classes move most?
 
 # %% [markdown]
 # ## Summary
@@ -540,9 +326,36 @@ q4.check(answer)
 #   patch tokens never were, and the last block mixes image-level content into all of them.
 # * The dense CLIP map needs training-free fixes: self-self attention without residual and MLP in the last
 #   block, and removing the CLS token's similarity, a bias shared by every patch of a window (lambda 0.3).
+# * Within one window the removal shifts each text row by one constant: it changes labels only where
+#   classes compete, by making a row that matches the whole window lose.
 # * SegEarth-OV also upsamples CLIP's 14 x 14 window features to pixels (SimFeatUp), guided by the image.
-# * Multi-class: each SAM mask takes its majority CLIP class. Binary: keep masks above tau, take the union.
-# * The crop selector classifies masks out of context in one CLIP batch; compare it per dataset.
 #
 # ## What's next
-# **03 · Open-vocabulary evaluation**: mIoU and foreground IoU, on the samples and on the benchmarks.
+# **03 · CLIP as mask selector**: SAM's proposals vote on this map, giving a semantic map with SAM's
+# boundaries, or a binary map for one class with a threshold tau.
+
+# %% [markdown]
+# ## Appendix (optional): what each map costs
+# A detour for the curious, not needed for notebook 03. It computes the maps of section 2 once more and
+# times each: the text embeddings (once per vocabulary; the package caches them, here they are computed
+# afresh), our defaults, and SegEarth-OV's path without and with its upsampler. The upsampler runs at
+# 224 x 224 per window, so under the full profile on a CPU it is the slow one. Under the tiny profile the
+# models are tiny and random, so these seconds say nothing about the real cost.
+
+# %%
+import time
+
+from rs_helpers.ovss import encode_vocabulary
+
+# section 1's embeddings again, from the cache: the exercises above reused the name `text`
+rows_text = encode_vocabulary(clip, vocab, templates=S["templates"])
+steps = {
+    "text embeddings (not cached)": lambda: encode_vocabulary(clip, vocab, templates=S["templates"], cache=None),
+    "our defaults (no upsampler)": lambda: dense_map(clip, image, vocab, defaults, text=rows_text),
+}
+for name, up in zip(upsampled, (None, upsampler)):
+    steps[name] = lambda up=up: dense_map(clip, image, vocab, segearth, text=rows_text, upsampler=up)
+for name, step in steps.items():
+    start = time.perf_counter()
+    step()
+    print(f"{name:50s} {time.perf_counter() - start:6.2f} s")
