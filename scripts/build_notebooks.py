@@ -1,8 +1,10 @@
 """Build notebooks/NN_name.ipynb from the reviewable sources scripts/notebooks/NN_name.py.
 
-Sources are jupytext "percent" scripts. Two markers are filled in so that every notebook
-carries the same badge and setup cell:
+Sources are jupytext "percent" scripts. Three markers are filled in so that every notebook
+carries the same badge, compute times and setup cell:
   {{BADGE}}     (in a markdown cell)  -> the "Open in Colab" badge for this notebook
+  {{COMPUTE}}   (in a markdown cell)  -> its measured compute times (notebooks/timings.json, made by
+                                         scripts/time_notebooks.py), or "not measured"
   # {{SETUP}}   (a whole code cell)   -> the Colab-aware install cell + profile banner
 The setup cell's code is the template scripts/notebooks/_colab_setup.py (plain Python, tested by
 executing it: tests/teaching/test_colab_cell.py) with the repository URL from pyproject.toml and
@@ -20,6 +22,9 @@ import jupytext
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from rs_helpers.teaching.timings import compute_line, load_timings  # noqa: E402
+
 SOURCES = ROOT / "scripts" / "notebooks"
 OUT = ROOT / "notebooks"
 SETUP_TEMPLATE = SOURCES / "_colab_setup.py"
@@ -58,10 +63,13 @@ def setup_cell() -> str:
 def build(source: Path) -> Path:
     name = source.stem
     nb = jupytext.read(source, fmt="py:percent")
+    timings = load_timings(OUT)
     for index, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{index:03d}"  # stable ids: rebuilding gives the same file
         if cell.cell_type == "markdown" and "{{BADGE}}" in cell.source:
             cell.source = cell.source.replace("{{BADGE}}", badge(name))
+        if cell.cell_type == "markdown" and "{{COMPUTE}}" in cell.source:
+            cell.source = cell.source.replace("{{COMPUTE}}", compute_line(name, timings))
         if cell.cell_type == "code" and cell.source.strip() == "# {{SETUP}}":
             cell.source = setup_cell()
         if cell.cell_type == "code":

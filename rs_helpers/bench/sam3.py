@@ -93,20 +93,10 @@ def bench_vocabulary(n: int) -> str:
 
 
 def random_full_sam3(device):
-    """The full SAM 3 architecture (``Sam3Config()`` defaults) with seeded random weights, float32,
-    and a processor of the real settings (1008 px, mean and std 0.5, the CLIP tokenizer)."""
-    from transformers import Sam3Config, Sam3ImageProcessor, Sam3Model, Sam3Processor
+    """The full SAM 3 architecture (``Sam3Config()`` defaults) with seeded random weights, float32."""
+    from rs_helpers.models.sam3 import random_sam3
 
-    from rs_helpers.models.sam3 import Sam3Bundle, build_clip_tokenizer
-    from rs_helpers.profile import TINY_SEED, seeded
-
-    with seeded(TINY_SEED), torch.device(device):
-        model = Sam3Model(Sam3Config())
-    model = model.to(device=device, dtype=torch.float32).eval()
-    processor = Sam3Processor(image_processor=Sam3ImageProcessor(), tokenizer=build_clip_tokenizer())
-    size = model.config.vision_config.backbone_config.image_size
-    size = int(size[0] if isinstance(size, (list, tuple)) else size)
-    return Sam3Bundle(model, processor, torch.device(device), torch.float32, "Sam3Config() random", False, size)
+    return random_sam3(device, torch.float32)
 
 
 def load_bench_sam3(config: Sam3BenchConfig):

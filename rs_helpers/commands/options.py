@@ -13,12 +13,15 @@ import warnings
 
 from rs_helpers.errors import BadInputError
 from rs_helpers.geo.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+from rs_helpers.profile import PROFILES
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
     """Options every model-using command shares."""
-    parser.add_argument("--profile", choices=["full", "tiny"], default=None,
-                        help="full: real weights (default, or $RS_HELPERS_PROFILE); tiny: random tiny models")
+    parser.add_argument("--profile", choices=list(PROFILES), default=None,
+                        help="full: real weights (default, or $RS_HELPERS_PROFILE); classroom: real weights too "
+                             "(it picks smaller settings in the notebooks; here the options do); tiny: random "
+                             "tiny models")
     parser.add_argument("--device", default=None, type=device_name,
                         help="cuda, cuda:N, mps or cpu (default: best available)")
 

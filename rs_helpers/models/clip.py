@@ -19,7 +19,7 @@ from rs_helpers.models.checkpoints import (
     load_weights_file,
     offline_message,
 )
-from rs_helpers.profile import TINY_SEED, announce_tiny, get_profile, seeded
+from rs_helpers.profile import TINY_SEED, announce_tiny, get_profile, random_weights, seeded
 
 DEFAULT_CLIP = "ViT-B-16"
 DEFAULT_CLIP_PRETRAINED = "openai"
@@ -91,6 +91,11 @@ def load_clip(name: str = DEFAULT_CLIP, pretrained: str | None = DEFAULT_CLIP_PR
         elif pretrained:
             _check_clip_tag(name, pretrained)
     local_file = bool(pretrained) and _is_file(pretrained)
+    if name != TINY_CLIP_NAME and not local_file and random_weights(profile):
+        from rs_helpers.models.random_weights import random_clip
+
+        model, preprocess, tokenizer = random_clip(name, device, quick_gelu=clip_quick_gelu(name, pretrained))
+        return ClipModel(model=model, preprocess=preprocess, tokenizer=tokenizer, name=name, pretrained=None)
     clip_cache = cache_dir() / "open_clip"
     if pretrained and not local_file and not _clip_cached(name, pretrained, clip_cache):
         from rs_helpers.models.checkpoints import check_cache_folder

@@ -10,7 +10,7 @@ import torch
 from rs_helpers.device import pick_device, pick_dtype
 from rs_helpers.errors import BadInputError, WeightsUnavailableError
 from rs_helpers.models.checkpoints import host_reachable, offline_message
-from rs_helpers.profile import TINY_SEED, announce_tiny, get_profile
+from rs_helpers.profile import TINY_SEED, announce_tiny, get_profile, random_weights
 
 DEFAULT_QWEN = "Qwen/Qwen3-VL-2B-Instruct"
 
@@ -45,6 +45,10 @@ def load_qwen(model_id: str = DEFAULT_QWEN, profile: str | None = None,
         model_id = "tiny-qwen3-vl"
         if dtype is not None:  # like a real load in bf16: exercises the same half-precision paths
             model = model.to(dtype)
+    elif not local.is_dir() and random_weights(profile):
+        from rs_helpers.models.random_weights import random_qwen
+
+        model, processor = random_qwen(model_id, dtype=dtype or pick_dtype(device))
     else:
         if not local.is_dir() and not _qwen_cached(model_id) and not host_reachable("huggingface.co"):
             raise WeightsUnavailableError(_qwen_offline(model_id, OSError("offline")))

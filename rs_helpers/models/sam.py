@@ -1,10 +1,12 @@
 """Build every model the suite uses, with real weights or as tiny random stand-ins.
 
 One public function per model: :func:`load_sam`, :func:`load_clip`, :func:`load_qwen`.
-Each takes ``profile`` ("full" or "tiny", default ``$RS_HELPERS_PROFILE`` or full) and goes
+Each takes ``profile`` ("full", "classroom" or "tiny", default ``$RS_HELPERS_PROFILE`` or full) and goes
 through the same code for real and tiny weights: the architecture is built, then a
 checkpoint (downloaded, cached, a local file, or one a test wrote) is loaded into it.
-Tiny models are seeded, small and meaningless; loading one prints a loud warning.
+Tiny models are seeded, small and meaningless; loading one prints a loud warning. A timing run
+(``$RS_HELPERS_RANDOM_WEIGHTS=1``) builds the real architectures with random weights instead
+(:mod:`rs_helpers.models.random_weights`), as loudly.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from rs_helpers.models.checkpoints import (
     first_line,
     load_weights_file,
 )
-from rs_helpers.profile import TINY_SEED, announce_tiny, get_profile, seeded
+from rs_helpers.profile import TINY_SEED, announce_tiny, get_profile, random_weights, seeded
 
 SAM_VARIANTS = ("vit_b", "vit_l", "vit_h")
 DEFAULT_SAM = "vit_l"
@@ -101,6 +103,10 @@ def load_sam(variant: str = DEFAULT_SAM, checkpoint: str | Path | None = None,
         variant = "tiny"
     if variant != "tiny" and variant not in SAM_VARIANTS:
         raise BadInputError(f"unknown SAM variant {variant!r}; choose one of {', '.join(SAM_VARIANTS)}")
+    if variant != "tiny" and checkpoint is None and random_weights(profile):
+        from rs_helpers.models.random_weights import random_sam
+
+        return random_sam(variant).eval().to(pick_device(device))
     state = None
     if checkpoint is None and variant != "tiny":
         checkpoint = fetch(SAM_CHECKPOINTS[variant])  # before building: offline fails at once

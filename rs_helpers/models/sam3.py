@@ -27,7 +27,7 @@ import torch
 from rs_helpers.device import pick_device, pick_dtype
 from rs_helpers.errors import BadInputError, WeightsUnavailableError
 from rs_helpers.models.checkpoints import first_line, host_reachable
-from rs_helpers.profile import TINY_SEED, announce_tiny, get_profile, seeded
+from rs_helpers.profile import TINY_SEED, announce_random, announce_tiny, get_profile, random_weights, seeded
 
 DEFAULT_SAM3 = "facebook/sam3"
 GATED = {DEFAULT_SAM3}  # hub ids that need an accepted licence and a token
@@ -81,6 +81,8 @@ def load_sam3(model_id: str = DEFAULT_SAM3, profile: str | None = None,
         dtype = dtype or torch.float32
         model = model.to(device=device, dtype=dtype).eval()
         return Sam3Bundle(model, processor, device, dtype, TINY_SAM3_ID, True, _input_size(model))
+    if not local.is_dir() and random_weights(profile):
+        return random_sam3(device, dtype or pick_dtype(device))
     dtype = dtype or pick_dtype(device)
     if local.is_dir():
         if not (local / "config.json").is_file():
@@ -295,3 +297,18 @@ def build_tiny_sam3(seed: int = TINY_SEED):
         model = Sam3Model(tiny_sam3_config())
         _liven_tiny_sam3(model)
     return model.eval(), processor
+
+
+def random_sam3(device, dtype: torch.dtype = torch.float32):
+    """The full SAM 3 architecture (``Sam3Config()`` defaults: 1008 px, 200 queries), seeded random
+    weights in ``dtype``, with SAM 3's image processor and a CLIP tokenizer built offline."""
+    from transformers import Sam3Config, Sam3ImageProcessor, Sam3Model, Sam3Processor
+
+    announce_random("SAM 3 (Sam3Config())")
+    with seeded(TINY_SEED), torch.device(device):
+        model = Sam3Model(Sam3Config())
+    model = model.to(device=device, dtype=dtype).eval()
+    processor = Sam3Processor(image_processor=Sam3ImageProcessor(), tokenizer=build_clip_tokenizer())
+    size = model.config.vision_config.backbone_config.image_size
+    size = int(size[0] if isinstance(size, (list, tuple)) else size)
+    return Sam3Bundle(model, processor, torch.device(device), dtype, "Sam3Config() random", False, size)

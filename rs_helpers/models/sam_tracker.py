@@ -31,7 +31,7 @@ from rs_helpers.device import pick_device, pick_dtype
 from rs_helpers.errors import BadInputError, WeightsUnavailableError
 from rs_helpers.models.checkpoints import first_line
 from rs_helpers.models.sam3 import DEFAULT_SAM3, _input_size, _reason, check_hub_access, sam3_status, sam3_unavailable
-from rs_helpers.profile import TINY_SEED, announce_tiny, get_profile, seeded
+from rs_helpers.profile import TINY_SEED, announce_tiny, get_profile, random_weights, seeded
 
 KINDS = ("sam2", "sam3")
 DEFAULT_SAM2 = "facebook/sam2.1-hiera-large"
@@ -109,6 +109,9 @@ def load_click_segmenter(kind: str, model_id: str | None = None, profile: str | 
         dtype = dtype or torch.float32
         model = model.to(device=device, dtype=dtype).eval()
         return ClickSegmenter(model, processor, device, dtype, TINY_IDS[kind], True, kind)
+    if not local.is_dir() and random_weights(profile):
+        raise BadInputError(f"a timing run with random weights builds SAM, CLIP, Qwen-VL and SAM 3, not "
+                            f"{NAMES[kind]}; unset RS_HELPERS_RANDOM_WEIGHTS or pass a saved model folder")
     dtype = dtype or pick_dtype(device)
     if local.is_dir():
         _check_folder(kind, local)

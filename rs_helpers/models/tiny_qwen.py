@@ -96,30 +96,31 @@ def build_tiny_tokenizer():
     return tokenizer
 
 
-def build_tiny_processor():
+def build_tiny_processor(pixels: tuple[int, int] = (TINY_MIN_PIXELS, TINY_MAX_PIXELS)):
     """``Qwen3VLProcessor`` around the tiny tokenizer, with Qwen3-VL's image and video settings
-    (patch 16, merge 2, temporal patch 2, mean/std 0.5) but few pixels per image."""
+    (patch 16, merge 2, temporal patch 2, mean/std 0.5); ``pixels``: (min, max) pixels per image,
+    by default few (the random full-size model of a timing run passes the real limits)."""
     from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor
     from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
 
-    size = {"shortest_edge": TINY_MIN_PIXELS, "longest_edge": TINY_MAX_PIXELS}
+    size = {"shortest_edge": pixels[0], "longest_edge": pixels[1]}
     common = dict(patch_size=16, temporal_patch_size=2, merge_size=2,
                   image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
     image_processor = Qwen2VLImageProcessor(size=size, **common)
-    video_processor = Qwen3VLVideoProcessor(size={"shortest_edge": TINY_MIN_PIXELS,
-                                                  "longest_edge": 4 * TINY_MAX_PIXELS}, **common)
+    video_processor = Qwen3VLVideoProcessor(size={"shortest_edge": pixels[0],
+                                                  "longest_edge": 4 * pixels[1]}, **common)
     return Qwen3VLProcessor(image_processor=image_processor, tokenizer=build_tiny_tokenizer(),
                             video_processor=video_processor, chat_template=QWEN3_VL_CHAT_TEMPLATE)
 
 
-def _rope_kwargs() -> dict:
+def rope_kwargs(section=MROPE_SECTION, theta: float = ROPE_THETA) -> dict:
     """M-RoPE settings, spelled for transformers 5 (rope_parameters) or 4.5x (rope_scaling)."""
     from transformers import Qwen3VLTextConfig
 
-    rope = {"rope_type": "default", "mrope_section": MROPE_SECTION, "mrope_interleaved": True}
+    rope = {"rope_type": "default", "mrope_section": list(section), "mrope_interleaved": True}
     if "rope_parameters" in getattr(Qwen3VLTextConfig, "__dataclass_fields__", {}):
-        return {"rope_parameters": {**rope, "rope_theta": ROPE_THETA}}
-    return {"rope_theta": ROPE_THETA, "rope_scaling": rope}
+        return {"rope_parameters": {**rope, "rope_theta": theta}}
+    return {"rope_theta": theta, "rope_scaling": rope}
 
 
 def tiny_qwen_config(tokenizer):
@@ -135,7 +136,7 @@ def tiny_qwen_config(tokenizer):
         text_config=dict(
             vocab_size=vocab_size, hidden_size=text_hidden, intermediate_size=2 * text_hidden,
             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=head_dim,
-            max_position_embeddings=4096, hidden_act="silu", rms_norm_eps=1e-6, **_rope_kwargs(),
+            max_position_embeddings=4096, hidden_act="silu", rms_norm_eps=1e-6, **rope_kwargs(),
             bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"),
             pad_token_id=ids("<|endoftext|>"), tie_word_embeddings=True,
         ),

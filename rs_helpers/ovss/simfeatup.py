@@ -39,7 +39,7 @@ from rs_helpers.models.checkpoints import (
     load_weights_file,
     offline_message,
 )
-from rs_helpers.profile import TINY_SEED, announce_tiny, get_profile, seeded
+from rs_helpers.profile import TINY_SEED, announce_random, announce_tiny, get_profile, random_weights, seeded
 
 DEFAULT_CHUNK_ROWS = 32
 STEPS = 4  # 2 ** 4 = 16: one ViT-B/16 patch back to pixels
@@ -184,6 +184,11 @@ def load_simfeatup(feat_dim: int = 512, checkpoint: str | Path | None = None, pr
     device = pick_device(device)
     if checkpoint is None and get_profile(profile) == "tiny":
         announce_tiny(f"SimFeatUp upsampler ({feat_dim} features)")
+        with seeded(TINY_SEED):
+            model = SimFeatUp(feat_dim)
+        return model.eval().to(device)
+    if checkpoint is None and random_weights(profile):
+        announce_random(f"SimFeatUp upsampler ({feat_dim} features)")
         with seeded(TINY_SEED):
             model = SimFeatUp(feat_dim)
         return model.eval().to(device)

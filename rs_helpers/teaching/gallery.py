@@ -33,12 +33,13 @@ def run_record() -> dict:
     import torch
 
     from rs_helpers.device import pick_device
-    from rs_helpers.profile import get_profile
+    from rs_helpers.profile import get_profile, random_weights
 
     device = pick_device(None)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     return {"profile": get_profile(), "device": f"{device} ({name})", "torch": torch.__version__,
-            "python": platform.python_version(), "date": datetime.date.today().isoformat()}
+            "python": platform.python_version(), "date": datetime.date.today().isoformat(),
+            "random_weights": random_weights()}
 
 
 @dataclass
@@ -83,6 +84,8 @@ def build_gallery(executed: Path, out: Path, allow_tiny: bool = False, overwrite
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         run = dict(nb.metadata.get(META_KEY, {}))
+        if run.get("random_weights") and not allow_tiny:
+            raise BadInputError(f"{path} ran with random weights (a timing run): its figures are meaningless")
         if run.get("profile") != "full" and not allow_tiny:
             what = f"the {run['profile']} profile" if run.get("profile") else "no recorded profile (not from make demo)"
             raise BadInputError(f"{path} ran under {what}: only full-profile runs make the gallery (tiny output "

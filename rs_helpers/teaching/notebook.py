@@ -37,13 +37,22 @@ def setup_notebook(profile: str | None = None) -> str:
     return active
 
 
-def pick(full: dict, tiny: dict | None = None, profile: str | None = None) -> dict:
-    """The settings for the active profile: ``tiny`` overrides ``full`` key by key under the
-    tiny profile, so the settings cell shows the real defaults next to the cheap CI ones."""
+def pick(full: dict, tiny: dict | None = None, profile: str | None = None,
+         classroom: dict | None = None) -> dict:
+    """The settings for the active profile: ``classroom`` or ``tiny`` overrides ``full`` key by
+    key under its profile, so the settings cell shows the paper's defaults next to the cheaper
+    ones. A key the override names must exist in ``full`` (a typo would otherwise go unseen)."""
+    from rs_helpers.errors import BadInputError
+
     settings = dict(full)
     settings["profile"] = get_profile(profile)
-    if settings["profile"] == "tiny" and tiny:
-        settings.update(tiny)
+    for name, override in (("classroom", classroom), ("tiny", tiny)):
+        unknown = sorted(set(override or ()) - set(full))
+        if unknown:
+            raise BadInputError(f"pick(): {name} sets {', '.join(unknown)}, which full= does not have")
+    override = {"classroom": classroom, "tiny": tiny}.get(settings["profile"])
+    if override:
+        settings.update(override)
     return settings
 
 

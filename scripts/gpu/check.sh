@@ -8,6 +8,9 @@
 #   compile    rs-seg bench --compile (torch.compile on the decoder)
 #   sam3       rs-seg bench --method sam3: SAM 3 (full architecture, random weights), 16 classes, batched
 #              prompts vs one prompt at a time (SegEarth-OV3's loop) vs a whole forward per prompt
+#   notebooks  scripts/time_notebooks.py --profile full: each notebook's compute time (random weights)
+#              into $OUT/timings.json; here: python scripts/time_notebooks.py --merge FILE (needs the
+#              notebook wheels: GPU_WHEELS=notebooks scripts/gpu/fetch_wheels.sh)
 # Each stage has its own time limit, so one slow stage cannot eat the others. Everything goes
 # to $OUT (default ./gpu_out), in at most 6 files (the device tool returns 8): summary.txt with
 # the figures for the README, logs.txt with every stage's whole output, and one JSON per bench.
@@ -31,12 +34,14 @@ fi
 if [ "${GPU_CHECK_QUICK:-0}" = 1 ]; then
   SIZE=(--profile tiny)
   SAM3=(--profile tiny)
+  NOTEBOOKS=(--profile classroom 00_setup_and_data)
 else
+  NOTEBOOKS=(--profile full)
   SAM3=(--random-weights --profile full --size 1008)
   SIZE=(--sam vit_l --points-per-side 29 --size 1024 --random-weights)
 fi
 # seconds per stage: the default stages end within 510 s, inside one 600 s device call
-declare -A LIMIT=([tests]=100 [proposals]=230 [pipeline]=180 [compile]=150 [sam3]=200)
+declare -A LIMIT=([tests]=100 [proposals]=230 [pipeline]=180 [compile]=150 [sam3]=200 [notebooks]=560)
 SUMMARY=$OUT/summary.txt
 : >"$SUMMARY"
 note() { echo "$*" | tee -a "$SUMMARY"; }
@@ -58,7 +63,7 @@ run_stage() {  # name, seconds, command...
   local rc=$?
   { echo "== $name: $*"; cat "$log"; } >>"$LOGS"
   note "-- $name: exit $rc in $((SECONDS - start)) s$([ $rc = 124 ] && echo " (stopped at its ${limit} s limit)")"
-  grep -E "^(stage|sam |post|clip|select|total|peak|proposals:|pipeline:|model run|realistic|path|per-prompt|SegEarth-OV3 loop|batched|checks|sam3)|passed|failed|skipped" \
+  grep -E "^(stage|sam |post|clip|select|total|peak|proposals:|pipeline:|model run|realistic|path|per-prompt|SegEarth-OV3 loop|batched|checks|sam3|timing|  [0-9][0-9]_)|passed|failed|skipped" \
     "$log" | tail -n 25 | tee -a "$SUMMARY"
   rm -f "$log"
 }
@@ -75,6 +80,8 @@ for stage in $STAGES; do
                "${SIZE[@]}" --out "$OUT/bench_compile.json" ;;
     sam3) run_stage sam3 "${LIMIT[sam3]}" "$PY" -m rs_helpers bench --method sam3 --device "$DEVICE" "${SAM3[@]}" \
             --classes 16 --repeat 2 --out "$OUT/bench_sam3.json" ;;
+    notebooks) run_stage notebooks "${LIMIT[notebooks]}" "$PY" scripts/time_notebooks.py "${NOTEBOOKS[@]}" \
+                 --out "$OUT/timings.json" --overwrite ;;
     *) note "unknown stage: $stage"; exit 2 ;;
   esac
 done

@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-python3}
 mkdir -p "${WHEELS:-.whl}"
-grep -v '^\s*#' scripts/gpu/wheels.txt | grep -v '^\s*$' | xargs "$PY" -m pip download --quiet --no-deps \
+# GPU_WHEELS=notebooks adds the notebook runner (check.sh's 'notebooks' stage; ~6 MB more)
+LISTS=(scripts/gpu/wheels.txt)
+[ "${GPU_WHEELS:-}" = notebooks ] && LISTS+=(scripts/gpu/wheels-notebooks.txt)
+cat "${LISTS[@]}" | grep -v '^\s*#' | grep -v '^\s*$' | xargs "$PY" -m pip download --quiet --no-deps \
   --only-binary=:all: --python-version "${PYVER:-3.12}" --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64 \
   --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d "${WHEELS:-.whl}"

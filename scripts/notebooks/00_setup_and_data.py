@@ -10,6 +10,8 @@
 # **Prerequisites.** Python and NumPy basics. No GPU needed.
 #
 # **Time.** About 10 minutes, plus 20 for the two exercises.
+#
+# {{COMPUTE}}
 
 # %%
 # {{SETUP}}
@@ -37,13 +39,17 @@ from rs_helpers.models import format_checks, run_checks
 print(format_checks(run_checks()))
 
 # %% [markdown]
-# ## 2. Two profiles: full and tiny
-# * **full** (default): SAM, CLIP and Qwen-VL with their real pretrained weights.
+# ## 2. Three profiles: full, classroom and tiny
+# * **full** (default): SAM, CLIP and Qwen-VL with their real pretrained weights and the paper's
+#   settings (SAM ViT-L, a 29 x 29 grid of prompts, images up to 1024 px). Best on a GPU.
+# * **classroom**: the same real weights with laptop-sized settings: SAM ViT-B, a 16 x 16 grid, 512 px,
+#   fewer samples and queries. Results are real but a little coarser; each notebook's settings cell shows
+#   both, and its header the measured compute time.
 # * **tiny**: the same architectures, tiny and *randomly initialised*. They run in seconds on a CPU
 #   with no downloads, so CI can execute every notebook. **Their masks and labels are meaningless.**
 #
-# Choose with `RS_HELPERS_PROFILE=tiny` (environment) or `--profile tiny` (command line). The banner
-# printed by the setup cell tells you which one is active.
+# Choose with `PROFILE = ...` in the setup cell, `RS_HELPERS_PROFILE=classroom` (environment) or
+# `--profile classroom` (command line). The banner printed by the setup cell tells you which one is active.
 
 # %%
 from rs_helpers.profile import get_profile

@@ -13,6 +13,8 @@
 # **Time.** About 15 minutes (plus model download the first time under the full profile), plus 35 for the
 # four exercises.
 #
+# {{COMPUTE}}
+#
 # This is stage 1 of the open-vocabulary pipeline of the method (SAM proposals + CLIP selection,
 # see [`docs/method.md`](../docs/method.md)): SAM cuts the image into regions without knowing any
 # class names; CLIP names them in notebooks 02 and 03. An optional appendix at the end measures where the
@@ -32,6 +34,8 @@ from rs_helpers.teaching import pick
 S = pick(
     full=dict(sam="vit_l", sample="dubai_tile2_part001", points_per_side=29, threshold_grid=8,
               grids=[8, 16, 29], device=None),
+    # classroom: real weights, laptop-sized settings (SAM ViT-B, 16 x 16 grid, 512 px)
+    classroom=dict(sam="vit_b", points_per_side=16, grids=[8, 12, 16]),
     tiny=dict(points_per_side=4, threshold_grid=3, grids=[2, 3, 4]),
 )
 S

@@ -15,6 +15,8 @@
 # **Time.** About 10 minutes (plus the CLIP download the first time under the full profile), plus 20 for the
 # two exercises.
 #
+# {{COMPUTE}}
+#
 # Stage 2 of the contrastive branch of the method (see [`docs/method.md`](../docs/method.md)): nothing is
 # trained. Notebook 01 cut the image into class-agnostic SAM proposals; here CLIP gives every pixel a score
 # for each class name, the *dense CLIP map*. Notebook 03 then lets each SAM proposal vote on this map
@@ -33,6 +35,8 @@ from rs_helpers.teaching import pick
 S = pick(
     full=dict(clip="ViT-B-16", sample="dubai_tile2_part001", templates="imagenet80", max_side=1024, long_side=448,
               device=None),
+    # classroom: real weights, laptop-sized settings (SAM ViT-B, 16 x 16 grid, 512 px)
+    classroom=dict(templates="short", max_side=512),
     # long_side: the SegEarth-OV map of section 2 (448 there); 224 keeps the random upsampler to one window
     tiny=dict(templates="single", max_side=256, long_side=224),
 )

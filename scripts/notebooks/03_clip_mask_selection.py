@@ -13,6 +13,8 @@
 # **Time.** About 10 minutes (longer under the full profile on a CPU: SAM prompts a grid on two images, one
 # of them twice), plus 20 for the two exercises.
 #
+# {{COMPUTE}}
+#
 # Stage 3 of the contrastive branch of the method, selection (see [`docs/method.md`](../docs/method.md)):
 # nothing is trained. SAM says *where* the regions are (its grid proposals, notebook 01), CLIP's dense map
 # says *what* each pixel is (notebook 02); here each SAM mask takes its name from the map. The notebook
@@ -31,6 +33,8 @@ from rs_helpers.teaching import pick
 S = pick(
     full=dict(sam="vit_l", clip="ViT-B-16", sample="dubai_tile2_part001", binary_sample="atlanta_buildings",
               points_per_side=29, templates="imagenet80", max_side=1024, device=None),
+    # classroom: real weights, laptop-sized settings (SAM ViT-B, 16 x 16 grid, 512 px)
+    classroom=dict(sam="vit_b", points_per_side=16, templates="short", max_side=512),
     tiny=dict(points_per_side=4, templates="single", max_side=256),
 )
 S

@@ -12,6 +12,8 @@
 #
 # **Time.** About 20 minutes (longer under the full profile on a CPU: every sample goes through SAM, and
 # SegEarth-OV's upsampler is slow without a GPU), plus 30 for the three exercises.
+#
+# {{COMPUTE}}
 
 # %%
 # {{SETUP}}
@@ -26,6 +28,10 @@ S = pick(
     full=dict(sam="vit_l", clip="ViT-B-16", points_per_side=29, templates="imagenet80", max_side=1024,
               samples=None, device=None,  # samples=None: all 13
               as_loveda=["chesapeake_0", "chesapeake_2", "chesapeake_tile"], long_side=448),
+    # classroom: real weights, laptop-sized settings (SAM ViT-B, 16 x 16 grid, 512 px)
+    classroom=dict(sam="vit_b", points_per_side=16, templates="short", max_side=512,
+                   samples=["dubai_tile2_part001", "dubai_tile3_part002", "atlanta_buildings", "chesapeake_0",
+                            "chesapeake_2", "chesapeake_tile"]),
     # long_side 224 (the protocols say 448): one CLIP window per image keeps the random upsampler fast
     tiny=dict(points_per_side=3, templates="single", max_side=256,
               samples=["chesapeake_0", "chesapeake_2", "atlanta_buildings"],

@@ -12,6 +12,8 @@
 # An OpenAI API key is optional: without one the notebook replays stored answers.
 #
 # **Time.** About 20 minutes (a few cents of API use with a key), plus 15 for the three exercises.
+#
+# {{COMPUTE}}
 
 # %%
 # {{SETUP}}
@@ -25,6 +27,8 @@ from rs_helpers.teaching import pick
 
 S = pick(
     full=dict(openai_model="gpt-5", n_clicks=6, sam="vit_l", queries=21, example=1, figure_size=5),
+    # classroom: real weights, laptop-sized settings (SAM ViT-B, 16 x 16 grid, 512 px)
+    classroom=dict(sam="vit_b", queries=6),
     tiny=dict(queries=3, figure_size=4),
 )
 S

@@ -12,6 +12,8 @@
 #
 # **Time.** About 20 minutes, plus 15 for the three exercises. The full model is a ~4.5 GB
 # download and wants a GPU (a Colab T4 is enough); on a CPU each answer takes a minute or more.
+#
+# {{COMPUTE}}
 
 # %%
 # {{SETUP}}
@@ -25,6 +27,8 @@ from rs_helpers.teaching import pick
 S = pick(
     full=dict(model_id="Qwen/Qwen3-VL-2B-Instruct", max_new_tokens=256, max_pixels=1024 * 1024,
               n_clicks=6, sam="vit_l", queries=21, example=1, figure_size=5),
+    # classroom: real weights, laptop-sized settings (SAM ViT-B, 16 x 16 grid, 512 px)
+    classroom=dict(sam="vit_b", queries=3, max_new_tokens=128, max_pixels=512 * 512),
     tiny=dict(max_new_tokens=12, max_pixels=128 * 128, queries=2),
 )
 S

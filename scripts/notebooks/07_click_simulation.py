@@ -14,6 +14,8 @@
 # **Time.** About 10 minutes to read and run on a CPU under the tiny profile, plus 10 for the two
 # exercises. With real weights, the click simulation takes seconds per sample on a GPU (minutes on a CPU).
 #
+# {{COMPUTE}}
+#
 # Training data for the generative branch of the method (see [`docs/method.md`](../docs/method.md),
 # "Click simulation"): in notebooks 05 and 06 a vision-language model writes click prompts for a frozen
 # SAM. To tune that model (notebook 08) we need target answers, the clicks SAM needs for each training
@@ -35,6 +37,10 @@ from rs_helpers.teaching import pick
 S = pick(
     full=dict(sam="vit_l", n_clicks=6, example="wv_1m_2014-m_3708035_ne_17_1-2_field_largest",
               sample_ids=None, holdout=0.3, work_dir="runs/07_clicks", figure_size=3.2),
+    # classroom: real weights, laptop-sized settings (SAM ViT-B, 16 x 16 grid, 512 px)
+    classroom=dict(sam="vit_b", sample_ids=["dubai_tile2_part001_building_centre", "dubai_tile3_part002_water_largest", "atlanta_sn4_building_centre",
+                               "wv_1m_2014-m_3708035_ne_17_1-2_road", "wv_1m_2014-m_3708035_ne_17_1-2_field_largest",
+                               "wv_1m_2014-m_3708035_ne_17_1-0_forest"]),
     tiny=dict(sample_ids=["wv_1m_2014-m_3708035_ne_17_1-2_road", "wv_1m_2014-m_3708035_ne_17_1-2_field_largest",
                           "wv_1m_2014-m_3708035_ne_17_1-0_forest"],
               holdout=0.5, work_dir=None),

@@ -14,6 +14,8 @@
 # **Time.** About 10 minutes to read and run on a CPU under the tiny profile, plus 10 for the two
 # exercises. With real weights, training needs a GPU.
 #
+# {{COMPUTE}}
+#
 # The last step of the generative branch of the method (see [`docs/method.md`](../docs/method.md), the
 # LoRA-tuned click writer): Qwen3-VL learns to write the clicks that notebook 07 simulated. SAM stays
 # frozen, and so do the vision tower and every base weight: only small low-rank adapters on the language
@@ -37,6 +39,12 @@ S = pick(
     full=dict(sam="vit_l", n_clicks=6, sample_ids=None, holdout=0.3, base="Qwen/Qwen3-VL-2B-Instruct", rank=32,
               alpha=64, dropout=0.05, epochs=3, lr=1e-4, grad_accum=8, max_steps=None, logging_steps=5,
               save_steps=100, max_pixels=1024 * 1024, max_new_tokens=256, work_dir="runs/08_lora"),
+    # classroom: real weights, laptop-sized settings (SAM ViT-B, 16 x 16 grid, 512 px)
+    classroom=dict(sam="vit_b", sample_ids=["dubai_tile2_part001_building_centre", "dubai_tile3_part002_water_largest", "atlanta_sn4_building_centre",
+                               "wv_1m_2014-m_3708035_ne_17_1-2_road", "wv_1m_2014-m_3708035_ne_17_1-2_field_largest",
+                               "wv_1m_2014-m_3708035_ne_17_1-0_forest"],
+                   rank=8, alpha=16, grad_accum=1, max_steps=6, logging_steps=1, save_steps=3, max_pixels=256 * 256,
+                   max_new_tokens=128),
     tiny=dict(sample_ids=["wv_1m_2014-m_3708035_ne_17_1-2_road", "wv_1m_2014-m_3708035_ne_17_1-2_field_largest",
                           "wv_1m_2014-m_3708035_ne_17_1-0_forest"],
               holdout=0.5, rank=4, alpha=8, lr=1e-3, grad_accum=1, max_steps=4, logging_steps=1, save_steps=2,

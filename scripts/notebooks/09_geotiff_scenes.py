@@ -16,6 +16,8 @@
 #
 # **Time.** About 15 minutes to read; a few minutes of compute with real models on a GPU
 # (under a minute on the CPU with the tiny profile).
+#
+# {{COMPUTE}}
 
 # %%
 # {{SETUP}}
@@ -39,6 +41,8 @@ S = pick(
               atlanta_tile=512, atlanta_overlap=124, atlanta_plain_tile=450, chesapeake_tile=192,
               chesapeake_overlap=124,
               seam_with_models=True, simplify=1.0, min_area=20.0, figure_size=5),
+    # classroom: real weights, laptop-sized settings (SAM ViT-B, 16 x 16 grid, 512 px)
+    classroom=dict(sam="vit_b", points_per_side=16),
     tiny=dict(points_per_side=4, points_per_batch=16, seam_with_models=False, figure_size=4),
 )
 S

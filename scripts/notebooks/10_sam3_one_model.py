@@ -18,6 +18,8 @@
 # **Time.** About 25 minutes to read and 15 for the exercises. With real weights on a GPU the models run in
 # a few minutes; the first run also downloads SAM 3 (about 3.5 GB) besides SAM and CLIP. Under the tiny
 # profile everything runs in well under a minute on a CPU.
+#
+# {{COMPUTE}}
 
 # %%
 # {{SETUP}}
@@ -40,6 +42,9 @@ S = pick(
               roads="vegas_roads", small_objects="atlanta_buildings",
               absent=["airplane", "ship", "swimming pool"], confidence=0.5, prob_thd=0.3, prompt_batch=8,
               device=None),
+    # classroom: real weights, laptop-sized settings (SAM ViT-B, 16 x 16 grid, 512 px)
+    classroom=dict(sam="vit_b", points_per_side=16, templates="short", max_side=512,
+                   samples=["dubai_tile2_part001", "atlanta_buildings"]),
     # clip_long_side 224 (SegEarth-OV reads 448): one CLIP window per image keeps the random upsampler fast
     tiny=dict(points_per_side=4, templates="single", max_side=256, clip_long_side=224,
               samples=["dubai_tile2_part001", "atlanta_buildings"], absent=["airplane"], prompt_batch=4),

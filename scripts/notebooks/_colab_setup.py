@@ -1,6 +1,6 @@
 # Setup: run this cell first. On Google Colab it installs the suite (Colab's own torch is kept);
 # on your own machine it installs nothing.
-PROFILE = "full"  # or "tiny": tiny random models, seconds per notebook, MEANINGLESS results
+PROFILE = "full"  # "classroom": real weights, smaller settings (CPU-friendly); "tiny": random models, MEANINGLESS
 USE_DRIVE_CACHE = False  # Colab only: True keeps downloaded weights on your Google Drive for later sessions
 
 import os, subprocess, sys
@@ -57,12 +57,14 @@ if "google.colab" in sys.modules:
     if SUITE_DIR not in sys.path:
         sys.path.insert(0, SUITE_DIR)  # the editable install is seen by new kernels only
     os.chdir(os.path.join(SUITE_DIR, "notebooks"))
-    if os.environ["RS_HELPERS_PROFILE"] == "full":
+    if os.environ["RS_HELPERS_PROFILE"] in ("full", "classroom"):
         import torch
 
         if not torch.cuda.is_available():
-            print("No GPU: pick one under Runtime > Change runtime type (e.g. T4 GPU), then run this cell again.")
-        print("The first run downloads the weights once: SAM ViT-L 1.2 GB and CLIP ViT-B/16 0.6 GB (about 1-2 min),",
+            print("No GPU: pick one under Runtime > Change runtime type (e.g. T4 GPU), then run this cell again",
+                  "(or keep the CPU with PROFILE = 'classroom': each notebook's header says how long it takes).")
+        sam = "SAM ViT-L 1.2 GB" if os.environ["RS_HELPERS_PROFILE"] == "full" else "SAM ViT-B 0.4 GB"
+        print(f"The first run downloads the weights once: {sam} and CLIP ViT-B/16 0.6 GB (about 1-2 min),",
               "Qwen3-VL-2B 4 GB in notebooks 06 and 08 and SAM 3 about 3.4 GB in notebook 10 (gated: accept its licence",
               "first; about 2-4 min each); estimates, at Colab's usual speeds.")
         if not USE_DRIVE_CACHE:

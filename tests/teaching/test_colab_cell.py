@@ -187,6 +187,11 @@ def test_profile_switch_sets_the_environment(bare_repo, monkeypatch, tmp_path, c
     run_cell(PROFILE="tiny")
     assert os.environ["RS_HELPERS_PROFILE"] == "tiny"
     assert "1.2 GB" not in capsys.readouterr().out, "nothing to download under the tiny profile"
+    monkeypatch.delenv("RS_HELPERS_PROFILE")  # a new kernel: nothing set outside
+    run_cell(PROFILE="classroom")
+    assert os.environ["RS_HELPERS_PROFILE"] == "classroom"
+    out = capsys.readouterr().out
+    assert "SAM ViT-B 0.4 GB" in out and "1.2 GB" not in out, "classroom downloads the smaller SAM"
 
 
 # --------------------------------------------------------------------------- elsewhere
@@ -214,7 +219,7 @@ def test_outside_colab_the_cell_installs_nothing(monkeypatch, tmp_path):
 
 def test_every_notebook_runs_the_generated_cell():
     cell = build_notebooks.setup_cell()
-    assert '\nPROFILE = "full"  # or "tiny"' in "\n" + cell and "\nUSE_DRIVE_CACHE = False" in cell
+    assert '\nPROFILE = "full"  # "classroom"' in "\n" + cell and "\nUSE_DRIVE_CACHE = False" in cell
     for path in NOTEBOOKS:
         code = [_text(c) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
         assert code[0] == cell, f"{path.name}: the first code cell is not the generated setup cell"

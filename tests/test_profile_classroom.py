@@ -1,0 +1,285 @@
+"""The classroom profile, the random-weights timing mode and the measured compute times."""
+from __future__ import annotations
+
+import datetime
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from rs_helpers.errors import BadInputError
+from rs_helpers.profile import PROFILES, RANDOM_WEIGHTS_ENV, banner_html, get_profile, is_tiny, random_weights
+from rs_helpers.teaching import timings as T
+from rs_helpers.teaching.notebook import pick
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def fresh_announcements(monkeypatch):
+    """Each model is announced once per process: forget earlier tests' announcements."""
+    import rs_helpers.profile
+
+    monkeypatch.setattr(rs_helpers.profile, "_announced", set())
+
+
+@pytest.fixture
+def random_mode(monkeypatch):
+    monkeypatch.setenv(RANDOM_WEIGHTS_ENV, "1")
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any download or reachability check fails the test: random weights need none."""
+    import rs_helpers.models.checkpoints as checkpoints
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a random-weights build tried to reach the network")
+
+    monkeypatch.setattr(checkpoints, "fetch", refuse)
+    monkeypatch.setattr(checkpoints, "host_reachable", refuse)
+    for module in ("rs_helpers.models.sam", "rs_helpers.models.clip", "rs_helpers.ovss.simfeatup",
+                   "rs_helpers.models.qwen"):
+        mod = sys.modules.get(module) or __import__(module, fromlist=["x"])
+        for name in ("fetch", "host_reachable"):
+            if hasattr(mod, name):
+                monkeypatch.setattr(mod, name, refuse)
+
+
+# ----------------------------------------------------------------------------- the profile itself
+def test_classroom_is_a_real_weights_profile():
+    assert PROFILES == ("full", "classroom", "tiny")
+    assert get_profile("Classroom ") == "classroom"
+    assert not is_tiny("classroom")
+    assert "Classroom profile" in banner_html("classroom") and "MEANINGLESS" not in banner_html("classroom")
+    with pytest.raises(BadInputError, match="unknown profile 'lab'"):
+        get_profile("lab")
+
+
+def test_pick_overrides_per_profile_and_refuses_unknown_keys():
+    full = dict(sam="vit_l", points_per_side=29, max_side=1024)
+    classroom = dict(sam="vit_b", points_per_side=16, max_side=512)
+    tiny = dict(points_per_side=4)
+    assert pick(full, tiny, profile="full", classroom=classroom) == {**full, "profile": "full"}
+    assert pick(full, tiny, profile="classroom", classroom=classroom) == {**classroom, "profile": "classroom"}
+    assert pick(full, tiny, profile="tiny", classroom=classroom) == {**full, "points_per_side": 4, "profile": "tiny"}
+    assert pick(full, tiny, profile="classroom") == {**full, "profile": "classroom"}  # no classroom= given
+    with pytest.raises(BadInputError, match="classroom sets grid"):
+        pick(full, tiny, profile="full", classroom=dict(grid=3))
+
+
+def test_random_weights_is_off_by_default_and_never_tiny(monkeypatch):
+    monkeypatch.delenv(RANDOM_WEIGHTS_ENV, raising=False)
+    assert not random_weights("full")
+    for value, expected in (("1", True), ("yes", True), ("0", False), ("", False)):
+        monkeypatch.setenv(RANDOM_WEIGHTS_ENV, value)
+        assert random_weights("classroom") is expected
+        assert random_weights("tiny") is False
+    monkeypatch.setenv(RANDOM_WEIGHTS_ENV, "1")
+    assert "RANDOM WEIGHTS" in banner_html("full") and "MEANINGLESS" in banner_html("full")
+
+
+def test_cli_accepts_the_classroom_profile():
+    import argparse
+
+    from rs_helpers.commands.options import add_common
+
+    parser = argparse.ArgumentParser()
+    add_common(parser)
+    assert parser.parse_args(["--profile", "classroom"]).profile == "classroom"
+
+
+# ----------------------------------------------------------------------------- random weights
+def test_random_sam_is_the_real_architecture_built_offline(random_mode, no_network, capsys):
+    from rs_helpers.models import load_sam
+
+    sam = load_sam("vit_b", profile="classroom", device="cpu")
+    assert sam.image_encoder.patch_embed.proj.weight.shape[0] == 768  # ViT-B, not the tiny 64
+    assert sam.image_encoder.img_size == 1024
+    assert sum(p.numel() for p in sam.parameters()) > 90e6
+    assert "RANDOM WEIGHTS" in capsys.readouterr().err
+    with pytest.raises(BadInputError, match="unknown SAM variant"):
+        load_sam("vit_q", profile="full")
+
+
+def test_random_clip_and_upsampler_built_offline(random_mode, no_network, capsys):
+    from rs_helpers.models import load_clip
+    from rs_helpers.ovss.clip_only import load_upsampler
+
+    clip = load_clip("ViT-B-16", profile="full", device="cpu")
+    assert clip.pretrained is None and clip.name == "ViT-B-16"
+    assert clip.model.visual.output_dim == 512 and clip.model.visual.transformer.width == 768
+    up = load_upsampler("simfeatup", clip, profile="full")
+    assert up.feat_dim == 512
+    err = capsys.readouterr().err
+    assert "random weights in use: CLIP ViT-B-16" in err and "SimFeatUp" in err
+
+
+def test_random_qwen_uses_the_published_sizes_and_the_real_pixel_limits(random_mode, monkeypatch):
+    """The 2B model costs a minute and 10 GB to build: the same code on a small size table."""
+    import numpy as np
+
+    from rs_helpers.models import random_weights as R
+    from rs_helpers.models.qwen import load_qwen
+
+    small = dict(text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                           num_key_value_heads=2, head_dim=16, vocab_size=1024),
+                 vision=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+                             num_position_embeddings=256, deepstack_visual_indexes=[0, 1]),
+                 mrope_section=[4, 2, 2], rope_theta=5_000_000.0)
+    monkeypatch.setitem(R.RANDOM_QWEN, "test/qwen-small", small)
+    qwen = load_qwen("test/qwen-small", profile="classroom", device="cpu")
+    text = qwen.model.config.text_config
+    assert (text.hidden_size, text.num_hidden_layers, text.num_key_value_heads) == (64, 2, 2)
+    assert qwen.processor.image_processor.size == {"shortest_edge": R.QWEN_MIN_PIXELS,
+                                                   "longest_edge": R.QWEN_MAX_PIXELS}
+    # a 512 x 512 image costs what the real processor makes of it: (512/32)^2 = 256 image tokens
+    from rs_helpers.refer.vlm_qwen import build_messages, to_pil
+
+    image = np.zeros((512, 512, 3), np.uint8)
+    messages = build_messages(to_pil(image), "the road", None)
+    inputs = qwen.processor.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,
+                                                return_dict=True, return_tensors="pt")
+    pad = qwen.processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    assert int((inputs["input_ids"] == pad).sum()) == 256
+    with pytest.raises(BadInputError, match="knows the sizes of"):
+        load_qwen("someone/unknown-vl", profile="full", device="cpu")
+    assert R.QWEN3_VL_2B["text"]["num_hidden_layers"] == 28
+
+
+def test_random_mode_refuses_what_it_cannot_build(random_mode):
+    from rs_helpers.models.sam_tracker import load_click_segmenter
+
+    with pytest.raises(BadInputError, match="not SAM 2"):
+        load_click_segmenter("sam2", profile="full", device="cpu")
+
+
+def test_tiny_profile_ignores_random_mode(random_mode, capsys):
+    from rs_helpers.models import load_sam
+
+    sam = load_sam("vit_l", profile="tiny", device="cpu")
+    assert sam.image_encoder.patch_embed.proj.weight.shape[0] == 64
+    err = capsys.readouterr().err
+    assert "TINY PROFILE" in err and "RANDOM WEIGHTS" not in err
+
+
+# ----------------------------------------------------------------------------- measured times
+def _executed(durations: list[float | None]) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell("# title"))
+    start = datetime.datetime(2026, 12, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+    for index, seconds in enumerate(durations):
+        cell = nbformat.v4.new_code_cell(f"\n# step {index}\nx = {index}")
+        if seconds is not None:
+            end = start + datetime.timedelta(seconds=seconds)
+            cell.metadata["execution"] = {"iopub.execute_input": start.isoformat().replace("+00:00", "Z"),
+                                          "shell.execute_reply": end.isoformat().replace("+00:00", "Z")}
+            start = end + datetime.timedelta(seconds=100)  # the gaps between cells are not counted
+        nb.cells.append(cell)
+    return nb
+
+
+def test_notebook_time_sums_the_cells_and_names_the_slowest():
+    measured = T.notebook_time(_executed([1.5, 30.0, 0.25, 12.0]), keep=2)
+    assert measured.seconds == pytest.approx(43.75)
+    assert measured.slowest == [(2, 30.0, "# step 1"), (4, 12.0, "# step 3")]
+    with pytest.raises(ValueError, match="cell 2 has no execution timestamps"):
+        T.notebook_time(_executed([1.0, None]))
+
+
+def test_minutes_reads_naturally():
+    assert [T.minutes(s) for s in (42, 90, 3599)] == ["42 s", "1.5 min", "60 min"]
+
+
+def test_timings_round_trip_and_render(tmp_path):
+    run = {"machine": "cpu, 2 cores (x86_64)", "date": "2026-12-01", "commit": "abc1234",
+           "random_weights": True, "torch": "2.14.1"}
+    timings = T.record({}, "classroom", "cpu", "01_sam", T.notebook_time(_executed([100.0, 200.0])), run)
+    assert T.record(timings, "classroom", "cpu", "02_clip", T.notebook_time(_executed([5.0])), run) != timings
+    T.save_timings(tmp_path, timings)
+    assert T.load_timings(tmp_path) == timings
+    assert json.loads((tmp_path / T.TIMINGS_FILE).read_text())["classroom/cpu"]["notebooks"]["01_sam"]["seconds"] == 300.0
+    assert T.load_timings(tmp_path / "missing") == {}
+    line = T.compute_line("01_sam", timings)
+    assert "classroom profile on a CPU: 5.0 min (cpu, 2 cores (x86_64), random weights, 2026-12-01)" in line
+    assert "full profile on a GPU: not measured" in line
+    assert "classroom profile on a CPU: not measured" in T.compute_line("02_clip", timings)
+    table = T.readme_table(["01_sam", "02_clip"], timings)
+    assert "| 01_sam | 5.0 min | not measured | cell 2: 3.3 min (`# step 1`) |" in table
+    assert "| 02_clip | not measured | not measured | - |" in table
+    assert "full profile, GPU: not measured yet." in table
+    text = f"intro\n{T.README_START}\nold\n{T.README_END}\noutro\n"
+    assert T.replace_readme_table(text, table) == f"intro\n{table}\noutro\n"
+    with pytest.raises(ValueError, match="no compute-time markers"):
+        T.replace_readme_table("no markers", table)
+
+
+def test_time_notebooks_script_measures_a_notebook(tmp_path):
+    """The script end to end on notebook 00 (no models), as a dry run: nothing is written."""
+    before = (ROOT / "notebooks" / T.TIMINGS_FILE).read_bytes() if (ROOT / "notebooks" / T.TIMINGS_FILE).exists() else None
+    result = subprocess.run([sys.executable, "scripts/time_notebooks.py", "00_setup_and_data", "--dry-run"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "profile classroom" in result.stdout and "RANDOM weights" in result.stdout
+    assert "00_setup_and_data:" in result.stdout and " s in cells" in result.stdout
+    after = (ROOT / "notebooks" / T.TIMINGS_FILE).read_bytes() if (ROOT / "notebooks" / T.TIMINGS_FILE).exists() else None
+    assert after == before
+    bad = subprocess.run([sys.executable, "scripts/time_notebooks.py", "99_nothing"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "no notebook 99_nothing" in bad.stderr
+
+
+def test_gallery_refuses_random_weight_runs(tmp_path):
+    """A timing run's figures are as meaningless as tiny ones: never in the gallery."""
+    from rs_helpers.teaching.gallery import META_KEY, build_gallery
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata[META_KEY] = {"profile": "full", "random_weights": True}
+    (tmp_path / "run").mkdir()
+    nbformat.write(nb, tmp_path / "run" / "01_a.ipynb")
+    with pytest.raises(BadInputError, match="random weights"):
+        build_gallery(tmp_path / "run", tmp_path / "gallery")
+    assert not (tmp_path / "gallery").exists()
+
+
+def test_run_record_says_whether_weights_were_random(monkeypatch):
+    from rs_helpers.teaching.gallery import run_record
+
+    monkeypatch.setenv("RS_HELPERS_PROFILE", "classroom")
+    monkeypatch.setenv(RANDOM_WEIGHTS_ENV, "1")
+    assert run_record()["random_weights"] is True and run_record()["profile"] == "classroom"
+    monkeypatch.delenv(RANDOM_WEIGHTS_ENV)
+    assert run_record()["random_weights"] is False
+
+
+def test_merge_timings_adds_a_device_run():
+    mine = {"classroom/cpu": {"machine": "cpu", "notebooks": {"01": {"seconds": 5.0}, "02": {"seconds": 7.0}}}}
+    incoming = {"full/gpu": {"machine": "cuda, NVIDIA H200", "notebooks": {"01": {"seconds": 2.0}}},
+                "classroom/cpu": {"machine": "cpu 2", "notebooks": {"02": {"seconds": 6.0}}}}
+    merged = T.merge_timings(mine, incoming)
+    assert merged["full/gpu"]["notebooks"] == {"01": {"seconds": 2.0}}
+    assert merged["classroom/cpu"] == {"machine": "cpu 2", "notebooks": {"01": {"seconds": 5.0}, "02": {"seconds": 6.0}}}
+    assert mine["classroom/cpu"]["notebooks"]["02"] == {"seconds": 7.0}  # not changed in place
+    for bad in ([], {"full/gpu": 3}, {"full/gpu": {"machine": "x"}}):
+        with pytest.raises(ValueError, match="not a timings file"):
+            T.merge_timings(mine, bad)
+
+
+def test_gpu_check_notebooks_stage_writes_timings_to_out(tmp_path):
+    """check.sh's notebooks stage in quick mode, here on the CPU: the timings come back in $OUT."""
+    import os
+
+    out = tmp_path / "out"
+    env = dict(os.environ, GPU_CHECK_DEVICE="cpu", GPU_CHECK_QUICK="1", GPU_CHECK_STAGES="notebooks",
+               PYTHON=sys.executable, OUT=str(out), WHEELS=str(tmp_path / "no_wheels"))
+    done = subprocess.run(["bash", str(ROOT / "scripts/gpu/check.sh")], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "-- notebooks: exit 0" in (out / "summary.txt").read_text()
+    timings = json.loads((out / "timings.json").read_text())
+    entry = timings["classroom/cpu"]
+    assert entry["random_weights"] is True and set(entry["notebooks"]) == {"00_setup_and_data"}
+    assert entry["notebooks"]["00_setup_and_data"]["seconds"] > 0
