@@ -27,6 +27,7 @@ from rs_helpers.teaching.timings import compute_line, load_timings  # noqa: E402
 
 SOURCES = ROOT / "scripts" / "notebooks"
 OUT = ROOT / "notebooks"
+TIMINGS = ROOT / "notebooks"  # where timings.json is read, wherever the notebooks are written
 SETUP_TEMPLATE = SOURCES / "_colab_setup.py"
 # The branch (or tag) that the Colab badges open and that the setup cell clones and installs:
 # the repository's default branch, so that the notebook a student opens and the package it
@@ -63,7 +64,7 @@ def setup_cell() -> str:
 def build(source: Path) -> Path:
     name = source.stem
     nb = jupytext.read(source, fmt="py:percent")
-    timings = load_timings(OUT)
+    timings = load_timings(TIMINGS)
     for index, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{index:03d}"  # stable ids: rebuilding gives the same file
         if cell.cell_type == "markdown" and "{{BADGE}}" in cell.source:

@@ -283,3 +283,59 @@ def test_gpu_check_notebooks_stage_writes_timings_to_out(tmp_path):
     entry = timings["classroom/cpu"]
     assert entry["random_weights"] is True and set(entry["notebooks"]) == {"00_setup_and_data"}
     assert entry["notebooks"]["00_setup_and_data"]["seconds"] > 0
+
+
+# ----------------------------------------------------------------------------- the notebooks
+SOURCES = sorted((ROOT / "scripts" / "notebooks").glob("[0-9][0-9]_*.py"))
+MODEL_LOADERS = ("load_sam(", "load_clip(", "load_sam3(", "make_backend(\"qwen", "load_base(", "make_backend(f\"qwen")
+
+
+def _settings(source: Path, profile: str, monkeypatch) -> dict:
+    """Run a notebook's settings cell (the one with ``S = pick(``) under ``profile``."""
+    import jupytext
+
+    monkeypatch.setenv("RS_HELPERS_PROFILE", profile)
+    nb = jupytext.read(source, fmt="py:percent")
+    [cell] = [c for c in nb.cells if c.cell_type == "code" and "S = pick(" in c.source]
+    namespace: dict = {}
+    exec(compile(cell.source, str(source), "exec"), namespace)  # noqa: S102
+    return namespace["S"]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])
+def test_every_header_shows_the_measured_compute_time(source):
+    """The header's compute line is the one timings.json gives (or says "not measured")."""
+    text = source.read_text()
+    header = text.split("# %%", 2)[1]
+    assert "{{COMPUTE}}" in header and "**Time.**" in header
+    nb = nbformat.read(ROOT / "notebooks" / f"{source.stem}.ipynb", as_version=4)
+    line = T.compute_line(source.stem, T.load_timings(ROOT / "notebooks"))
+    assert line in nb.cells[0].source and "{{COMPUTE}}" not in nb.cells[0].source
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])
+def test_classroom_settings_are_smaller_than_full_ones(source, monkeypatch):
+    full, classroom = _settings(source, "full", monkeypatch), _settings(source, "classroom", monkeypatch)
+    assert classroom["profile"] == "classroom" and set(classroom) == set(full)
+    if not any(loader in source.read_text() for loader in MODEL_LOADERS):
+        return  # no model runs (00)
+    assert classroom != {**full, "profile": "classroom"}, "a notebook that runs models has classroom settings"
+    if "sam" in full:
+        assert classroom["sam"] == "vit_b"
+    if "points_per_side" in full:
+        assert classroom["points_per_side"] <= 16
+    if "max_side" in full:
+        assert classroom["max_side"] <= 512
+    for key in ("samples", "sample_ids"):
+        if key in full:
+            assert classroom[key] is not None and (full[key] is None or len(classroom[key]) <= len(full[key]))
+    if "max_steps" in full:
+        assert classroom["max_steps"] is not None and classroom["max_steps"] <= 10
+
+
+def test_the_readme_table_is_the_one_timings_json_gives():
+    readme = (ROOT / "notebooks" / "README.md").read_text()
+    names = [s.stem for s in SOURCES]
+    table = T.readme_table(names, T.load_timings(ROOT / "notebooks"))
+    assert table in readme, "run python scripts/time_notebooks.py (or --merge) to remake the table"
+    assert "### Compute time" in readme  # the headers link to #compute-time

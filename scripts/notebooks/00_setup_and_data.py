@@ -4,7 +4,8 @@
 #
 # **Objectives.** After this notebook you can
 # 1. install the suite locally or on Colab and check the environment (`rs-seg doctor`);
-# 2. tell the two model profiles apart: *full* (real pretrained weights) and *tiny* (random stand-ins for testing);
+# 2. tell the three model profiles apart: *full* and *classroom* (real pretrained weights, the paper's or laptop-sized
+#    settings) and *tiny* (random stand-ins for testing);
 # 3. load the shipped remote-sensing samples, their ground truth and class palettes, and read any raster (PNG, JPEG, GeoTIFF) as 8-bit RGB.
 #
 # **Prerequisites.** Python and NumPy basics. No GPU needed.
