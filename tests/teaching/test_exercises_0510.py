@@ -3,6 +3,7 @@ forbidden shortcut is refused with the "without" message; a function fitted to t
 fails; each recognised wrong function gets its own message; two hint levels, neither the solution."""
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import re
@@ -454,8 +455,10 @@ def _lora_linear_forward(x, W, A, B, alpha):
     from peft.tuners.lora import Linear
 
     (d_out, d_in), rank = W.shape, A.shape[0]
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0)
-    layer = Linear(torch.nn.Linear(d_in, d_out, bias=False), "default", config, r=rank, lora_alpha=alpha)
+    # peft >= 0.15 takes the LoraConfig as well; 0.13 (the floor) only the keywords
+    extra = {"config": LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0)} if (
+        "config" in inspect.signature(Linear.__init__).parameters) else {}
+    layer = Linear(torch.nn.Linear(d_in, d_out, bias=False), "default", r=rank, lora_alpha=alpha, **extra)
     with torch.no_grad():
         layer.base_layer.weight.copy_(torch.as_tensor(W))
         layer.lora_A["default"].weight.copy_(torch.as_tensor(A))
