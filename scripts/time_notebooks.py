@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from rs_helpers.device import pick_device
     from rs_helpers.teaching.demo import notebook_client
-    from rs_helpers.teaching.timings import load_timings, notebook_time, record, save_timings
+    import torch
+
+    from rs_helpers.teaching.timings import load_timings, machine_description, notebook_time, record, save_timings
 
     folder = ROOT / "notebooks"
     paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
@@ -70,10 +72,6 @@ def main(argv: list[str] | None = None) -> int:
         paths = [p for p in paths if p.stem in wanted]
     device = pick_device(None)
     kind = "gpu" if device.type == "cuda" else "cpu"
-    from rs_helpers.teaching.timings import machine_description
-
-    import torch
-
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or "?"
     run = {"machine": machine_description(device), "date": time.strftime("%Y-%m-%d"), "commit": commit,
