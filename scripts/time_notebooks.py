@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -78,33 +79,76 @@ def main(argv: list[str] | None = None) -> int:
            "random_weights": not args.real_weights, "torch": torch.__version__}
     print(f"timing {len(paths)} notebook(s): profile {args.profile}, {run['machine']}, "
           f"{'real' if args.real_weights else 'RANDOM'} weights", flush=True)
-    timings, failed = ({} if args.out is not None else load_timings(folder)), []
-    for path in paths:
-        nb = nbformat.read(path, as_version=4)
-        client = notebook_client(nb, args.timeout, path)
-        start = time.perf_counter()
-        try:
-            client.execute()
-        except (CellExecutionError, CellTimeoutError) as exc:
-            reason = [line for line in str(exc).splitlines() if line.strip()][-1:]
-            print(f"  {path.stem}: FAILED after {time.perf_counter() - start:.0f} s: {' '.join(reason)[:300]}",
-                  flush=True)
-            failed.append(path.stem)
-            continue
-        measured = notebook_time(nb)
-        print(f"  {path.stem}: {measured.seconds:.0f} s in cells ({time.perf_counter() - start:.0f} s wall); "
-              f"slowest: " + "; ".join(f"cell {i} {s:.0f} s" for i, s, _ in measured.slowest), flush=True)
-        timings = record(timings, args.profile, kind, path.stem, measured, run)
-        if args.out is not None:  # after each notebook: an interrupted run keeps what it measured
-            save_timings(args.out.parent, timings, args.out.name)
-        elif not args.dry_run:
-            save_timings(folder, timings)
+    timings, failed, measured_names = ({} if args.out is not None else load_timings(folder)), [], []
+    interrupted = []  # Ctrl-C reaches nbclient's event loop and its kernel too; remember it was ours
+
+    def on_interrupt(signum, frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        for path in paths:
+            nb = nbformat.read(path, as_version=4)
+            client = notebook_client(nb, args.timeout, path)
+            start = time.perf_counter()
+            try:
+                client.execute()
+            except Exception as exc:
+                if interrupted or signalled(client):  # Ctrl-C, seen by nbclient or by the kernel: not a failure
+                    raise KeyboardInterrupt from None
+                if not isinstance(exc, (CellExecutionError, CellTimeoutError)):  # e.g. DeadKernelError
+                    exc = f"{type(exc).__name__}: {exc}"
+                reason = [line for line in str(exc).splitlines() if line.strip()][-1:]
+                print(f"  {path.stem}: FAILED after {time.perf_counter() - start:.0f} s: {' '.join(reason)[:300]}",
+                      flush=True)
+                failed.append(path.stem)
+                continue
+            measured = notebook_time(nb)
+            print(f"  {path.stem}: {measured.seconds:.0f} s in cells ({time.perf_counter() - start:.0f} s wall); "
+                  f"slowest: " + "; ".join(f"cell {i} {s:.0f} s" for i, s, _ in measured.slowest), flush=True)
+            timings = record(timings, args.profile, kind, path.stem, measured, run)
+            measured_names.append(path.stem)
+            if args.out is not None:  # after each notebook: an interrupted run keeps what it measured
+                save_timings(args.out.parent, timings, args.out.name)
+            elif not args.dry_run:
+                save_timings(folder, timings)
+    except BaseException as exc:  # what was measured is on disk already (saved after each notebook)
+        if not (isinstance(exc, KeyboardInterrupt) or interrupted):
+            raise
+        quiet_event_loop()
+        where = "nothing written (--dry-run)" if args.dry_run else (
+            f"saved in {args.out}" if args.out is not None else f"saved in {folder / 'timings.json'}")
+        print(f"time_notebooks: interrupted; {len(measured_names)} notebook(s) measured before it "
+              f"({', '.join(measured_names) or 'none'}): {where}", file=sys.stderr)
+        if measured_names and args.out is None and not args.dry_run:
+            publish(timings)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if args.out is None and not args.dry_run:
         publish(timings)
     if failed:
         print(f"time_notebooks: {len(failed)} failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def quiet_event_loop() -> None:
+    """nbclient's kernel poller dies with the kernel it shut down; asyncio would print that task's
+    AssertionError at exit ("Task exception was never retrieved") after our one-line message."""
+    import asyncio
+
+    try:
+        asyncio.get_event_loop().set_exception_handler(lambda loop, context: None)
+    except RuntimeError:  # pragma: no cover - no event loop in this thread
+        pass
+
+
+def signalled(client) -> bool:
+    """Whether nbclient caught a SIGINT or SIGTERM while running: its handler shuts the kernel down
+    (the cell then fails with DeadKernelError) and leaves this future behind."""
+    return getattr(client, "_async_cleanup_kernel_future", None) is not None
 
 
 def publish(timings: dict) -> None:

@@ -232,6 +232,77 @@ def test_time_notebooks_script_measures_a_notebook(tmp_path):
     assert bad.returncode == 2 and "no notebook 99_nothing" in bad.stderr
 
 
+def _time_notebooks_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("time_notebooks_under_test", ROOT / "scripts" / "time_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("measured_first,how", [(False, "python"), (True, "python"), (True, "nbclient")])
+def test_time_notebooks_ctrl_c_keeps_what_it_measured_without_a_traceback(tmp_path, monkeypatch, capsys,
+                                                                          measured_first, how):
+    """Ctrl-C during the second notebook: exit 130, one line on stderr, the first notebook's figure kept in
+    --out. "nbclient": its own SIGINT handler shuts the kernel down and the cell dies with an error instead."""
+    import rs_helpers.teaching.demo as demo
+
+    calls = []
+
+    class FakeClient:
+        def __init__(self, nb):
+            self.nb = nb
+
+        def execute(self):
+            calls.append(1)
+            if len(calls) == 2 or not measured_first:
+                if how == "nbclient":
+                    self._async_cleanup_kernel_future = object()
+                    raise RuntimeError("Kernel died")
+                raise KeyboardInterrupt
+            for cell in self.nb.cells:  # what nbclient leaves in an executed notebook
+                if cell.cell_type == "code":
+                    cell.metadata["execution"] = {"iopub.execute_input": "2026-12-01T10:00:00.000000Z",
+                                                  "shell.execute_reply": "2026-12-01T10:00:02.500000Z"}
+
+    monkeypatch.setattr(demo, "notebook_client", lambda nb, timeout, path: FakeClient(nb))
+    monkeypatch.setenv("RS_HELPERS_PROFILE", "tiny")  # the script sets these three; restored after the test
+    monkeypatch.delenv(RANDOM_WEIGHTS_ENV, raising=False)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    out = tmp_path / "t.json"
+    code = _time_notebooks_module().main(["00_setup_and_data", "01_sam_grid_proposals", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 130 and "Traceback" not in err and "interrupted" in err
+    if measured_first:
+        saved = json.loads(out.read_text())
+        (profile_kind,) = saved
+        assert profile_kind == "classroom/cpu" and set(saved[profile_kind]["notebooks"]) == {"00_setup_and_data"}
+        assert "1 notebook(s) measured before it (00_setup_and_data)" in err
+    else:
+        assert not out.exists() and "0 notebook(s)" in err
+
+
+def test_time_notebooks_a_dead_kernel_without_ctrl_c_is_a_failed_notebook(tmp_path, monkeypatch, capsys):
+    import rs_helpers.teaching.demo as demo
+
+    class DyingClient:
+        def __init__(self, nb):
+            pass
+
+        def execute(self):
+            raise RuntimeError("Kernel died")
+
+    monkeypatch.setattr(demo, "notebook_client", lambda nb, timeout, path: DyingClient(nb))
+    monkeypatch.setenv("RS_HELPERS_PROFILE", "tiny")
+    monkeypatch.delenv(RANDOM_WEIGHTS_ENV, raising=False)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    code = _time_notebooks_module().main(["00_setup_and_data", "--out", str(tmp_path / "t.json")])
+    captured = capsys.readouterr()
+    assert code == 1 and "00_setup_and_data: FAILED" in captured.out and "RuntimeError: Kernel died" in captured.out
+    assert "1 failed: 00_setup_and_data" in captured.err and "Traceback" not in captured.err
+
+
 def test_gallery_refuses_random_weight_runs(tmp_path):
     """A timing run's figures are as meaningless as tiny ones: never in the gallery."""
     from rs_helpers.teaching.gallery import META_KEY, build_gallery

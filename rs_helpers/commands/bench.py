@@ -1,5 +1,5 @@
 """``rs-seg bench``: reference vs fast SAM grid proposals vs the floor, on the same images; with
-``--method sam3``, SAM 3 with SegEarth-OV3's fusion, batched against the per-prompt loops."""
+``--method sam3``, SAM 3 with SegEarth-OV3's fusion, ours against the per-prompt loops."""
 from __future__ import annotations
 
 import json
@@ -15,18 +15,23 @@ def register(subparsers) -> None:
                     "images in one process; reports per-stage times, the floor (unmodified encoder + decoder "
                     "forward for every grid point, fp32), peak memory and how well the masks match. The last "
                     "line is 'proposals: fast X.XXx faster than reference, Y.YYx the floor (masks N vs M, "
-                    "matched P%%)'. --method sam3 instead times SAM 3 with SegEarth-OV3's fusion: our batched "
-                    "path against the per-prompt loops at 1 and N classes; last line 'sam3: batched X.XXx faster "
-                    "than per-prompt (N classes, maps equal: yes|no, max score diff D)'.")
+                    "matched P%%)'. --method sam3 instead times SAM 3 with SegEarth-OV3's fusion: our path "
+                    "against SegEarth-OV3's per-prompt loop (and a whole forward per prompt) at 1 and N classes; "
+                    "last line 'sam3: ours X.XXx faster than the SegEarth-OV3 loop (N classes, prompt batch B, "
+                    "maps equal: yes|no, max score diff D)'.")
     add_common(parser)
     parser.add_argument("--method", default="sam", choices=["sam", "sam3"],
-                        help="sam: SAM grid proposals and the SAM + CLIP pipeline (default); sam3: SAM 3, batched "
+                        help="sam: SAM grid proposals and the SAM + CLIP pipeline (default); sam3: SAM 3, ours "
                              "vs one prompt at a time")
     parser.add_argument("--classes", type=positive_int, default=None, metavar="N",
                         help="--method sam3: vocabulary size, the first N of a fixed list of remote-sensing "
                              "class names (default 16)")
     parser.add_argument("--prompt-batch", type=positive_int, default=None,
-                        help="--method sam3: prompts per decoder pass on the batched path (default 8)")
+                        help="--method sam3: prompts per grounding pass on our path (default 1 on a CPU, where "
+                             "batching gains nothing, 8 on a GPU)")
+    parser.add_argument("--skip-per-prompt", action="store_true",
+                        help="--method sam3: leave out the whole-forward-per-prompt path (on a CPU the full "
+                             "architecture spends about 2 minutes a prompt in it)")
     parser.add_argument("--sam", default="vit_b", choices=["vit_b", "vit_l", "vit_h"],
                         help="SAM variant (default vit_b)")
     parser.add_argument("--points-per-side", type=positive_int, default=None, help="grid size (default 16; tiny: 8)")
@@ -87,7 +92,8 @@ def _run_sam3(args, log) -> dict:
             raise BadInputError(f"{flag} measures SAM 1; drop it with --method sam3")
     config = Sam3BenchConfig(device=args.device, profile=args.profile, classes=args.classes or 16,
                              size=args.size or 512, images=args.images, repeat=args.repeat,
-                             random_weights=args.random_weights, prompt_batch=args.prompt_batch)
+                             random_weights=args.random_weights, prompt_batch=args.prompt_batch,
+                             per_prompt=not args.skip_per_prompt)
     result = run_sam3_bench(config, log=log)
     print(format_sam3_report(result))
     return result
@@ -97,7 +103,8 @@ def _run_sam(args, tiny, log) -> dict:
     from rs_helpers.bench.proposals import BenchConfig, format_report, load_bench_sam, memory_probe, run_bench
     from rs_helpers.errors import BadInputError
 
-    for flag, given in (("--classes", args.classes), ("--prompt-batch", args.prompt_batch)):
+    for flag, given in (("--classes", args.classes), ("--prompt-batch", args.prompt_batch),
+                        ("--skip-per-prompt", args.skip_per_prompt or None)):
         if given is not None:
             raise BadInputError(f"{flag} is for --method sam3")
     config = BenchConfig(

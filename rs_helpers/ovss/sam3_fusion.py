@@ -17,11 +17,14 @@ SegEarth-OV3's ``segearthov3_segmentor.py`` and the ``Sam3Processor`` it calls d
    class of highest score (the first on ties), or ``bg_idx`` where that score is below ``prob_thd``.
 
 SegEarth-OV3 encodes each view once (``set_image``) but encodes the text and runs the grounding
-(DETR encoder and decoder, mask head) one prompt at a time; here the text is encoded once per
-vocabulary (cached) and the prompts go through the grounding in batches of ``prompt_batch`` on
-the view's cached vision features (``rs-seg bench --method sam3`` measures both). The grounding
-depends on the text, so it cannot be shared between prompts. :class:`Sam3Tiles` is its tile
-segmenter for :func:`rs_helpers.geo.scene.segment_scene`.
+(DETR encoder and decoder, mask head) one prompt at a time; here each prompt's text is encoded once
+per vocabulary (cached) and the prompts go through the grounding on the view's cached vision
+features, ``prompt_batch`` at a time (``rs-seg bench --method sam3`` measures both). The grounding
+depends on the text, so it cannot be shared between prompts. On a CPU the default is one prompt at
+a time: batching gains nothing there (4.95 s a prompt at batch 1, 4.73-5.04 s at 2-8, full
+architecture, 2 cores) and batch 1 keeps every float32 bit equal to SegEarth-OV3's loop; on a GPU,
+where batch-1 kernels leave the chip idle, 8 at a time. :class:`Sam3Tiles` is its tile segmenter
+for :func:`rs_helpers.geo.scene.segment_scene`.
 """
 from __future__ import annotations
 
@@ -47,6 +50,8 @@ from rs_helpers.ovss.vocabulary import TextCache, Vocabulary, parse_classes
 
 HEADS = ("instance", "semantic", "presence")
 MASK_BUDGET = 1 << 26  # resized mask values held at once (256 MiB in float32), whatever mask_chunk says
+PROMPT_BATCH = {"cpu": 1}  # prompt_batch=None: prompts per grounding pass by device type ...
+ACCELERATOR_PROMPT_BATCH = 8  # ... and on any other device (cuda, mps)
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,8 @@ class Sam3Settings:
     the switch only drops the final multiplication, as there. ``bg_idx`` None: the class named
     "background", else 0. ``slide_crop``: window side in pixels; None slides windows of the model's
     input size over images larger than it, 0 never slides (SegEarth-OV3's default, ``slide_crop=0``).
-    ``slide_stride`` None: the window side. ``prompt_batch``: prompts per decoder pass;
+    ``slide_stride`` None: the window side. ``prompt_batch``: prompts per grounding pass (None: 1 on
+    a CPU, bit-equal to SegEarth-OV3's loop; 8 on a GPU, see :func:`resolve_prompt_batch`);
     ``mask_chunk``: kept masks resized at once (at most :data:`MASK_BUDGET` values; memory, not the
     result)."""
 
@@ -68,7 +74,7 @@ class Sam3Settings:
     heads: tuple[str, ...] = HEADS
     slide_crop: int | None = None
     slide_stride: int | None = None
-    prompt_batch: int = 8
+    prompt_batch: int | None = None
     mask_chunk: int = 32
 
     def __post_init__(self):
@@ -87,6 +93,15 @@ class Sam3Settings:
                 raise BadInputError(f"SAM 3 {name} must be a positive integer, got {value}")
         if self.bg_idx is not None and self.bg_idx < 0:
             raise BadInputError(f"bg_idx must be a class index (0 or more), got {self.bg_idx}")
+
+
+def resolve_prompt_batch(settings: Sam3Settings, device) -> int:
+    """Prompts per grounding pass: ``settings.prompt_batch``, else 1 on a CPU and 8 on a GPU. A
+    batch of one runs the very kernels of SegEarth-OV3's per-prompt loop, so its scores are equal to
+    the bit; larger batches sum in another order (scores within about 5e-6 in float32)."""
+    if settings.prompt_batch is not None:
+        return int(settings.prompt_batch)
+    return PROMPT_BATCH.get(torch.device(device).type, ACCELERATOR_PROMPT_BATCH)
 
 
 def parse_heads(text: str | tuple | list) -> tuple[str, ...]:
@@ -161,13 +176,15 @@ def slide_windows(height: int, width: int, crop: int, stride: int) -> list[tuple
 # --------------------------------------------------------------------------- running the model
 def preprocess(rgb: np.ndarray, size: int, device, dtype=torch.float32) -> torch.Tensor:
     """1 x 3 x size x size: squashed (bilinear, antialiased, on uint8, as torchvision's
-    ``v2.Resize``), scaled to [0, 1], normalised with mean and std 0.5 (``Sam3Processor.transform``)."""
+    ``v2.Resize``), scaled to [0, 1], normalised with mean and std 0.5 (``Sam3Processor.transform``
+    in Meta's ``sam3_image_processor.py``), in its order of operations so that every bit agrees:
+    ``v2.ToDtype`` multiplies by 1/255 (not a division), ``v2.Normalize`` subtracts then divides."""
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms.v2 import functional as TF
 
     image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).to(device)
     image = TF.resize(image, [size, size], interpolation=InterpolationMode.BILINEAR, antialias=True)
-    return ((image.float() / 255.0 - 0.5) / 0.5)[None].to(dtype)
+    return image.to(torch.float32).mul_(1.0 / 255).sub_(0.5).div_(0.5)[None].to(dtype)
 
 
 @dataclass
@@ -184,16 +201,21 @@ SAM3_TEXT_CACHE = TextCache()
 
 @torch.no_grad()
 def encode_prompts(sam3, prompts, cache: TextCache | None = SAM3_TEXT_CACHE) -> TextFeatures:
-    """Tokenise (padded to SAM 3's 32 tokens) and encode ``prompts`` once; cached per model and list."""
+    """Tokenise (padded to SAM 3's 32 tokens) and encode ``prompts`` once; cached per model and list.
+    Each prompt is encoded alone, as SegEarth-OV3's loop does, so that its features are the same to
+    the bit (a batch of 8 moves them by up to 3e-6); it costs the same and happens once a vocabulary."""
     prompts = tuple(prompts)
     key = ("sam3", prompts, sam3.text_length)
     if cache is not None and (hit := cache.get(sam3.model, key)) is not None:
         return hit
-    tokens = sam3.tokenizer(list(prompts), padding="max_length", max_length=sam3.text_length, truncation=True,
-                            return_tensors="pt")
-    ids, mask = tokens["input_ids"].to(sam3.device), tokens["attention_mask"].to(sam3.device)
-    features = sam3.model.get_text_features(input_ids=ids, attention_mask=mask).pooler_output
-    result = TextFeatures(features, mask, prompts)
+    features, masks = [], []
+    for prompt in prompts:
+        tokens = sam3.tokenizer([prompt], padding="max_length", max_length=sam3.text_length, truncation=True,
+                                return_tensors="pt")
+        ids, mask = tokens["input_ids"].to(sam3.device), tokens["attention_mask"].to(sam3.device)
+        features.append(sam3.model.get_text_features(input_ids=ids, attention_mask=mask).pooler_output)
+        masks.append(mask)
+    result = TextFeatures(torch.cat(features), torch.cat(masks), prompts)
     if cache is not None:
         cache.put(sam3.model, key, result)
     return result
@@ -221,17 +243,18 @@ def _timed(timings: dict, name: str, device):
 @torch.no_grad()
 def view_prompt_scores(sam3, rgb_view: np.ndarray, text: TextFeatures, settings: Sam3Settings,
                        timings: dict | None = None) -> torch.Tensor:
-    """P x h x w score maps of one view: the image encoded once, the prompts decoded in batches."""
+    """P x h x w score maps of one view: the image encoded once, the prompts grounded in batches
+    (:func:`resolve_prompt_batch`)."""
     timings = {} if timings is None else timings
     size_hw = tuple(rgb_view.shape[:2])
     with _timed(timings, "resize", sam3.device):
         pixels = preprocess(rgb_view, sam3.input_size, sam3.device, sam3.dtype)
     with _timed(timings, "sam3_vision", sam3.device):
         vision = sam3.model.get_vision_features(pixel_values=pixels)
-    out = []
-    for start in range(0, len(text.prompts), settings.prompt_batch):
-        n = len(text.prompts[start:start + settings.prompt_batch])
-        shared = type(vision)(
+    out, batch = [], resolve_prompt_batch(settings, sam3.device)
+    for start in range(0, len(text.prompts), batch):
+        n = len(text.prompts[start:start + batch])
+        shared = vision if n == 1 else type(vision)(
             fpn_hidden_states=tuple(f.expand(n, *f.shape[1:]) for f in vision.fpn_hidden_states),
             fpn_position_encoding=tuple(f.expand(n, *f.shape[1:]) for f in vision.fpn_position_encoding))
         with _timed(timings, "sam3_decoder", sam3.device):

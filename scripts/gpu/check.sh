@@ -6,8 +6,8 @@
 #   proposals  rs-seg bench: reference vs fast vs floor, vit_l, 1024 x 1024, 29 x 29 grid
 #   pipeline   rs-seg bench --pipeline: + ViT-B-16 CLIP and selection
 #   compile    rs-seg bench --compile (torch.compile on the decoder)
-#   sam3       rs-seg bench --method sam3: SAM 3 (full architecture, random weights), 16 classes, batched
-#              prompts vs one prompt at a time (SegEarth-OV3's loop) vs a whole forward per prompt
+#   sam3       rs-seg bench --method sam3: SAM 3 (full architecture, random weights), 16 classes, ours
+#              (8 prompts a grounding pass on a GPU) vs SegEarth-OV3's loop vs a whole forward per prompt
 #   notebooks  scripts/time_notebooks.py --profile full: each notebook's compute time (random weights)
 #              into $OUT/timings.json; here: python scripts/time_notebooks.py --merge FILE (needs the
 #              notebook wheels: GPU_WHEELS=notebooks scripts/gpu/fetch_wheels.sh)
@@ -63,7 +63,7 @@ run_stage() {  # name, seconds, command...
   local rc=$?
   { echo "== $name: $*"; cat "$log"; } >>"$LOGS"
   note "-- $name: exit $rc in $((SECONDS - start)) s$([ $rc = 124 ] && echo " (stopped at its ${limit} s limit)")"
-  grep -E "^(stage|sam |post|clip|select|total|peak|proposals:|pipeline:|model run|realistic|path|per-prompt|SegEarth-OV3 loop|batched|checks|sam3|timing|  [0-9][0-9]_)|passed|failed|skipped" \
+  grep -E "^(stage|sam |post|clip|select|total|peak|proposals:|pipeline:|model run|realistic|path|per-prompt|SegEarth-OV3 loop|ours|bound|checks|sam3|timing|  [0-9][0-9]_)|passed|failed|skipped" \
     "$log" | tail -n 25 | tee -a "$SUMMARY"
   rm -f "$log"
 }
