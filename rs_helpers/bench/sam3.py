@@ -79,7 +79,7 @@ class Sam3BenchConfig:
     repeat: int = 1
     random_weights: bool = False
     prompt_batch: int | None = None  # None: Sam3Settings' default (1 on a CPU, 8 on a GPU)
-    per_prompt: bool = True  # also time a whole forward per prompt (the full architecture: ~2 min a prompt on a CPU)
+    per_prompt: bool = True  # also time a whole forward per prompt (full architecture: ~50 s a prompt on 2 CPU cores)
 
     def __post_init__(self):
         if not 1 <= self.classes <= len(BENCH_CLASSES):

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
                              "batching gains nothing, 8 on a GPU)")
     parser.add_argument("--skip-per-prompt", action="store_true",
                         help="--method sam3: leave out the whole-forward-per-prompt path (on a CPU the full "
-                             "architecture spends about 2 minutes a prompt in it)")
+                             "architecture spends about 50 s a prompt in it on 2 cores)")
     parser.add_argument("--sam", default="vit_b", choices=["vit_b", "vit_l", "vit_h"],
                         help="SAM variant (default vit_b)")
     parser.add_argument("--points-per-side", type=positive_int, default=None, help="grid size (default 16; tiny: 8)")
