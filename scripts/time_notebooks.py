@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -80,13 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"timing {len(paths)} notebook(s): profile {args.profile}, {run['machine']}, "
           f"{'real' if args.real_weights else 'RANDOM'} weights", flush=True)
     timings, failed, measured_names = ({} if args.out is not None else load_timings(folder)), [], []
-    interrupted = []  # Ctrl-C reaches nbclient's event loop and its kernel too; remember it was ours
-
-    def on_interrupt(signum, frame):
-        interrupted.append(signum)
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         for path in paths:
             nb = nbformat.read(path, as_version=4)
@@ -95,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 client.execute()
             except Exception as exc:
-                if interrupted or signalled(client):  # Ctrl-C, seen by nbclient or by the kernel: not a failure
+                if signalled(client):  # Ctrl-C reached nbclient's handler (and maybe the kernel): not a failure
                     raise KeyboardInterrupt from None
                 if not isinstance(exc, (CellExecutionError, CellTimeoutError)):  # e.g. DeadKernelError
                     exc = f"{type(exc).__name__}: {exc}"
@@ -113,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 save_timings(args.out.parent, timings, args.out.name)
             elif not args.dry_run:
                 save_timings(folder, timings)
-    except BaseException as exc:  # what was measured is on disk already (saved after each notebook)
-        if not (isinstance(exc, KeyboardInterrupt) or interrupted):
-            raise
+    except KeyboardInterrupt:  # what was measured is on disk already (saved after each notebook)
         quiet_event_loop()
         where = "nothing written (--dry-run)" if args.dry_run else (
             f"saved in {args.out}" if args.out is not None else f"saved in {folder / 'timings.json'}")
@@ -124,8 +114,6 @@ def main(argv: list[str] | None = None) -> int:
         if measured_names and args.out is None and not args.dry_run:
             publish(timings)
         return 130
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if args.out is None and not args.dry_run:
         publish(timings)
     if failed:

@@ -30,7 +30,6 @@ the most any path that still grounds every prompt could gain over the loop:
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -47,6 +46,7 @@ from rs_helpers.ovss.sam3_fusion import (
     prompt_rows,
     resolve_bg_idx,
     resolve_prompt_batch,
+    stage_timer,
     view_scores,
     windows_for,
 )
@@ -126,15 +126,6 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-@contextmanager
-def _clock(timings: dict, name: str, device):
-    _sync(device)
-    start = time.perf_counter()
-    yield
-    _sync(device)
-    timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
-
-
 def _kept(pred_logits, presence_logits, settings: Sam3Settings) -> int:
     """Queries the instance head keeps (``object_score > confidence_threshold``)."""
     score = pred_logits.float().sigmoid() * presence_logits.float().sigmoid().reshape(-1, 1)
@@ -148,11 +139,11 @@ def per_prompt_view(sam3, view: np.ndarray, prompts, settings: Sam3Settings, tim
     text=prompt)`` and the full ``Sam3Model`` forward (vision, text, decoder), then the fusion."""
     rows, device = [], sam3.device
     for prompt in prompts:
-        with _clock(timings, "processor", device):
+        with stage_timer(timings, "processor", device):
             inputs = sam3.processor(images=view, text=prompt, return_tensors="pt")
             pixels = inputs["pixel_values"].to(device=device, dtype=sam3.dtype)
             ids, mask = inputs["input_ids"].to(device), inputs["attention_mask"].to(device)
-        with _clock(timings, "model", device):
+        with stage_timer(timings, "model", device):
             out = sam3.model(pixel_values=pixels, input_ids=ids, attention_mask=mask)
         rows.append(_fuse(out, view.shape[:2], settings, timings, stats, device))
     return torch.cat(rows)
@@ -164,10 +155,10 @@ def segearth_view(sam3, view: np.ndarray, prompts, settings: Sam3Settings, timin
     """P x h x w scores of one view as SegEarth-OV3 runs it: the view encoded once (``set_image``),
     then per prompt its text encoded and the grounding run at batch 1 (``set_text_prompt``)."""
     device, rows = sam3.device, []
-    with _clock(timings, "vision", device):
+    with stage_timer(timings, "vision", device):
         vision = sam3.model.get_vision_features(pixel_values=preprocess(view, sam3.input_size, device, sam3.dtype))
     for prompt in prompts:
-        with _clock(timings, "text + decoder", device):
+        with stage_timer(timings, "text + decoder", device):
             tokens = sam3.tokenizer([prompt], padding="max_length", max_length=sam3.text_length, truncation=True,
                                     return_tensors="pt")
             out = sam3.model(vision_embeds=vision, input_ids=tokens["input_ids"].to(device),
@@ -177,7 +168,7 @@ def segearth_view(sam3, view: np.ndarray, prompts, settings: Sam3Settings, timin
 
 
 def _fuse(out, size_hw, settings, timings, stats, device) -> torch.Tensor:
-    with _clock(timings, "fusion", device):
+    with stage_timer(timings, "fusion", device):
         scores = view_scores(out.pred_logits, out.presence_logits, out.pred_masks, out.semantic_seg,
                              tuple(size_hw), settings)
     if stats is not None:
@@ -226,7 +217,7 @@ def timed_run(path: str, sam3, rgb: np.ndarray, classes, settings: Sam3Settings,
         scores = class_scores(rgb, vocab, sam3=sam3, settings=settings, text_cache=TextCache(), timings=timings)
     else:
         scores = reference_class_scores(sam3, rgb, vocab, settings, loop=path, timings=timings, stats=stats)
-    with _clock(timings, "labels", sam3.device):
+    with stage_timer(timings, "labels", sam3.device):
         labels = labels_from_scores(scores, settings.prob_thd, bg_idx)
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "stages": timings}, scores, labels

@@ -50,8 +50,7 @@ from rs_helpers.ovss.vocabulary import TextCache, Vocabulary, parse_classes
 
 HEADS = ("instance", "semantic", "presence")
 MASK_BUDGET = 1 << 26  # resized mask values held at once (256 MiB in float32), whatever mask_chunk says
-PROMPT_BATCH = {"cpu": 1}  # prompt_batch=None: prompts per grounding pass by device type ...
-ACCELERATOR_PROMPT_BATCH = 8  # ... and on any other device (cuda, mps)
+CPU_PROMPT_BATCH, GPU_PROMPT_BATCH = 1, 8  # prompt_batch=None: prompts per grounding pass (GPU: cuda, mps)
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ def resolve_prompt_batch(settings: Sam3Settings, device) -> int:
     the bit; larger batches sum in another order (scores within about 5e-6 in float32)."""
     if settings.prompt_batch is not None:
         return int(settings.prompt_batch)
-    return PROMPT_BATCH.get(torch.device(device).type, ACCELERATOR_PROMPT_BATCH)
+    return CPU_PROMPT_BATCH if torch.device(device).type == "cpu" else GPU_PROMPT_BATCH
 
 
 def parse_heads(text: str | tuple | list) -> tuple[str, ...]:
@@ -230,7 +229,8 @@ def _text_embeds(features: torch.Tensor):
 
 
 @contextmanager
-def _timed(timings: dict, name: str, device):
+def stage_timer(timings: dict, name: str, device):
+    """Add the seconds the block takes to ``timings[name]`` (synchronising CUDA before and after)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
@@ -247,9 +247,9 @@ def view_prompt_scores(sam3, rgb_view: np.ndarray, text: TextFeatures, settings:
     (:func:`resolve_prompt_batch`)."""
     timings = {} if timings is None else timings
     size_hw = tuple(rgb_view.shape[:2])
-    with _timed(timings, "resize", sam3.device):
+    with stage_timer(timings, "resize", sam3.device):
         pixels = preprocess(rgb_view, sam3.input_size, sam3.device, sam3.dtype)
-    with _timed(timings, "sam3_vision", sam3.device):
+    with stage_timer(timings, "sam3_vision", sam3.device):
         vision = sam3.model.get_vision_features(pixel_values=pixels)
     out, batch = [], resolve_prompt_batch(settings, sam3.device)
     for start in range(0, len(text.prompts), batch):
@@ -257,10 +257,10 @@ def view_prompt_scores(sam3, rgb_view: np.ndarray, text: TextFeatures, settings:
         shared = vision if n == 1 else type(vision)(
             fpn_hidden_states=tuple(f.expand(n, *f.shape[1:]) for f in vision.fpn_hidden_states),
             fpn_position_encoding=tuple(f.expand(n, *f.shape[1:]) for f in vision.fpn_position_encoding))
-        with _timed(timings, "sam3_decoder", sam3.device):
+        with stage_timer(timings, "sam3_decoder", sam3.device):
             heads = sam3.model(vision_embeds=shared, text_embeds=_text_embeds(text.features[start:start + n]),
                                attention_mask=text.mask[start:start + n])
-        with _timed(timings, "sam3_fusion", sam3.device):
+        with stage_timer(timings, "sam3_fusion", sam3.device):
             out.append(view_scores(heads.pred_logits, heads.presence_logits, heads.pred_masks, heads.semantic_seg,
                                    size_hw, settings))
     return torch.cat(out)
@@ -318,7 +318,7 @@ def class_scores(image, classes, *, sam3, settings: Sam3Settings = Sam3Settings(
     vocab = parse_classes(classes)
     timings = {} if timings is None else timings
     prompts, row_class = prompt_rows(vocab)
-    with _timed(timings, "sam3_text", sam3.device):
+    with stage_timer(timings, "sam3_text", sam3.device):
         text = encode_prompts(sam3, prompts, cache=text_cache)
     rows = prompt_scores(sam3, _rgb(image), text, settings, timings)
     return merge_synonyms(rows, row_class, len(vocab))
@@ -339,7 +339,7 @@ def segment_sam3(image, classes: str | list | Vocabulary, *, sam3, binary: bool 
     if sam3.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(sam3.device)
     scores = class_scores(rgb, vocab, sam3=sam3, settings=settings, text_cache=text_cache, timings=timings)
-    with _timed(timings, "labels", sam3.device):
+    with stage_timer(timings, "labels", sam3.device):
         labels = labels_from_scores(scores, settings.prob_thd, bg_idx)
         if binary:
             labels = (labels == target_index).astype(np.uint8)
