@@ -1,7 +1,10 @@
-"""Device and dtype choice: cuda, then mps, then cpu; bf16 where the GPU supports it."""
+"""Device and dtype choice: cuda, then mps, then cpu; bf16 where the GPU supports it. Also the
+stage timer, which must synchronise an asynchronous CUDA device to time anything on it."""
 from __future__ import annotations
 
 import os
+import time
+from contextlib import contextmanager
 
 import torch
 
@@ -73,3 +76,19 @@ def pick_dtype(device: torch.device | str) -> torch.dtype:
     if device.type == "mps":
         return torch.float16
     return torch.float32
+
+
+@contextmanager
+def stage_timer(timings: dict, name: str, device: torch.device | str | None = None):
+    """Add the seconds the block takes to ``timings[name]``, synchronising ``device`` before and
+    after when it is a CUDA device (None or a CPU: no synchronise). Without that, a stage's GPU
+    time lands on whichever later stage first waits for the GPU; ``--timings`` and the benches
+    read these."""
+    cuda = device is not None and torch.device(device).type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    yield
+    if cuda:
+        torch.cuda.synchronize(device)
+    timings[name] = timings.get(name, 0.0) + time.perf_counter() - start

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from rs_helpers.bench.proposals import _device_name, bench_images
+from rs_helpers.device import pick_device, stage_timer
 from rs_helpers.errors import BadInputError
 from rs_helpers.ovss.sam3_fusion import (
     Sam3Settings,
@@ -46,7 +47,6 @@ from rs_helpers.ovss.sam3_fusion import (
     prompt_rows,
     resolve_bg_idx,
     resolve_prompt_batch,
-    stage_timer,
     view_scores,
     windows_for,
 )
@@ -106,7 +106,6 @@ def random_full_sam3(device):
 
 def load_bench_sam3(config: Sam3BenchConfig):
     """(bundle, description): the tiny model, the full architecture with random weights, or SAM 3."""
-    from rs_helpers.device import pick_device
     from rs_helpers.models.sam3 import load_sam3
     from rs_helpers.profile import is_tiny
 

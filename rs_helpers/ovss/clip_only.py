@@ -25,12 +25,12 @@ from typing import Sequence
 
 import numpy as np
 
+from rs_helpers.device import stage_timer
 from rs_helpers.errors import BadInputError
 from rs_helpers.ovss.clip_dense import SEGEARTH_OV, DenseSettings, dense_map
 from rs_helpers.ovss.pipeline import (
     OvssResult,
     _memory,
-    _timed,
     class_shares,
     output_classes,
     resize_labels,
@@ -108,18 +108,18 @@ def segment_clip(image, classes: str | Sequence[str] | Vocabulary, *, clip, bina
             torch.cuda.reset_peak_memory_stats()
     except Exception:  # pragma: no cover - statistics are best effort
         pass
-    size = work_size(rgb.shape[0], rgb.shape[1], settings.max_side)
-    with _timed(timings, "resize"):
+    size, device = work_size(rgb.shape[0], rgb.shape[1], settings.max_side), clip.device
+    with stage_timer(timings, "resize", device):
         source = resize_rgb(rgb, size) if settings.resize_first else rgb
-    with _timed(timings, "clip_text"):
+    with stage_timer(timings, "clip_text", device):
         kwargs = {} if text_cache is None else {"cache": text_cache}
         text = encode_vocabulary(clip, vocab, settings.dense.templates, settings.dense.synonyms, **kwargs)
-    with _timed(timings, "clip_dense"):
+    with stage_timer(timings, "clip_dense", device):
         dense = dense_map(clip, source, vocab, settings.dense, out_size=size, text=text,
                           prob_thd=settings.prob_thd, bg_idx=settings.bg_idx, upsampler=upsampler)
     labels_work = dense.labels == target_index if binary else dense.labels
     labels_work = labels_work.astype(np.uint8)
-    with _timed(timings, "upsample"):
+    with stage_timer(timings, "upsample", device):
         labels = resize_labels(labels_work, rgb.shape[:2])
     timings["total"] = time.perf_counter() - t0
     return OvssResult(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from rs_helpers.ovss.clip_dense import DenseMap, DenseSettings, dense_map
 from rs_helpers.ovss.crop_selector import CropSettings, classify_crops
+from rs_helpers.device import stage_timer
 from rs_helpers.errors import BadInputError
 from rs_helpers.sam.fast_proposals import generate_fast
 from rs_helpers.sam.proposals import ProposalCache, ProposalSettings, Proposals, generate_reference
@@ -200,13 +200,6 @@ def peak_memory(device=None) -> dict[str, float]:
     return out
 
 
-@contextmanager
-def _timed(timings: dict, name: str):
-    start = time.perf_counter()
-    yield
-    timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
-
-
 def resolve_binary(vocabulary: Vocabulary, target: str | None, background_names=("background",)) -> tuple[Vocabulary, int]:
     """The binary vocabulary (a background class added when the list has only the target) and
     the target's index. Without ``target`` the only non-background class is the target."""
@@ -276,10 +269,11 @@ def segment(image, classes: str | Sequence[str] | Vocabulary, *, sam, clip, bina
     except Exception:  # pragma: no cover - statistics are best effort
         pass
 
-    with _timed(timings, "resize"):
+    device = clip.device
+    with stage_timer(timings, "resize", device):
         size = work_size(rgb.shape[0], rgb.shape[1], settings.max_side)
         work = resize_rgb(rgb, size)
-    with _timed(timings, "proposals"):
+    with stage_timer(timings, "proposals", device):
         if proposal_cache is not None:
             proposals = proposal_cache.get(sam, work, settings.proposals, generator)
         else:
@@ -288,27 +282,27 @@ def segment(image, classes: str | Sequence[str] | Vocabulary, *, sam, clip, bina
     for key, value in proposals.stages.items():
         timings[f"proposals.{key}"] = float(value["seconds"])
         stage_peaks[f"proposals.{key} peak_mib"] = float(value["peak_mib"])
-    with _timed(timings, "clip_text"):
+    with stage_timer(timings, "clip_text", device):
         kwargs = {} if text_cache is None else {"cache": text_cache}
         text = encode_vocabulary(clip, vocab, settings.dense.templates, settings.dense.synonyms, **kwargs)
-    with _timed(timings, "clip_dense"):
+    with stage_timer(timings, "clip_dense", device):
         dense = dense_map(clip, work, vocab, settings.dense, out_size=size, text=text, upsampler=upsampler)
     background = dense.background_index
     if settings.selector == "crop":
-        with _timed(timings, "clip_crops"):
+        with stage_timer(timings, "clip_crops", device):
             scores = classify_crops(clip, work, proposals.masks, proposals.boxes, text, settings.crop)
-        with _timed(timings, "selection"):
+        with stage_timer(timings, "selection", device):
             selection = select_from_scores(proposals.masks, scores, dense.labels, settings.selection,
                                            background, binary_target=target_index)
     else:
-        with _timed(timings, "selection"):
+        with stage_timer(timings, "selection", device):
             if binary:
                 selection = select_binary(proposals.masks, dense.labels, target_index, len(vocab),
                                           settings.selection, probs=dense.probs)
             else:
                 selection = select_semantic(proposals.masks, dense.labels, len(vocab), settings.selection,
                                             probs=dense.probs, background_index=background)
-    with _timed(timings, "upsample"):
+    with stage_timer(timings, "upsample", device):
         labels = resize_labels(selection.labels, rgb.shape[:2])
     timings["total"] = time.perf_counter() - t0
     return OvssResult(

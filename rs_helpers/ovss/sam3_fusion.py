@@ -29,13 +29,13 @@ for :func:`rs_helpers.geo.scene.segment_scene`.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rs_helpers.device import stage_timer
 from rs_helpers.errors import BadInputError
 from rs_helpers.ovss.pipeline import (
     BINARY_PALETTE,
@@ -226,18 +226,6 @@ def _text_embeds(features: torch.Tensor):
     view = features.view_as(features)
     view.pooler_output = features
     return view
-
-
-@contextmanager
-def stage_timer(timings: dict, name: str, device):
-    """Add the seconds the block takes to ``timings[name]`` (synchronising CUDA before and after)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    yield
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
 
 @torch.no_grad()
