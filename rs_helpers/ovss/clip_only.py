@@ -108,7 +108,8 @@ def segment_clip(image, classes: str | Sequence[str] | Vocabulary, *, clip, bina
             torch.cuda.reset_peak_memory_stats()
     except Exception:  # pragma: no cover - statistics are best effort
         pass
-    size, device = work_size(rgb.shape[0], rgb.shape[1], settings.max_side), clip.device
+    size = work_size(rgb.shape[0], rgb.shape[1], settings.max_side)
+    device = clip.device
     with stage_timer(timings, "resize", device):
         source = resize_rgb(rgb, size) if settings.resize_first else rgb
     with stage_timer(timings, "clip_text", device):
